@@ -1,0 +1,31 @@
+# Every target sets itself up from nothing: a fresh clone needs only python3 (3.11) and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## demo: start local S3 + MLflow, generate a shop, run the recsys_retrain DAG, print where to look
+demo: $(STAMP)
+	$(BIN)/recsys demo $(DEMO_ARGS)
+
+## test: the whole suite (unit, DAG integrity, end to end with real Airflow, MLflow and S3 processes)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check recsys_lib dags tests
+	$(BIN)/ruff format --check recsys_lib dags tests
+	$(BIN)/mypy recsys_lib
+
+clean:
+	rm -rf .demo .pytest_cache

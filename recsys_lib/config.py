@@ -1,0 +1,216 @@
+"""Typed, frozen pipeline configuration, loaded once at the boundary.
+
+Layers, later wins: field defaults < YAML file < environment (``RECSYS_BUCKET``, ``RECSYS_PREFIX``)
+< overrides (DAG params, CLI flags). Overrides use dotted paths (``train.epochs``) or the short
+parameter names in :data:`PARAM_ALIASES` (``epochs``), so a DAG's Params map one-to-one.
+
+Credentials and endpoints never live here: boto3 reads ``AWS_*`` variables (including
+``AWS_ENDPOINT_URL_S3``) and MLflow reads ``MLFLOW_TRACKING_URI`` from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from recsys_lib import schema
+from recsys_lib.errors import ConfigError
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+SourceName = Literal["canonical", "uci_retail"]
+ModelName = Literal["popularity", "mf_bpr"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StorageConfig(_Frozen):
+    bucket: str = Field("recsys", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    """S3 bucket that holds every table (raw, snapshots, features, exports)."""
+    prefix: str = Field("", pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$")
+    """Key prefix inside the bucket, e.g. ``shop-a``; nothing is read or written outside it."""
+
+
+class DataConfig(_Frozen):
+    dataset: str = Field("shop", pattern=NAME_PATTERN)
+    """Dataset name: selects ``raw/<dataset>/`` and partitions every table by ``dataset=``."""
+    source: SourceName = "canonical"
+    """Adapter for the raw files: ``canonical`` (events/items Parquet or CSV) or ``uci_retail``."""
+    event_types: tuple[str, ...] = schema.EVENT_TYPES
+    """Event types accepted by validation."""
+    history_days: int | None = Field(None, ge=1)
+    """If set, events older than this many days before the interval end fail validation."""
+
+
+class FeaturesConfig(_Frozen):
+    event_weights: dict[str, float] = {schema.VIEW: 1.0, schema.ADD_TO_CART: 3.0, schema.PURCHASE: 5.0}
+    """Interaction weight per event type; a (user, item) pair's weight is the sum over its events."""
+    validation_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    """Share of the newest events (by time) held out for per-epoch validation."""
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    """Share of the newest events (by time) held out for the final test metrics."""
+    max_sequence_length: int = Field(50, ge=1)
+    """Longest per-user item sequence kept (most recent items)."""
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> FeaturesConfig:
+        if self.validation_fraction + self.test_fraction >= 0.8:
+            raise ValueError("features.validation_fraction + features.test_fraction must be < 0.8")
+        return self
+
+
+class ModelConfig(_Frozen):
+    name: ModelName = "mf_bpr"
+    """Model to train: ``popularity`` (baseline) or ``mf_bpr`` (matrix factorisation, BPR loss)."""
+    embedding_dim: int = Field(64, ge=2, le=1024)
+    """Size of the user and item vectors (mf_bpr)."""
+
+
+class TrainConfig(_Frozen):
+    epochs: int = Field(20, ge=1, le=1000)
+    """Passes over the training interactions."""
+    batch_size: int = Field(1024, ge=1)
+    """Positive (user, item) pairs per optimiser step."""
+    learning_rate: float = Field(0.01, gt=0.0)
+    """Adam learning rate."""
+    weight_decay: float = Field(1e-5, ge=0.0)
+    """L2 penalty on the embeddings touched by a batch."""
+    seed: int = 42
+    """Seed for python, numpy and torch; the same seed and data give the same model."""
+    accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
+    """Lightning accelerator; ``auto`` uses a GPU when one is present."""
+
+
+class EvaluationConfig(_Frozen):
+    ks: tuple[int, ...] = (10, 20, 50)
+    """Cut-offs at which every ranking metric is reported."""
+    promotion_metric: str = "ndcg_at_10"
+    """Test metric that decides whether a new model replaces the champion."""
+    min_improvement: float = Field(0.0, ge=0.0)
+    """The new model must beat the champion's metric by more than this to be promoted."""
+    force_promote: bool = False
+    """Make the new model champion whatever its metric (rollbacks, first deploys)."""
+
+    @model_validator(mode="after")
+    def _metric_is_reported(self) -> EvaluationConfig:
+        allowed = [f"{m}_at_{k}" for m in ("ndcg", "recall", "hr", "mrr") for k in self.ks]
+        if self.promotion_metric not in allowed:
+            raise ValueError(f"evaluation.promotion_metric must be one of {allowed}")
+        return self
+
+
+class RegistryConfig(_Frozen):
+    model_name: str | None = None
+    """Registered model name; defaults to ``recsys-<dataset>``."""
+    experiment: str | None = None
+    """MLflow experiment; defaults to ``recsys-<dataset>``."""
+
+
+class ExportConfig(_Frozen):
+    k: int = Field(10, ge=1, le=1000)
+    """Recommendations written per user."""
+    chunk_size: int = Field(4096, ge=1)
+    """Users scored per matrix product; bounds peak memory."""
+    rows_per_file: int = Field(1_000_000, ge=1)
+    """Rows per Parquet part file."""
+
+
+class PipelineConfig(_Frozen):
+    storage: StorageConfig = StorageConfig()
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    registry: RegistryConfig = RegistryConfig()
+    export: ExportConfig = ExportConfig()
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registry.model_name or f"recsys-{self.data.dataset}"
+
+    @property
+    def experiment_name(self) -> str:
+        return self.registry.experiment or f"recsys-{self.data.dataset}"
+
+    @field_validator("data")
+    @classmethod
+    def _known_event_types(cls, data: DataConfig) -> DataConfig:
+        bad = [t for t in data.event_types if not _NAME_RE.match(t)]
+        if bad:
+            raise ValueError(f"data.event_types has invalid names {bad}")
+        return data
+
+
+#: Short parameter names (DAG Params, CLI flags) and the config paths they set.
+PARAM_ALIASES: dict[str, str] = {
+    "dataset": "data.dataset",
+    "source": "data.source",
+    "model": "model.name",
+    "embedding_dim": "model.embedding_dim",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "learning_rate": "train.learning_rate",
+    "seed": "train.seed",
+    "k": "export.k",
+    "min_improvement": "evaluation.min_improvement",
+    "force_promote": "evaluation.force_promote",
+}
+
+_ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    section, _, key = path.partition(".")
+    if not key:
+        raise ConfigError(f"config override {path!r} needs a section, e.g. 'train.epochs'")
+    if section not in PipelineConfig.model_fields:
+        raise ConfigError(
+            f"unknown config section {section!r} in {path!r}; allowed: {sorted(PipelineConfig.model_fields)}"
+        )
+    tree.setdefault(section, {})[key] = value
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """Build the pipeline config from an optional YAML file, the environment and overrides.
+
+    Raises ConfigError naming the offending key and the allowed values when anything is invalid.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+        tree = {k: dict(v or {}) for k, v in loaded.items()}
+    for var, dotted in _ENV_VARS.items():
+        if os.environ.get(var):
+            _set_path(tree, dotted, os.environ[var])
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        dotted = PARAM_ALIASES.get(key, key)
+        if "." not in dotted:
+            raise ConfigError(
+                f"unknown parameter {key!r}; use one of {sorted(PARAM_ALIASES)} or a dotted path like 'train.epochs'"
+            )
+        _set_path(tree, dotted, value)
+    try:
+        return PipelineConfig.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

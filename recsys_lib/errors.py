@@ -1,0 +1,51 @@
+"""The library's error hierarchy: every error a user can act on derives from RecsysError."""
+
+from __future__ import annotations
+
+
+class RecsysError(Exception):
+    """Base class for errors raised by recsys_lib; the message says what to fix."""
+
+
+class ConfigError(RecsysError, ValueError):
+    """A configuration value or parameter is invalid; the message names the key."""
+
+
+class SourceError(RecsysError):
+    """Raw input could not be read or converted to the canonical schema."""
+
+
+class DataValidationError(RecsysError):
+    """Data broke one or more validation rules.
+
+    ``failures`` holds one dict per failed rule (rule, column, unexpected_count, examples) so
+    callers can render or store them; ``report_uri`` points at the stored JSON report, if any.
+    """
+
+    def __init__(self, message: str, failures: list[dict] | None = None, report_uri: str | None = None):
+        super().__init__(message)
+        self.failures = failures or []
+        self.report_uri = report_uri
+
+
+class StorageError(RecsysError):
+    """An object-store operation failed after retries, or a key is outside the allowed prefix."""
+
+
+class ObjectNotFoundError(StorageError, KeyError):
+    """The requested object does not exist."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class PreconditionFailedError(StorageError):
+    """A conditional write lost a race (the object changed since it was read)."""
+
+
+class ModelError(RecsysError):
+    """A model could not be trained, saved, loaded or found in the registry."""
+
+
+class ExportNotFoundError(RecsysError, LookupError):
+    """No published export exists for the requested table, dataset or date."""

@@ -1,0 +1,117 @@
+"""Column names and dtypes of every table the platform reads or writes, in one place.
+
+Code elsewhere refers to columns only through these constants. The canonical tables are described
+in DESIGN.md section 3; feature and export tables are ours.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# --- canonical events -----------------------------------------------------------------------
+USER_ID: Final = "user_id"
+ITEM_ID: Final = "item_id"
+EVENT_TYPE: Final = "event_type"
+TIMESTAMP: Final = "timestamp"
+QUANTITY: Final = "quantity"
+PRICE: Final = "price"
+SESSION_ID: Final = "session_id"
+
+VIEW: Final = "view"
+ADD_TO_CART: Final = "add_to_cart"
+PURCHASE: Final = "purchase"
+EVENT_TYPES: Final[tuple[str, ...]] = (VIEW, ADD_TO_CART, PURCHASE)
+
+#: pandas dtypes of the canonical events table; the first four columns are required.
+EVENTS_DTYPES: Final[dict[str, str]] = {
+    USER_ID: "str",
+    ITEM_ID: "str",
+    EVENT_TYPE: "str",
+    TIMESTAMP: "datetime64[us, UTC]",
+    QUANTITY: "Int64",
+    PRICE: "float64",
+    SESSION_ID: "str",
+}
+EVENTS_REQUIRED: Final[tuple[str, ...]] = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
+
+# --- canonical items (catalogue) ------------------------------------------------------------
+TITLE: Final = "title"
+CATEGORY: Final = "category"
+BRAND: Final = "brand"
+AVAILABLE: Final = "available"
+
+ITEMS_DTYPES: Final[dict[str, str]] = {
+    ITEM_ID: "str",
+    TITLE: "str",
+    CATEGORY: "str",
+    BRAND: "str",
+    PRICE: "float64",
+    AVAILABLE: "bool",
+}
+ITEMS_REQUIRED: Final[tuple[str, ...]] = (ITEM_ID,)
+
+# --- features ---------------------------------------------------------------------------------
+USER_IDX: Final = "user_idx"
+ITEM_IDX: Final = "item_idx"
+WEIGHT: Final = "weight"
+SPLIT: Final = "split"
+TRAIN: Final = "train"
+VALIDATION: Final = "validation"
+TEST: Final = "test"
+
+# --- exports ------------------------------------------------------------------------------------
+RANK: Final = "rank"
+SCORE: Final = "score"
+MODEL_NAME: Final = "model_name"
+MODEL_VERSION: Final = "model_version"
+REASON_ITEM_ID: Final = "reason_item_id"
+
+EXPORT_DTYPES: Final[dict[str, str]] = {
+    USER_ID: "str",
+    RANK: "int32",
+    ITEM_ID: "str",
+    SCORE: "float32",
+    MODEL_NAME: "str",
+    MODEL_VERSION: "str",
+}
+EXPORT_SCHEMA_VERSION: Final = 1
+
+
+def conform(df: pd.DataFrame, dtypes: dict[str, str], required: tuple[str, ...]) -> pd.DataFrame:
+    """Return a copy of ``df`` with exactly the columns of ``dtypes``, cast to those dtypes.
+
+    Optional columns missing from ``df`` are added as nulls (``available`` defaults to True);
+    extra columns are dropped. Missing required columns are left for validation to report, so
+    this never raises for them; a value that cannot be cast raises ``ValueError`` from pandas.
+    """
+    import pandas as pd  # imported here so `import recsys_lib.config` (DAG parsing) stays light
+    out = pd.DataFrame(index=df.index)
+    for column, dtype in dtypes.items():
+        if column in df.columns:
+            series = df[column]
+        elif column in required:
+            continue
+        elif column == AVAILABLE:
+            series = pd.Series(True, index=df.index)
+        else:
+            series = pd.Series(pd.NA, index=df.index, dtype="object")
+        if dtype.startswith("datetime64"):
+            out[column] = pd.to_datetime(series, utc=True).astype(dtype)
+        elif dtype == "bool":
+            out[column] = series.fillna(True).astype(bool)
+        else:
+            out[column] = series.astype(dtype)
+    return out.reset_index(drop=True)
+
+
+def conform_events(df: pd.DataFrame) -> pd.DataFrame:
+    """Canonical events table from any frame with (at least) the required event columns."""
+    return conform(df, EVENTS_DTYPES, EVENTS_REQUIRED)
+
+
+def conform_items(df: pd.DataFrame) -> pd.DataFrame:
+    """Canonical items table from any frame with (at least) an ``item_id`` column."""
+    return conform(df, ITEMS_DTYPES, ITEMS_REQUIRED)

@@ -1,0 +1,95 @@
+"""The object-storage layout of DESIGN.md section 4: every key the platform uses is built here.
+
+All keys are relative to the configured bucket prefix. Dataset names and dates are validated, so
+no caller can build a key outside its table (``dataset=../x`` is refused).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from recsys_lib.config import NAME_PATTERN
+from recsys_lib.errors import ConfigError
+
+_NAME_RE = re.compile(NAME_PATTERN)
+EXPORT_TABLES = ("user_topk", "similar_items")
+
+
+def check_dataset(dataset: str) -> str:
+    if not _NAME_RE.match(dataset):
+        raise ConfigError(f"invalid dataset name {dataset!r}: use lowercase letters, digits, '-' and '_'")
+    return dataset
+
+
+def check_ds(ds: str) -> str:
+    """A logical date as ``YYYY-MM-DD``."""
+    try:
+        date.fromisoformat(ds)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid logical date {ds!r}: expected YYYY-MM-DD") from exc
+    if len(ds) != 10:
+        raise ConfigError(f"invalid logical date {ds!r}: expected YYYY-MM-DD")
+    return ds
+
+
+def _partition(table: str, dataset: str, ds: str) -> str:
+    return f"{table}/dataset={check_dataset(dataset)}/dt={check_ds(ds)}/"
+
+
+def raw_prefix(dataset: str) -> str:
+    """Where upstream systems drop raw files for ``dataset``."""
+    return f"raw/{check_dataset(dataset)}/"
+
+
+def snapshot_key(dataset: str, ds: str, table: str) -> str:
+    """Immutable canonical snapshot table (``events`` or ``items``) for one logical date."""
+    if table not in ("events", "items"):
+        raise ConfigError(f"unknown snapshot table {table!r}; allowed: events, items")
+    return _partition("snapshots", dataset, ds) + f"{table}.parquet"
+
+
+def quarantine_key(dataset: str, ds: str) -> str:
+    return _partition("quarantine", dataset, ds) + "rejected_events.parquet"
+
+
+def validation_prefix(dataset: str, ds: str) -> str:
+    return _partition("validation", dataset, ds)
+
+
+def validation_report_key(dataset: str, ds: str) -> str:
+    return validation_prefix(dataset, ds) + "report.json"
+
+
+def features_prefix(dataset: str, ds: str) -> str:
+    return _partition("features", dataset, ds)
+
+
+def model_prefix(dataset: str, ds: str, run_id: str) -> str:
+    """Trained model bundle of one training run (before it is logged to the registry)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id):
+        raise ConfigError(f"invalid run id {run_id!r}")
+    return _partition("models", dataset, ds) + f"run={run_id}/"
+
+
+def _check_table(table: str) -> str:
+    if table not in EXPORT_TABLES:
+        raise ConfigError(f"unknown export table {table!r}; allowed: {', '.join(EXPORT_TABLES)}")
+    return table
+
+
+def export_prefix(table: str, dataset: str, ds: str) -> str:
+    """Published partition: ``part-*.parquet``, ``_manifest.json``, ``_SUCCESS``."""
+    return _partition(f"exports/{_check_table(table)}", dataset, ds)
+
+
+def export_staging_prefix(table: str, dataset: str, ds: str, attempt: str) -> str:
+    """Scratch area for one export attempt; readers never look here (leading underscore)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", attempt):
+        raise ConfigError(f"invalid export attempt id {attempt!r}")
+    return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_staging/dt={check_ds(ds)}/{attempt}/"
+
+
+def latest_pointer_key(table: str, dataset: str) -> str:
+    """The pointer to the newest published partition, written last."""
+    return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_latest.json"

@@ -1,0 +1,234 @@
+"""A small interface over one S3 bucket and prefix (boto3), used by every stage.
+
+Keys passed to :class:`ObjectStore` are relative to its prefix; the store refuses keys that would
+escape it (``..``, absolute keys, URIs of another bucket). Endpoint and credentials come from the
+environment (``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ...), never from config or code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from recsys_lib.errors import ObjectNotFoundError, PreconditionFailedError, StorageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # pragma: no cover
+
+    from recsys_lib.config import StorageConfig
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into ``(bucket, key)``; raise StorageError for anything else."""
+    if not uri.startswith("s3://"):
+        raise StorageError(f"not an S3 URI: {uri!r} (expected s3://bucket/key)")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise StorageError(f"S3 URI without a bucket: {uri!r}")
+    return bucket, key
+
+
+def make_s3_client() -> S3Client:
+    """A boto3 S3 client with bounded timeouts and standard retries (throttling, 5xx, resets)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 6, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path"},
+    )
+    return boto3.client("s3", config=config)
+
+
+class ObjectStore:
+    """Objects under ``s3://<bucket>/<prefix>/``. Thread-safe for concurrent reads and writes."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client = client
+
+    @classmethod
+    def from_config(cls, config: StorageConfig) -> ObjectStore:
+        return cls(config.bucket, config.prefix)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_s3_client()
+        return self._client
+
+    # --- keys and URIs ------------------------------------------------------------------------
+    def full_key(self, key: str) -> str:
+        """Bucket key for a store-relative key; refuses keys that could leave the prefix."""
+        if not key or key.startswith("/") or "\\" in key or any(p in ("..", ".") for p in key.split("/")):
+            raise StorageError(f"invalid object key {key!r}: keys are relative and may not contain '..'")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.full_key(key)}"
+
+    def key_from_uri(self, uri: str) -> str:
+        """Store-relative key of ``uri``; raise StorageError if it is outside this bucket and prefix."""
+        bucket, full = parse_s3_uri(uri)
+        root = f"{self.prefix}/" if self.prefix else ""
+        if bucket != self.bucket or not full.startswith(root):
+            raise StorageError(f"{uri} is outside the configured location s3://{self.bucket}/{root}")
+        key = full[len(root) :]
+        self.full_key(key)  # validates
+        return key
+
+    # --- bytes ------------------------------------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (local endpoints and first deploys)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Write one object atomically and return its ETag.
+
+        ``if_match`` (an ETag) or ``if_none_match=True`` make the write conditional; losing the
+        race raises PreconditionFailedError and leaves the object as it was.
+        """
+        from botocore.exceptions import ClientError
+
+        extra: dict[str, str] = {}
+        if if_match is not None:
+            extra["IfMatch"] = if_match
+        if if_none_match:
+            extra["IfNoneMatch"] = "*"
+        try:
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=self.full_key(key), Body=data, ContentType=content_type, **extra
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise PreconditionFailedError(f"conditional write to {self.uri(key)} lost a race ({code})") from exc
+            raise StorageError(f"cannot write {self.uri(key)}: {exc}") from exc
+        return str(resp["ETag"])
+
+    def get_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                raise ObjectNotFoundError(f"{self.uri(key)} does not exist") from exc
+            raise StorageError(f"cannot read {self.uri(key)}: {exc}") from exc
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and ETag of an object, or None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return None
+            raise StorageError(f"cannot stat {self.uri(key)}: {exc}") from exc
+        return ObjectInfo(key=key, size=int(resp["ContentLength"]), etag=str(resp["ETag"]))
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object whose store-relative key starts with ``prefix``, sorted by key."""
+        full_prefix = self.full_key(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
+        root_len = len(self.prefix) + 1 if self.prefix else 0
+        out: list[ObjectInfo] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_prefix):
+            for obj in page.get("Contents", []):
+                out.append(ObjectInfo(key=obj["Key"][root_len:], size=int(obj["Size"]), etag=str(obj["ETag"])))
+        return sorted(out, key=lambda o: o.key)
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self.full_key(k)} for k in keys[start : start + 1000]]
+            if batch:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Server-side copy inside the bucket."""
+        self.client.copy_object(
+            Bucket=self.bucket, Key=self.full_key(dst_key), CopySource={"Bucket": self.bucket, "Key": self.full_key(src_key)}
+        )
+
+    def put_dir(self, local_dir: str | Path, prefix: str) -> list[str]:
+        """Upload every file below ``local_dir`` to ``prefix`` (relative paths kept); return keys."""
+        root = Path(local_dir)
+        keys = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            key = prefix + path.relative_to(root).as_posix()
+            self.put_bytes(key, path.read_bytes())
+            keys.append(key)
+        return keys
+
+    def get_dir(self, prefix: str, local_dir: str | Path) -> Path:
+        """Download every object below ``prefix`` into ``local_dir``; raise if there is none."""
+        root = Path(local_dir)
+        objects = self.list(prefix)
+        if not objects:
+            raise ObjectNotFoundError(f"nothing stored under {self.uri(prefix)}")
+        for obj in objects:
+            target = root / obj.key[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.get_bytes(obj.key))
+        return root
+
+    # --- typed helpers ----------------------------------------------------------------------------
+    def put_json(self, key: str, obj: Any, **conditions: Any) -> str:
+        data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
+        return self.put_bytes(key, data, content_type="application/json", **conditions)
+
+    def get_json(self, key: str) -> Any:
+        try:
+            return json.loads(self.get_bytes(key))
+        except json.JSONDecodeError as exc:
+            raise StorageError(f"{self.uri(key)} is not valid JSON: {exc}") from exc
+
+    def put_frame(self, key: str, df: pd.DataFrame) -> str:
+        """Write ``df`` as one Parquet object (no index) and return its ETag."""
+        return self.put_bytes(key, frame_to_parquet(df), content_type="application/vnd.apache.parquet")
+
+    def get_frame(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return parquet_to_frame(self.get_bytes(key), columns=columns)
+
+
+def frame_to_parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+    return buf.getvalue()
+
+
+def parquet_to_frame(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data), columns=columns, engine="pyarrow")
