@@ -1,0 +1,127 @@
+"""The only place MLflow is touched: runs, metrics, model logging, registry versions and aliases.
+
+The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothing here sets it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.errors import ModelError
+from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K
+
+_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
+_REQUIREMENTS = ["torch", "safetensors", "pandas", "pyarrow", "scipy", "numpy"]
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    run_id: str | None
+    model_uri: str
+
+
+def _client() -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def start_run(experiment: str, run_name: str, *, tags: dict[str, str], params: dict[str, Any]) -> str:
+    """Create a run in ``experiment`` (created if missing) with tags and params; return its id."""
+    from mlflow.entities import Param
+
+    client = _client()
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    run = client.create_run(exp_id, run_name=run_name, tags=tags)
+    items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+    for start in range(0, len(items), 100):
+        client.log_batch(run.info.run_id, params=items[start : start + 100])
+    return str(run.info.run_id)
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+    """Log numeric metrics to a run (``step`` = epoch for training curves)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step or 0) for k, v in sorted(metrics.items())]
+    if batch:
+        _client().log_batch(run_id, metrics=batch)
+
+
+def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def end_run(run_id: str, status: str = "FINISHED") -> None:
+    _client().set_terminated(run_id, status)
+
+
+def log_and_register(run_id: str, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]) -> RegisteredVersion:
+    """Log the bundle as a pyfunc model (with signature and input example) and register it."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
+    output = ModelBundle.load(bundle_dir).recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)
+    signature = infer_signature(example, output, params={"k": DEFAULT_K})
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(_ENTRY),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered_name,
+            pip_requirements=_REQUIREMENTS,
+        )
+    version = info.registered_model_version
+    if version is None:
+        raise ModelError(f"MLflow did not register a version of {registered_name}")
+    return RegisteredVersion(registered_name, str(version), run_id, f"models:/{registered_name}/{version}")
+
+
+def version_by_alias(name: str, alias: str) -> RegisteredVersion | None:
+    """The version holding ``alias``, or None if the model or the alias does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = _client().get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise
+    return RegisteredVersion(name, str(mv.version), mv.run_id, f"models:/{name}/{mv.version}")
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    _client().set_registered_model_alias(name, alias, version)
+
+
+def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def load_bundle(model_uri: str) -> ModelBundle:
+    """Load a registered model (``models:/name/3`` or ``models:/name@champion``) as a bundle."""
+    import mlflow
+
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # MLflow raises many types here; wrap with the URI for context
+        raise ModelError(f"cannot load {model_uri} from the MLflow registry: {exc}") from exc
+    return pyfunc.unwrap_python_model().bundle

@@ -1,0 +1,33 @@
+"""The ``mlflow.pyfunc`` face of a model bundle: user ids in, ranked items out.
+
+Logged as a *model from code* (``pyfunc_entry.py``), so loading it executes our installed code and
+reads plain files; nothing is unpickled. Weights, id maps and config travel as the ``bundle``
+artifact (see :mod:`recsys_lib.models.bundle`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.models.bundle import ModelBundle
+
+BUNDLE_ARTIFACT = "bundle"
+DEFAULT_K = 10
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+    """``predict(DataFrame[user_id], params={"k": 10}) -> DataFrame[user_id, rank, item_id, score]``."""
+
+    bundle: ModelBundle
+
+    def load_context(self, context: Any) -> None:
+        self.bundle = ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        k = int((params or {}).get("k", DEFAULT_K))
+        users = model_input[schema.USER_ID].astype(str).to_numpy()
+        return self.bundle.recommend_ids(users, k)
