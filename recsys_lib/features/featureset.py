@@ -1,0 +1,92 @@
+"""The feature tables one training run consumes, and how they are stored.
+
+Every frame is in index space (``user_idx``, ``item_idx``) given by the two sorted id arrays, which
+are the stable encoders saved with the model. Split tables hold one row per (user, item) pair and
+window: the summed event weight and the pair's last timestamp in that window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys_lib import schema
+from recsys_lib.storage import ObjectStore
+
+_TABLES = ("train", "validation", "test", "items", "sequences")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    user_ids: np.ndarray
+    """(n_users,) raw user ids; position = ``user_idx``. Sorted, so encoding is stable."""
+    item_ids: np.ndarray
+    """(n_items,) raw item ids (catalogue and event items); position = ``item_idx``. Sorted."""
+    items: pd.DataFrame
+    """Catalogue aligned to ``item_idx`` (row i is item i).
+
+    Columns: item_idx, item_id, title, category, brand, price, available."""
+    train: pd.DataFrame
+    """user_idx, item_idx, weight, timestamp: pairs from the oldest events."""
+    validation: pd.DataFrame
+    """Same columns: pairs from the window after train (per-epoch validation)."""
+    test: pd.DataFrame
+    """Same columns: pairs from the newest window (final metrics, champion comparison)."""
+    sequences: pd.DataFrame
+    """user_idx, item_idx (list[int], chronological, train window only, at most max_sequence_length)."""
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def matrix(self, *splits: str) -> sp.csr_matrix:
+        """(n_users, n_items) float32 CSR of summed weights over the given splits (default: train)."""
+        frames = [getattr(self, s) for s in (splits or ("train",))]
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        m = sp.csr_matrix(
+            (
+                df[schema.WEIGHT].to_numpy(np.float32),
+                (df[schema.USER_IDX].to_numpy(np.int64), df[schema.ITEM_IDX].to_numpy(np.int64)),
+            ),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        return m
+
+    def unavailable_items(self) -> np.ndarray:
+        """Indices of catalogue items flagged ``available = False``."""
+        return np.flatnonzero(~self.items[schema.AVAILABLE].to_numpy(bool))
+
+    # --- storage ----------------------------------------------------------------------------
+    def save(self, store: ObjectStore, prefix: str) -> dict[str, int]:
+        """Write every table as Parquet under ``prefix``; return row counts per table."""
+        store.put_frame(prefix + "users.parquet", pd.DataFrame({schema.USER_ID: self.user_ids.astype(str)}))
+        counts = {"users": self.n_users, "items": self.n_items}
+        for name in _TABLES:
+            df = getattr(self, name)
+            store.put_frame(prefix + f"{name}.parquet", df)
+            counts[name] = len(df)
+        store.put_json(prefix + "_meta.json", counts)
+        return counts
+
+    @classmethod
+    def load(cls, store: ObjectStore, prefix: str) -> FeatureSet:
+        users = store.get_frame(prefix + "users.parquet")
+        tables = {name: store.get_frame(prefix + f"{name}.parquet") for name in _TABLES}
+        return cls(
+            user_ids=users[schema.USER_ID].to_numpy(dtype=object),
+            item_ids=tables["items"][schema.ITEM_ID].to_numpy(dtype=object),
+            **tables,
+        )
+
+    def summary(self) -> str:
+        return json.dumps({"users": self.n_users, "items": self.n_items, **{t: len(getattr(self, t)) for t in _TABLES}})

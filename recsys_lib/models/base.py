@@ -1,0 +1,94 @@
+"""The one recommender contract every model implements (DESIGN.md section 6).
+
+A model works in index space: users ``0..n_users-1`` and items ``0..n_items-1`` as assigned by the
+feature encoders. It fits on a :class:`~recsys_lib.features.FeatureSet`, scores users against the
+whole catalogue, and :meth:`Recommender.recommend` turns scores into top-k lists with excluded
+items masked. Raw ids, cold-start fallback and persistence live in :mod:`recsys_lib.models.bundle`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from recsys_lib.models.topk import topk_excluding
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import scipy.sparse as sp
+
+    from recsys_lib.config import ModelConfig, TrainConfig
+    from recsys_lib.features import FeatureSet
+
+
+class Recommender(ABC):
+    """Base class: subclasses implement ``fit``, ``score_users``, ``state`` and ``from_state``."""
+
+    name: ClassVar[str]
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
+        self.n_users = n_users
+        self.n_items = n_items
+        self.config = config
+
+    @abstractmethod
+    def fit(
+        self,
+        features: FeatureSet,
+        train: TrainConfig,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Recommender:
+        """Train on ``features.train``; may use ``features.validation`` for per-epoch metrics."""
+
+    @abstractmethod
+    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for each user: ``(n,) int64 -> (n, n_items) float32``, higher is better."""
+
+    @abstractmethod
+    def state(self) -> dict[str, torch.Tensor]:
+        """Tensors that fully describe the fitted model (saved with safetensors-compatible dtypes)."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]) -> Recommender:
+        """Rebuild a fitted model from :meth:`state`."""
+
+    def item_vectors(self) -> np.ndarray | None:
+        """``(n_items, dim)`` item embeddings where the model has them, else None."""
+        return None
+
+    def recommend(
+        self,
+        user_idx: np.ndarray,
+        k: int,
+        exclude: sp.csr_matrix | None = None,
+        chunk_size: int = 4096,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items per user, best first.
+
+        ``exclude`` is an ``(n_users, n_items)`` sparse matrix whose non-zeros are never returned
+        (items seen in training, unavailable items). Returns ``(items, scores)``, both ``(n, k)``:
+        item indices as int64 padded with -1, scores as float32 padded with -inf when fewer than
+        ``k`` items remain. Users are scored ``chunk_size`` at a time, so memory is bounded by
+        ``chunk_size * n_items`` whatever the number of users.
+        """
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        items = np.empty((len(user_idx), k), dtype=np.int64)
+        scores = np.empty((len(user_idx), k), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(user_idx), chunk_size):
+                chunk = user_idx[start : start + chunk_size]
+                s = self.score_users(torch.from_numpy(chunk)).float()  # (chunk, n_items)
+                rows = exclude[chunk] if exclude is not None else None
+                top_i, top_s = topk_excluding(s, rows, k)
+                items[start : start + len(chunk)] = top_i.cpu().numpy()
+                scores[start : start + len(chunk)] = top_s.cpu().numpy()
+        return items, scores
+
+    def describe(self) -> dict[str, Any]:
+        """Flat, loggable description: model name, sizes and config."""
+        return {"model": self.name, "n_users": self.n_users, "n_items": self.n_items, **self.config.model_dump()}

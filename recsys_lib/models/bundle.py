@@ -1,0 +1,202 @@
+"""A trained model with everything needed to serve it: id encoders, popularity fallback, metadata.
+
+A bundle is what the registry logs and what the export loads. It speaks raw ids: it maps the users
+and items of any (newer) FeatureSet into its own index space, scores known users with the model and
+serves users it has never seen from its popularity fallback. Saved as a folder of plain files;
+loading runs no pickled code (weights are safetensors, ids Parquet, metadata JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from safetensors.torch import load_file, save_file
+
+from recsys_lib import schema
+from recsys_lib.config import ModelConfig
+from recsys_lib.errors import ModelError
+from recsys_lib.features import FeatureSet
+from recsys_lib.models import model_class
+from recsys_lib.models.base import Recommender
+from recsys_lib.models.topk import topk_excluding
+
+FORMAT_VERSION = 1
+_FALLBACK = "__fallback_scores"
+
+
+@dataclass
+class ModelBundle:
+    model: Recommender
+    user_ids: np.ndarray
+    """(n_users,) raw ids of the users the model knows, in the model's index order."""
+    item_ids: np.ndarray
+    """(n_items,) raw ids of the items the model scores, in the model's index order."""
+    fallback_scores: np.ndarray
+    """(n_items,) float32 popularity in training, served to users the model does not know."""
+    seen: sp.csr_matrix
+    """(n_users, n_items) items each known user interacted with; never recommended back to them."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_training(cls, model: Recommender, features: FeatureSet, **metadata: Any) -> ModelBundle:
+        """Bundle a model fitted on ``features``: fallback = train popularity, seen = all splits."""
+        popularity = np.asarray(features.matrix("train").sum(axis=0)).ravel().astype(np.float32)
+        seen = features.matrix(schema.TRAIN, schema.VALIDATION, schema.TEST)
+        return cls(model, features.user_ids, features.item_ids, popularity, seen, dict(metadata))
+
+    # --- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle into folder ``path`` (created): bundle.json, weights.safetensors, ids."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state().items()}
+        tensors[_FALLBACK] = torch.from_numpy(np.ascontiguousarray(self.fallback_scores, dtype=np.float32))
+        save_file(tensors, path / "weights.safetensors")
+        pd.DataFrame({schema.USER_ID: self.user_ids.astype(str)}).to_parquet(path / "user_ids.parquet", index=False)
+        pd.DataFrame({schema.ITEM_ID: self.item_ids.astype(str)}).to_parquet(path / "item_ids.parquet", index=False)
+        seen = self.seen.tocoo()
+        pd.DataFrame({schema.USER_IDX: seen.row.astype(np.int32), schema.ITEM_IDX: seen.col.astype(np.int32)}).to_parquet(
+            path / "seen.parquet", index=False
+        )
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model.name,
+            "model_config": self.model.config.model_dump(),
+            "n_users": self.model.n_users,
+            "n_items": self.model.n_items,
+            "metadata": self.metadata,
+        }
+        (path / "bundle.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelBundle:
+        path = Path(path)
+        try:
+            meta = json.loads((path / "bundle.json").read_text())
+            tensors = load_file(path / "weights.safetensors")
+            user_ids = pd.read_parquet(path / "user_ids.parquet")[schema.USER_ID].to_numpy(dtype=object)
+            item_ids = pd.read_parquet(path / "item_ids.parquet")[schema.ITEM_ID].to_numpy(dtype=object)
+            seen_df = pd.read_parquet(path / "seen.parquet")
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"cannot load model bundle from {path}: {exc}") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"model bundle {path} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        fallback = tensors.pop(_FALLBACK).numpy()
+        config = ModelConfig.model_validate(meta["model_config"])
+        model = model_class(meta["model"]).from_state(meta["n_users"], meta["n_items"], config, tensors)
+        seen = sp.csr_matrix(
+            (np.ones(len(seen_df), np.float32), (seen_df[schema.USER_IDX], seen_df[schema.ITEM_IDX])),
+            shape=(meta["n_users"], meta["n_items"]),
+        )
+        return cls(model, user_ids, item_ids, fallback, seen, meta.get("metadata", {}))
+
+    # --- serving ----------------------------------------------------------------------------------
+    def recommend_ids(self, user_ids: np.ndarray, k: int, chunk_size: int = 4096) -> pd.DataFrame:
+        """Top-``k`` by raw user id, seen items excluded, unknown users served the fallback.
+
+        Returns a long frame: user_id, rank (1-based), item_id, score; padding rows are dropped.
+        """
+        user_ids = np.asarray(user_ids).astype(str)
+        user_map = _positions(self.user_ids, user_ids)
+        items = np.full((len(user_ids), k), -1, dtype=np.int64)
+        scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(user_map >= 0)
+        if len(known):
+            items[known], scores[known] = self.model.recommend(user_map[known], k, exclude=self.seen, chunk_size=chunk_size)
+        cold = np.flatnonzero(user_map < 0)
+        if len(cold):
+            fallback = torch.from_numpy(self.fallback_scores).expand(len(cold), -1)
+            idx, sc = topk_excluding(fallback, None, k)
+            items[cold], scores[cold] = idx.numpy(), sc.numpy()
+        return long_format(user_ids, items, scores, self.item_ids)
+
+    def recommend_for(
+        self,
+        features: FeatureSet,
+        users: np.ndarray,
+        k: int,
+        *,
+        exclude_splits: tuple[str, ...] = (schema.TRAIN, schema.VALIDATION, schema.TEST),
+        chunk_size: int = 4096,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for ``features``' users ``users`` (their user_idx), in ``features``' item index space.
+
+        Excluded: each user's items in ``exclude_splits`` of ``features`` and unavailable catalogue
+        items. Users unknown to the model get the popularity fallback. Returns ``(items, scores)``
+        of shape (n, k): item_idx of ``features`` (-1 padding) and float32 scores (-inf padding).
+        """
+        users = np.asarray(users, dtype=np.int64)
+        user_map = _positions(self.user_ids, features.user_ids[users])  # (n,) model user idx or -1
+        item_map = _positions(self.item_ids, features.item_ids)  # features item idx -> model item idx
+        back = np.full(self.model.n_items + 1, -1, dtype=np.int64)  # model item idx -> features item idx
+        known_items = np.flatnonzero(item_map >= 0)
+        back[item_map[known_items]] = known_items
+        exclude = self._exclusions(features, users, item_map, exclude_splits)  # (n, model n_items)
+
+        out_items = np.full((len(users), k), -1, dtype=np.int64)
+        out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(user_map >= 0)
+        if len(known):
+            by_model_user = sp.csr_matrix(
+                (np.ones(len(known)), (user_map[known], np.arange(len(known)))),
+                shape=(self.model.n_users, len(known)),
+            )
+            rows = (by_model_user @ exclude[known]).tocsr()  # exclusions indexed by model user idx
+            idx, sc = self.model.recommend(user_map[known], k, exclude=rows, chunk_size=chunk_size)
+            out_items[known], out_scores[known] = _to_features_space(idx, back), sc
+        cold = np.flatnonzero(user_map < 0)
+        fallback = torch.from_numpy(self.fallback_scores)
+        for start in range(0, len(cold), chunk_size):
+            chunk = cold[start : start + chunk_size]
+            idx_t, sc_t = topk_excluding(fallback.expand(len(chunk), -1), exclude[chunk], k)
+            out_items[chunk], out_scores[chunk] = _to_features_space(idx_t.numpy(), back), sc_t.numpy()
+        return out_items, out_scores
+
+    def _exclusions(
+        self, features: FeatureSet, users: np.ndarray, item_map: np.ndarray, splits: tuple[str, ...]
+    ) -> sp.csr_matrix:
+        """(len(users), model n_items) CSR: history items and unavailable items, in model item space."""
+        history = features.matrix(*splits)[users].tocoo() if splits else sp.coo_matrix((len(users), features.n_items))
+        cols = item_map[history.col]
+        keep = cols >= 0
+        rows, cols = history.row[keep], cols[keep]
+        unavailable = item_map[features.unavailable_items()]
+        unavailable = unavailable[unavailable >= 0]
+        rows = np.concatenate([rows, np.repeat(np.arange(len(users)), len(unavailable))])
+        cols = np.concatenate([cols, np.tile(unavailable, len(users))])
+        m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(users), self.model.n_items))
+        m.sum_duplicates()
+        return m
+
+
+def long_format(user_ids: np.ndarray, items: np.ndarray, scores: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+    """(n, k) index/score blocks to rows of user_id, rank, item_id, score (padding dropped)."""
+    n, k = items.shape
+    valid = items.ravel() >= 0
+    return pd.DataFrame(
+        {
+            schema.USER_ID: np.repeat(np.asarray(user_ids).astype(str), k)[valid],
+            schema.RANK: np.tile(np.arange(1, k + 1, dtype=np.int32), n)[valid],
+            schema.ITEM_ID: np.asarray(item_ids).astype(str)[items.ravel()[valid]],
+            schema.SCORE: scores.ravel()[valid].astype(np.float32),
+        }
+    )
+
+
+def _positions(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each of ``values`` in ``reference`` (sorted or not), -1 where absent."""
+    index = pd.Index(reference.astype(str))
+    return np.asarray(index.get_indexer(pd.Index(np.asarray(values).astype(str))), dtype=np.int64)
+
+
+def _to_features_space(model_items: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Map model item indices (-1 padding stays -1) to the features' item indices."""
+    return np.where(model_items >= 0, back[np.where(model_items >= 0, model_items, -1)], -1)
