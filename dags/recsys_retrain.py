@@ -1,0 +1,133 @@
+"""Retrain and republish recommendations for one shop dataset.
+
+ingest_snapshot -> validate -> build_features -> train (pool "gpu") -> evaluate_and_register
+-> export -> publish (Asset "recsys_recommendations")
+
+Every task is one call into ``recsys_lib.pipelines``; XCom carries only URIs, ids and counts.
+Business logic, pandas, torch, boto3 and GX never appear here.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, get_args
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from recsys_lib.config import NAME_PATTERN, ModelName, SourceName
+
+RECOMMENDATIONS = Asset(
+    name="recsys_recommendations",
+    uri=f"s3://{os.environ.get('RECSYS_BUCKET', 'recsys')}/exports/user_topk",
+)
+
+
+def _run() -> dict[str, Any]:
+    """Params, logical date and data interval of the current run, as the pipelines take them."""
+    ctx = get_current_context()
+    logical = ctx.get("logical_date") or ctx["dag_run"].run_after
+    end = ctx.get("data_interval_end") or ctx["dag_run"].run_after
+    return {"params": dict(ctx["params"]), "ds": logical.strftime("%Y-%m-%d"), "interval_end": end.isoformat(),
+            "dag_run_id": ctx["run_id"]}
+
+
+@dag(
+    dag_id="recsys_retrain",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=12),
+    tags=["recsys"],
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "execution_timeout": timedelta(hours=4),
+    },
+    params={
+        "dataset": Param("shop", type="string", pattern=NAME_PATTERN, title="Dataset",
+                         description="Reads raw/<dataset>/ and partitions every output by dataset."),
+        "source": Param("canonical", enum=list(get_args(SourceName)), title="Source format",
+                        description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail."),
+        "model": Param("mf_bpr", enum=list(get_args(ModelName)), title="Model"),
+        "k": Param(10, type="integer", minimum=1, maximum=1000, title="Recommendations per user"),
+        "epochs": Param(20, type="integer", minimum=1, maximum=1000, title="Training epochs"),
+        "embedding_dim": Param(64, type="integer", minimum=2, maximum=1024, title="Embedding size"),
+        "seed": Param(42, type="integer", title="Random seed"),
+        "min_improvement": Param(0.0, type="number", minimum=0, title="Promotion margin",
+                                 description="The new model becomes champion only if it beats it by more than this."),
+        "force_promote": Param(False, type="boolean", title="Force promotion to champion"),
+    },
+    doc_md=__doc__,
+)
+def recsys_retrain() -> None:
+    @task
+    def ingest_snapshot() -> dict[str, Any]:
+        from recsys_lib.pipelines import ingest
+
+        r = _run()
+        return ingest.run(r["params"], r["ds"], interval_end=r["interval_end"])
+
+    @task
+    def validate(snapshot: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.errors import DataValidationError
+        from recsys_lib.pipelines import validate as validation
+
+        r = _run()
+        try:
+            return validation.run(r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"],
+                                  interval_end=r["interval_end"])
+        except DataValidationError as exc:  # bad data does not get better with retries
+            raise AirflowFailException(str(exc)) from exc
+
+    @task
+    def build_features(snapshot: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import features
+
+        r = _run()
+        return features.run(r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"])
+
+    @task(pool="gpu", pool_slots=1, queue="gpu")
+    def train(snapshot: dict[str, Any], feats: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import train as training
+
+        r = _run()
+        return training.run(r["params"], r["ds"], features_uri=feats["features_uri"],
+                            snapshot_uri=snapshot["snapshot_uri"], dag_run_id=r["dag_run_id"])
+
+    @task
+    def evaluate_and_register(feats: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import register
+
+        r = _run()
+        return register.run(r["params"], r["ds"], features_uri=feats["features_uri"], run_id=trained["run_id"],
+                            bundle_uri=trained["bundle_uri"])
+
+    @task
+    def export(snapshot: dict[str, Any], feats: dict[str, Any], registered: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import export as exporting
+
+        r = _run()
+        return exporting.run(r["params"], r["ds"], features_uri=feats["features_uri"],
+                             snapshot_uri=snapshot["snapshot_uri"])
+
+    @task(outlets=[RECOMMENDATIONS])
+    def publish(staged: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import publish as publishing
+
+        r = _run()
+        return publishing.run(r["params"], r["ds"], staged_uri=staged["staged_uri"])
+
+    snapshot = ingest_snapshot()
+    validated = validate(snapshot)
+    feats = build_features(snapshot, validated)
+    trained = train(snapshot, feats)
+    registered = evaluate_and_register(feats, trained)
+    publish(export(snapshot, feats, registered))
+
+
+recsys_retrain()

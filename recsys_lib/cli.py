@@ -1,0 +1,174 @@
+"""``recsys``: the pipeline from a shell, without Airflow.
+
+Each command parses its flags, calls one function in recsys_lib, and prints a short result;
+errors from the library come out as one clear line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recsys_lib.errors import RecsysError
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` flags to a params dict; values parsed as JSON when they look like JSON."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise RecsysError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from recsys_lib.devstack.demo import run_demo
+
+    run_demo(Path(args.state_dir), keep=args.keep, n_users=args.users, epochs=args.epochs)
+
+
+def cmd_stack(args: argparse.Namespace) -> None:
+    from recsys_lib.devstack.services import Stack, start_stack, stop_stack
+
+    state = Path(args.state_dir)
+    if args.action == "up":
+        stack = start_stack(state, bucket=args.bucket)
+        for key, value in stack.client_env().items():
+            print(f"export {key}={value}")
+        print(f"# MLflow UI: {stack.mlflow.url}   stop with: recsys stack down --state-dir {state}", file=sys.stderr)
+    else:
+        stop_stack(Stack.load(state))
+        print(f"stopped the services recorded in {state / 'stack.json'}")
+
+
+def cmd_upload_raw(args: argparse.Namespace) -> None:
+    from recsys_lib.config import load_config
+    from recsys_lib.storage import ObjectStore, layout
+
+    config = load_config(overrides={"dataset": args.dataset})
+    store = ObjectStore.from_config(config.storage)
+    for path in map(Path, args.files):
+        key = layout.raw_prefix(config.data.dataset) + path.name
+        store.put_bytes(key, path.read_bytes())
+        print(f"uploaded {path} ({path.stat().st_size:,} bytes) to {store.uri(key)}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from recsys_lib.config import load_config
+    from recsys_lib.sources import write_raw
+    from recsys_lib.sources.synthetic import generate_shop
+    from recsys_lib.storage import ObjectStore
+
+    config = load_config(overrides={"dataset": args.dataset})
+    end = datetime.combine(datetime.fromisoformat(args.end).date(), datetime.min.time(), tzinfo=UTC)
+    events, items = generate_shop(n_users=args.users, n_items=args.items, days=args.days, end=end, seed=args.seed)
+    for uri in write_raw(ObjectStore.from_config(config.storage), config.data.dataset, events, items):
+        print(f"wrote {uri}")
+    print(f"{len(events):,} events, {len(items):,} items")
+
+
+def cmd_retrain(args: argparse.Namespace) -> None:
+    from recsys_lib.pipelines.runner import retrain
+
+    params = {"dataset": args.dataset, "source": args.source, **_params(args.set)}
+
+    def report(stage: str, out: dict[str, Any], seconds: float) -> None:
+        small = {k: v for k, v in out.items() if not isinstance(v, dict)}
+        print(f"{stage:<22} {seconds:8.1f}s  {json.dumps(small, default=str)}", flush=True)
+
+    results = retrain(params, args.ds, on_stage=report)
+    total = sum(r["seconds"] for r in results.values())
+    print(f"{'total':<22} {total:8.1f}s")
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    from recsys_lib.config import load_config
+    from recsys_lib.export import read_recommendations
+    from recsys_lib.storage import ObjectStore
+
+    config = load_config(overrides={"dataset": args.dataset})
+    store = ObjectStore.from_config(config.storage)
+    recs = read_recommendations(store, config.data.dataset, args.ds, user_ids=[args.user])
+    if recs.empty:
+        raise RecsysError(f"user {args.user!r} is not in the published export of dataset {config.data.dataset!r}")
+    print(recs.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="start local S3 + MLflow, generate a shop, run the DAG, print where to look")
+    p.add_argument("--state-dir", default=".demo", help="folder for the services' state and logs (wiped first)")
+    p.add_argument("--keep", action="store_true", help="leave the services running at the end")
+    p.add_argument("--users", type=int, default=2000, help="synthetic shoppers")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("stack", help="start or stop the local S3 (moto) and MLflow servers")
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--state-dir", default=".demo/services")
+    p.add_argument("--bucket", default="recsys")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("upload-raw", help="copy local raw files to raw/<dataset>/ in the bucket")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--dataset", required=True)
+    p.set_defaults(func=cmd_upload_raw)
+
+    p = sub.add_parser("generate", help="write a seeded synthetic shop to raw/<dataset>/")
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--items", type=int, default=600)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--end", default=datetime.now(UTC).date().isoformat(), help="last day (exclusive), YYYY-MM-DD")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("retrain", help="run every pipeline stage in this process, with per-stage timings")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--source", default="canonical", choices=["canonical", "uci_retail"])
+    p.add_argument("--ds", required=True, help="logical date YYYY-MM-DD")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="parameter override, e.g. --set epochs=5 --set model=popularity")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("recommend", help="a user's recommendations from the published export")
+    p.add_argument("--user", required=True)
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--ds", default=None, help="a published date (default: latest)")
+    p.set_defaults(func=cmd_recommend)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    if args.command == "retrain":
+        logging.getLogger("recsys_lib").setLevel(logging.INFO)
+    try:
+        args.func(args)
+    except RecsysError as exc:
+        print(f"recsys: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

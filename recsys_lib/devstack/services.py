@@ -1,0 +1,173 @@
+"""The embedded local stack: a moto S3 server and an MLflow tracking server, as real processes.
+
+Used by ``make demo`` and the integration tests, on one laptop, with nothing shared beyond
+127.0.0.1. Each service runs in its own process group (so stopping it stops its children) and is
+described in ``<state_dir>/stack.json`` so another command can find or stop it.
+
+The S3 credentials here are moto's dummies for a throwaway local endpoint, handed to child
+processes through the environment; real deployments supply their own through the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+LOCAL_S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}
+REGION = "us-east-1"
+MLFLOW_ARTIFACT_BUCKET = "mlflow-artifacts"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    pid: int
+    url: str
+    log: str
+
+
+@dataclass(frozen=True)
+class Stack:
+    s3: Service
+    mlflow: Service
+    bucket: str
+    state_dir: str
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for anything that talks to the stack (pipelines, Airflow, the CLI)."""
+        return {
+            **LOCAL_S3_CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL_S3": self.s3.url,
+            "MLFLOW_TRACKING_URI": self.mlflow.url,
+            "RECSYS_BUCKET": self.bucket,
+        }
+
+    def save(self) -> Path:
+        path = Path(self.state_dir) / "stack.json"
+        path.write_text(json.dumps({"s3": asdict(self.s3), "mlflow": asdict(self.mlflow), "bucket": self.bucket,
+                                    "state_dir": self.state_dir}, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, state_dir: str | Path) -> Stack:
+        data = json.loads((Path(state_dir) / "stack.json").read_text())
+        return cls(Service(**data["s3"]), Service(**data["mlflow"]), data["bucket"], data["state_dir"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None, log: str = "") -> None:
+    """Poll ``url`` until it answers; fail early with the log tail if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url} process exited with {proc.returncode}; log {log}:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s; log {log}:\n{_tail(log)}")
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str], state_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    log = str(state_dir / f"{name}.log")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return proc, log
+
+
+def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0, mlflow_port: int = 0) -> Stack:
+    """Start moto and MLflow (SQLite backend in ``state_dir``, artifacts on the moto S3) and
+    create the data and artifact buckets. Returns once both answer over HTTP."""
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    s3_port = s3_port or free_port()
+    s3_url = f"http://127.0.0.1:{s3_port}"
+    env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+    moto, moto_log = _spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+                            env, state)
+    wait_http(f"{s3_url}/moto-api/", 60, moto, moto_log)
+    _create_buckets(s3_url, [bucket, MLFLOW_ARTIFACT_BUCKET])
+
+    mlflow_port = mlflow_port or free_port()
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+    mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ENDPOINT_URL_S3": s3_url}
+    cmd = [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
+           "--artifacts-destination", f"s3://{MLFLOW_ARTIFACT_BUCKET}/", "--host", "127.0.0.1",
+           "--port", str(mlflow_port), "--workers", "1"]
+    mlflow, mlflow_log = _spawn("mlflow", cmd, mlflow_env, state)
+    try:
+        wait_http(f"{mlflow_url}/health", 120, mlflow, mlflow_log)
+    except BaseException:
+        stop_pid(moto.pid)
+        stop_pid(mlflow.pid)
+        raise
+    stack = Stack(Service("s3", moto.pid, s3_url, moto_log), Service("mlflow", mlflow.pid, mlflow_url, mlflow_log),
+                  bucket, str(state))
+    stack.save()
+    return stack
+
+
+def _create_buckets(endpoint: str, buckets: list[str]) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id=LOCAL_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=LOCAL_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for name in buckets:
+        if name not in existing:
+            client.create_bucket(Bucket=name)
+
+
+def stop_pid(pid: int, timeout: float = 10) -> None:
+    """Stop a service's whole process group: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        try:  # reap it if it is our child, so it does not linger as a zombie
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_stack(stack: Stack) -> None:
+    stop_pid(stack.mlflow.pid)
+    stop_pid(stack.s3.pid)
+    (Path(stack.state_dir) / "stack.json").unlink(missing_ok=True)

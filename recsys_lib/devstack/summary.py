@@ -1,0 +1,42 @@
+"""What the demo prints at the end: where to look, how good the model is, sample recommendations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.devstack.services import Stack
+from recsys_lib.export import read_manifest, read_recommendations
+from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.registry.promotion import CHAMPION
+from recsys_lib.storage import ObjectStore, layout
+
+
+def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.DataFrame, n_users: int = 3) -> None:
+    from mlflow import MlflowClient
+
+    name = f"recsys-{dataset}"
+    champion = registry.version_by_alias(name, CHAMPION)
+    if champion is None:
+        raise SystemExit(f"no '{CHAMPION}' version of {name} in MLflow: the run did not register a model")
+    metrics = MlflowClient().get_run(str(champion.run_id)).data.metrics
+    manifest = read_manifest(store, dataset)
+    print(f"   MLflow UI           {stack.mlflow.url}  (experiment recsys-{dataset})")
+    print(f"   registered model    {name} version {champion.version}, alias '{CHAMPION}'")
+    print(f"   published export    {store.uri(layout.export_prefix('user_topk', dataset, manifest['dt']))}"
+          f"  ({manifest['rows']:,} rows, {len(manifest['files'])} file(s), _manifest.json + _SUCCESS)")
+    model, base = metrics.get("test_ndcg_at_10", float("nan")), metrics.get("baseline_test_ndcg_at_10", float("nan"))
+    print(f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}   lift x{model / base:.2f}"
+          if base > 0 else f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}")
+    recs = read_recommendations(store, dataset)
+    events = store.get_frame(layout.snapshot_key(dataset, manifest["dt"], "events"))
+    catalogue = items.set_index(schema.ITEM_ID)
+    for user in sorted(recs[schema.USER_ID].unique())[:n_users]:
+        history = events.loc[events[schema.USER_ID] == user, schema.ITEM_ID].map(catalogue[schema.CATEGORY])
+        likes = ", ".join(history.value_counts().index[:2])
+        print(f"\n   user {user} (mostly browses: {likes})")
+        top = recs[recs[schema.USER_ID] == user].nsmallest(5, schema.RANK)
+        for row in top.itertuples(index=False):
+            item = catalogue.loc[row.item_id]
+            print(f"     {row.rank}. {row.item_id}  {item[schema.TITLE]!s:<34} {item[schema.CATEGORY]!s:<12} "
+                  f"score {row.score:.3f}")

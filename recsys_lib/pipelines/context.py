@@ -1,0 +1,87 @@
+"""What every pipeline step needs to know about its run: config, logical date, lineage tags."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from recsys_lib.config import PipelineConfig, load_config
+from recsys_lib.storage import ObjectStore, layout
+
+
+@dataclass(frozen=True)
+class RunContext:
+    config: PipelineConfig
+    ds: str
+    """Logical date ``YYYY-MM-DD``: every output of the run is partitioned by it."""
+    interval_end: datetime
+    """End of the run's data interval (UTC); no event may be newer."""
+    dag_run_id: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        params: Mapping[str, Any] | None,
+        ds: str,
+        *,
+        interval_end: str | datetime | None = None,
+        dag_run_id: str | None = None,
+        config_path: str | None = None,
+    ) -> RunContext:
+        """Validate parameters and date once; ``interval_end`` defaults to the end of day ``ds``."""
+        config = load_config(config_path or os.environ.get("RECSYS_CONFIG") or None, overrides=params or {})
+        layout.check_ds(ds)
+        if interval_end is None:
+            end = datetime.combine(date.fromisoformat(ds) + timedelta(days=1), time(), tzinfo=UTC)
+        elif isinstance(interval_end, str):
+            end = datetime.fromisoformat(interval_end)
+        else:
+            end = interval_end
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        return cls(config, ds, end.astimezone(UTC), dag_run_id)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore.from_config(self.config.storage)
+
+    @property
+    def dataset(self) -> str:
+        return self.config.data.dataset
+
+    def lineage_tags(self, **more: str) -> dict[str, str]:
+        """MLflow run tags linking the Airflow run, logical date, inputs and code version."""
+        tags = {"recsys.logical_date": self.ds, "recsys.dataset": self.dataset, "recsys.git_commit": git_commit()}
+        if self.dag_run_id:
+            tags["airflow.dag_run_id"] = self.dag_run_id
+        tags.update(self.extra_tags)
+        tags.update(more)
+        return tags
+
+
+def git_commit() -> str:
+    """Commit of the running code: ``RECSYS_GIT_COMMIT`` if set (images), else ``git rev-parse``."""
+    if os.environ.get("RECSYS_GIT_COMMIT"):
+        return os.environ["RECSYS_GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def flatten(config: PipelineConfig) -> dict[str, Any]:
+    """``{"train.epochs": 20, ...}``: the typed config as MLflow params."""
+    out: dict[str, Any] = {}
+    for section, values in config.model_dump().items():
+        for key, value in values.items():
+            out[f"{section}.{key}"] = value
+    return out

@@ -1,0 +1,25 @@
+"""Task ``build_features``: validated snapshot -> encoders, weighted interactions, temporal splits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from recsys_lib.features import build_features
+from recsys_lib.pipelines.context import RunContext
+from recsys_lib.storage import layout
+
+log = logging.getLogger(__name__)
+
+
+def run(params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str) -> dict[str, Any]:
+    ctx = RunContext.create(params, ds)
+    prefix = ctx.store.key_from_uri(snapshot_uri)
+    events = ctx.store.get_frame(prefix + "events.parquet")
+    items = ctx.store.get_frame(prefix + "items.parquet")
+    features = build_features(events, items, ctx.config.features)
+    out = layout.features_prefix(ctx.dataset, ds)
+    counts = features.save(ctx.store, out)
+    log.info("features %s: %s", ctx.store.uri(out), counts)
+    return {"features_uri": ctx.store.uri(out), **counts}

@@ -1,0 +1,57 @@
+"""Task ``train``: fit the configured model, log params and per-epoch metrics to an MLflow run,
+and store the model bundle next to the features (registration is the next task)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+from recsys_lib.features import FeatureSet
+from recsys_lib.models import create_model
+from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.pipelines.context import RunContext, flatten
+from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.storage import layout
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    params: Mapping[str, Any] | None,
+    ds: str,
+    *,
+    features_uri: str,
+    snapshot_uri: str,
+    dag_run_id: str | None = None,
+) -> dict[str, Any]:
+    ctx = RunContext.create(params, ds, dag_run_id=dag_run_id)
+    cfg = ctx.config
+    features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))
+    model = create_model(cfg.model, features.n_users, features.n_items)
+    run_id = registry.start_run(
+        cfg.experiment_name,
+        run_name=f"{cfg.model.name}-{ds}",
+        tags=ctx.lineage_tags(**{"recsys.snapshot_uri": snapshot_uri, "recsys.model": cfg.model.name}),
+        params={**flatten(cfg), "data.n_users": features.n_users, "data.n_items": features.n_items,
+                "data.train_pairs": len(features.train)},
+    )
+    log.info("training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id)
+
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+        log.info("epoch %d/%d %s", epoch + 1, cfg.train.epochs, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        registry.log_metrics(run_id, metrics, step=epoch)
+
+    try:
+        model.fit(features, cfg.train, on_epoch_end=on_epoch_end)
+        bundle = ModelBundle.from_training(model, features, run_id=run_id, ds=ds, snapshot_uri=snapshot_uri,
+                                           features_uri=features_uri)
+        prefix = layout.model_prefix(ctx.dataset, ds, run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx.store.put_dir(bundle.save(tmp), prefix)
+    except BaseException:
+        registry.end_run(run_id, "FAILED")
+        raise
+    registry.end_run(run_id)
+    return {"run_id": run_id, "bundle_uri": ctx.store.uri(prefix), "model": cfg.model.name}
