@@ -97,7 +97,7 @@ def conform(df: pd.DataFrame, dtypes: dict[str, str], required: tuple[str, ...])
         elif column == AVAILABLE:
             series = pd.Series(True, index=df.index)
         else:
-            series = pd.Series(pd.NA, index=df.index, dtype="object")
+            series = pd.Series(None, index=df.index, dtype=dtype if not dtype.startswith("datetime64") else "object")
         if dtype.startswith("datetime64"):
             out[column] = pd.to_datetime(series, utc=True).astype(dtype)
         elif dtype == "bool":

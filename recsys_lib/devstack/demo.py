@@ -7,6 +7,7 @@ the ``recsys_retrain`` DAG with Airflow (``airflow dags test``), then prints whe
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -19,7 +20,8 @@ from recsys_lib.devstack.services import Stack, start_stack, stop_stack
 
 DATASET = "shop"
 BUCKET = "recsys"
-_PROGRESS_MARKS = ("recsys_lib.pipelines", "Marking task as", "Task failed", "Traceback", "Error")
+# Airflow's log lines look like "<time> [info     ] <message> [<logger>] key=value ..."
+_LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<msg>.*?)\s+\[(?P<logger>[\w.]+)\]")
 
 
 def _step(n: int, text: str) -> None:
@@ -57,8 +59,9 @@ def run_dag(env: dict[str, str], ds: str, conf: dict[str, object], log_path: Pat
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if any(mark in line for mark in _PROGRESS_MARKS):
-                print("   " + line.rstrip()[-160:], flush=True)
+            match = _LOG_LINE.match(line)
+            if match and (match["logger"].startswith("recsys_lib") or match["level"] in ("error", "critical")):
+                print(f"   {match['logger'].rsplit('.', 1)[-1]:<9} {match['msg']}", flush=True)
     if proc.returncode != 0:
         raise SystemExit(f"the DAG run failed (exit {proc.returncode}); full log: {log_path}")
 

@@ -50,6 +50,7 @@ class Stack:
             "AWS_ENDPOINT_URL_S3": self.s3.url,
             "MLFLOW_TRACKING_URI": self.mlflow.url,
             "RECSYS_BUCKET": self.bucket,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
 
     def save(self) -> Path:

@@ -1,0 +1,65 @@
+"""The rule lists are plain data: checked here without running Great Expectations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.validation.expectations import events_rules, items_rules
+from recsys_lib.validation.validate import distinct_examples, json_value
+
+END = pd.Timestamp("2024-03-02", tz="UTC")
+
+
+def _keys(rules: list) -> set[tuple[str, str | None]]:
+    return {rule.key for rule in rules}
+
+
+def test_canonical_events_get_every_contract_rule(events: pd.DataFrame) -> None:
+    keys = _keys(events_rules(events.dtypes, interval_end=END))
+    for column in schema.EVENTS_REQUIRED:
+        assert ("expect_column_to_exist", column) in keys
+        assert ("expect_column_values_to_not_be_null", column) in keys
+    for column in schema.EVENTS_DTYPES:
+        assert ("expect_column_values_to_be_of_type", column) in keys
+    assert {
+        ("expect_table_row_count_to_be_between", None),
+        ("expect_column_values_to_be_in_set", schema.EVENT_TYPE),
+        ("expect_column_values_to_be_between", schema.TIMESTAMP),
+        ("expect_column_values_to_be_between", schema.QUANTITY),
+        ("expect_column_values_to_be_between", schema.PRICE),
+    } <= keys
+
+
+def test_rule_keys_are_unique_within_a_table(events: pd.DataFrame, items: pd.DataFrame) -> None:
+    for rules in (events_rules(events.dtypes, interval_end=END), items_rules(items.dtypes)):
+        assert len(_keys(rules)) == len(rules)
+
+
+def test_a_missing_column_only_gets_its_existence_rule(events: pd.DataFrame) -> None:
+    rules = events_rules(events.drop(columns=[schema.TIMESTAMP, schema.PRICE]).dtypes, interval_end=END)
+    assert [r.expectation for r in rules if r.column == schema.TIMESTAMP] == ["expect_column_to_exist"]
+    assert [r for r in rules if r.column == schema.PRICE] == []  # optional and absent: nothing to check
+
+
+def test_range_rules_need_a_comparable_dtype(events: pd.DataFrame) -> None:
+    dtypes = events.astype({schema.TIMESTAMP: "str", schema.PRICE: "str"}).dtypes
+    keys = _keys(events_rules(dtypes, interval_end=END))
+    assert ("expect_column_values_to_be_between", schema.TIMESTAMP) not in keys
+    assert ("expect_column_values_to_be_between", schema.PRICE) not in keys
+    assert ("expect_column_values_to_be_of_type", schema.TIMESTAMP) in keys
+
+
+def test_items_need_a_unique_id_and_a_non_negative_price(items: pd.DataFrame) -> None:
+    rules = {r.key: r for r in items_rules(items.dtypes)}
+    assert ("expect_column_values_to_be_unique", schema.ITEM_ID) in rules
+    assert rules[("expect_column_values_to_be_between", schema.PRICE)].kwargs == {"min_value": 0}
+    assert rules[("expect_column_values_to_be_of_type", schema.ITEM_ID)].kwargs == {"type_": "str"}
+
+
+def test_examples_become_distinct_json_scalars() -> None:
+    import numpy as np
+
+    values = [np.int64(3), np.float64("nan"), None, pd.NA, pd.Timestamp("2024-01-01", tz="UTC"), "x", 3, "y", "z"]
+    assert distinct_examples(values) == [3, None, "2024-01-01T00:00:00+00:00", "x", "y"]
+    assert json_value(np.bool_(True)) is True
