@@ -62,9 +62,9 @@ class ModelBundle:
         pd.DataFrame({schema.USER_ID: self.user_ids.astype(str)}).to_parquet(path / "user_ids.parquet", index=False)
         pd.DataFrame({schema.ITEM_ID: self.item_ids.astype(str)}).to_parquet(path / "item_ids.parquet", index=False)
         seen = self.seen.tocoo()
-        pd.DataFrame({schema.USER_IDX: seen.row.astype(np.int32), schema.ITEM_IDX: seen.col.astype(np.int32)}).to_parquet(
-            path / "seen.parquet", index=False
-        )
+        pd.DataFrame(
+            {schema.USER_IDX: seen.row.astype(np.int32), schema.ITEM_IDX: seen.col.astype(np.int32)}
+        ).to_parquet(path / "seen.parquet", index=False)
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.model.name,
@@ -110,7 +110,9 @@ class ModelBundle:
         scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
         known = np.flatnonzero(user_map >= 0)
         if len(known):
-            items[known], scores[known] = self.model.recommend(user_map[known], k, exclude=self.seen, chunk_size=chunk_size)
+            items[known], scores[known] = self.model.recommend(
+                user_map[known], k, exclude=self.seen, chunk_size=chunk_size
+            )
         cold = np.flatnonzero(user_map < 0)
         if len(cold):
             fallback = torch.from_numpy(self.fallback_scores).expand(len(cold), -1)

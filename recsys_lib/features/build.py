@@ -1,0 +1,79 @@
+"""``build_features``: canonical events and catalogue -> the FeatureSet one training run consumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.config import FeaturesConfig
+from recsys_lib.errors import DataValidationError
+from recsys_lib.features.encoders import encode_ids, fit_ids
+from recsys_lib.features.featureset import FeatureSet
+from recsys_lib.features.interactions import aggregate_pairs, event_weights
+from recsys_lib.features.sequences import build_sequences
+from recsys_lib.features.split import SPLIT_CODES, assign_splits, temporal_cutoffs
+
+_CATALOGUE_COLUMNS = (schema.TITLE, schema.CATEGORY, schema.BRAND, schema.PRICE, schema.AVAILABLE)
+
+
+def align_catalogue(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
+    """Catalogue rows in ``item_ids`` order: item_idx, item_id, title, category, brand, price, available.
+
+    Items absent from ``items`` (seen only in events) and optional columns absent from ``items``
+    are null, except ``available``, which defaults to True. Raises DataValidationError when
+    ``items`` repeats an item_id.
+    """
+    ids = pd.Series(items[schema.ITEM_ID], dtype="str")
+    if ids.duplicated().any():
+        examples = ids[ids.duplicated()].head(5).tolist()
+        raise DataValidationError(f"items has duplicate item_id values, e.g. {examples}; item_id must be unique")
+    rows = pd.Index(ids).get_indexer(pd.Index(item_ids, dtype="str"))  # (n_items,) row in items or -1
+    out = pd.DataFrame({schema.ITEM_IDX: np.arange(len(item_ids), dtype=np.int64), schema.ITEM_ID: item_ids})
+    for column in _CATALOGUE_COLUMNS:
+        values = items[column].to_numpy(dtype=object) if column in items else np.full(len(items), None, object)
+        out[column] = np.where(rows >= 0, values[np.maximum(rows, 0)] if len(items) else None, None)
+    out[schema.AVAILABLE] = out[schema.AVAILABLE].fillna(True)
+    return out.astype({schema.ITEM_ID: "str", **{c: schema.ITEMS_DTYPES[c] for c in _CATALOGUE_COLUMNS}})
+
+
+def index_events(
+    events: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, config: FeaturesConfig
+) -> pd.DataFrame:
+    """Events in index space: user_idx, item_idx, weight (float64), timestamp (UTC, us), split code."""
+    timestamps = pd.to_datetime(events[schema.TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
+    cutoffs = temporal_cutoffs(timestamps, config.validation_fraction, config.test_fraction)
+    return pd.DataFrame(
+        {
+            schema.USER_IDX: encode_ids(user_ids, events[schema.USER_ID]),
+            schema.ITEM_IDX: encode_ids(item_ids, events[schema.ITEM_ID]),
+            schema.WEIGHT: event_weights(events[schema.EVENT_TYPE], config.event_weights),
+            schema.TIMESTAMP: timestamps.array,
+            schema.SPLIT: assign_splits(timestamps, cutoffs),
+        }
+    )
+
+
+def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesConfig) -> FeatureSet:
+    """Encoders, weighted pair tables per temporal window, train sequences and the aligned catalogue.
+
+    ``events`` and ``items`` are canonical, validated tables (DESIGN.md section 3); neither is
+    modified. Users come from events; items are the catalogue plus any item seen only in events.
+    Raises ConfigError for an event type without a weight, DataValidationError for no events or
+    duplicate catalogue ids.
+    """
+    if events.empty:
+        raise DataValidationError("events is empty: there is nothing to build features from")
+    user_ids = fit_ids(events[schema.USER_ID])
+    item_ids = fit_ids(items[schema.ITEM_ID], events[schema.ITEM_ID])
+    indexed = index_events(events, user_ids, item_ids, config)
+    windows = {name: indexed[indexed[schema.SPLIT].to_numpy() == code] for name, code in SPLIT_CODES.items()}
+    return FeatureSet(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        items=align_catalogue(items, item_ids),
+        train=aggregate_pairs(windows[schema.TRAIN]),
+        validation=aggregate_pairs(windows[schema.VALIDATION]),
+        test=aggregate_pairs(windows[schema.TEST]),
+        sequences=build_sequences(windows[schema.TRAIN], config.max_sequence_length),
+    )

@@ -1,0 +1,194 @@
+"""Matrix factorisation trained with the BPR pairwise loss (Rendle et al., 2009).
+
+score(u, i) = <p_u, q_i> + b_i. Each train pair (u, i) is a positive; a negative j is drawn
+uniformly from the catalogue inside the training step (it may occasionally be a positive of u,
+the usual BPR approximation). The loss per pair is ``-log sigmoid(s(u,i) - s(u,j))`` weighted by
+the pair's interaction weight (normalised within the batch), so a purchase counts more than a
+view while every pair is visited once per epoch. L2 decay applies to the rows a batch touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from recsys_lib import schema
+from recsys_lib.errors import ModelError
+from recsys_lib.evaluation.evaluate import evaluate_recommender, evaluation_users, relevant_items
+from recsys_lib.models.base import Recommender
+from recsys_lib.training import build_trainer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys_lib.config import ModelConfig, TrainConfig
+    from recsys_lib.features import FeatureSet
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+_INIT_STD = 0.1
+
+
+class MFNet(nn.Module):
+    """User and item embeddings plus an item bias; the whole network."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int):
+        super().__init__()
+        self.user = nn.Embedding(n_users, dim)
+        self.item = nn.Embedding(n_items, dim)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Small normal embeddings, zero biases; ``generator`` makes the draw reproducible."""
+        with torch.no_grad():
+            nn.init.normal_(self.user.weight, std=_INIT_STD, generator=generator)
+            nn.init.normal_(self.item.weight, std=_INIT_STD, generator=generator)
+            nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of (user, item) pairs: users (batch,), items (batch,) -> (batch,)."""
+        return (self.user(users) * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item: users (n,) -> (n, n_items)."""
+        return self.user(users) @ self.item.weight.T + self.item_bias.weight.T  # (n, dim) @ (dim, n_items)
+
+
+class BPRModule(pl.LightningModule):
+    """Loss, negative sampling and optimiser around an :class:`MFNet`."""
+
+    def __init__(self, net: MFNet, learning_rate: float, weight_decay: float):
+        super().__init__()
+        self.net = net
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        users, pos, weight = batch  # (batch,) int64, (batch,) int64, (batch,) float32
+        neg = torch.randint(0, self.net.item.num_embeddings, pos.shape, device=pos.device)  # (batch,)
+        margin = self.net(users, pos) - self.net(users, neg)  # (batch,)
+        bpr = -(weight * F.logsigmoid(margin.float())).sum() / weight.sum()
+        touched = [self.net.user(users), self.net.item(pos), self.net.item(neg)]
+        touched += [self.net.item_bias(pos), self.net.item_bias(neg)]
+        l2 = sum(t.float().pow(2).sum() for t in touched) / len(users)
+        loss = bpr + self.weight_decay * l2
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(users))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.learning_rate)
+
+
+class _ShuffledBatches(Sampler[torch.Tensor]):
+    """Index tensors of ``batch_size`` rows from a fresh seeded permutation each epoch."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int):
+        super().__init__()
+        self.n_rows, self.batch_size = n_rows, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        yield from torch.randperm(self.n_rows, generator=self.generator).split(self.batch_size)
+
+    def __len__(self) -> int:
+        return -(-self.n_rows // self.batch_size)
+
+
+def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader:
+    """Shuffled (users, items, weights) batches of train pairs, sliced from tensors (no per-row calls)."""
+    data = TensorDataset(
+        torch.tensor(train[schema.USER_IDX].to_numpy(np.int64)),  # (n_pairs,) copies: frames stay read-only
+        torch.tensor(train[schema.ITEM_IDX].to_numpy(np.int64)),
+        torch.tensor(train[schema.WEIGHT].to_numpy(np.float32)),
+    )
+    return DataLoader(data, sampler=_ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)
+
+
+class _EpochReport(pl.Callback):
+    """After each training epoch: train loss, validation NDCG@10 (if any), then the caller's callback."""
+
+    def __init__(self, model: MatrixFactorizationBPR, features: FeatureSet, on_epoch_end: EpochCallback | None):
+        self.model, self.features, self.on_epoch_end = model, features, on_epoch_end
+        users = evaluation_users(features, schema.VALIDATION)
+        self.validate = any(len(r) for r in relevant_items(features, schema.VALIDATION, users))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = {"train_loss": float(trainer.callback_metrics["train_loss"])}
+        if self.validate:  # skipped when no validation user has new items (e.g. an empty split)
+            val = evaluate_recommender(self.model, self.features, schema.VALIDATION, ks=(10,))
+            metrics["val_ndcg_at_10"] = val["ndcg_at_10"]
+        self.model.history.append(metrics)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(trainer.current_epoch, metrics)
+
+
+class MatrixFactorizationBPR(Recommender):
+    """The ``mf_bpr`` model: :class:`MFNet` trained by :class:`BPRModule` on the train pairs."""
+
+    name: ClassVar[str] = "mf_bpr"
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
+        super().__init__(n_users, n_items, config)
+        self.net = MFNet(n_users, n_items, config.embedding_dim)
+        self.history: list[dict[str, float]] = []
+        """Metrics reported after each epoch of the last :meth:`fit`."""
+
+    def fit(
+        self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None
+    ) -> MatrixFactorizationBPR:
+        """Train from freshly seeded weights for ``train.epochs`` epochs; returns self."""
+        if (features.n_users, features.n_items) != (self.n_users, self.n_items):
+            raise ModelError(
+                f"model was built for {self.n_users} users x {self.n_items} items, "
+                f"features have {features.n_users} x {features.n_items}"
+            )
+        if features.train.empty:
+            raise ModelError("the train split is empty; mf_bpr needs at least one train pair")
+        self.history = []
+        self.net.reset_parameters(torch.Generator().manual_seed(train.seed))
+        module = BPRModule(self.net, train.learning_rate, train.weight_decay)
+        trainer = build_trainer(train, callbacks=[_EpochReport(self, features, on_epoch_end)], enable_validation=False)
+        trainer.fit(module, train_dataloaders=positive_pairs_loader(features.train, train.batch_size, train.seed))
+        self.net.cpu().float()
+        return self
+
+    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+        device = self.net.item.weight.device
+        with torch.no_grad():
+            return self.net.score_all(user_idx.to(device)).float()  # (n, n_items)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {
+            "user_embedding": self.net.user.weight.detach().cpu().clone(),  # (n_users, dim)
+            "item_embedding": self.net.item.weight.detach().cpu().clone(),  # (n_items, dim)
+            "item_bias": self.net.item_bias.weight.detach().cpu().clone().squeeze(-1),  # (n_items,)
+        }
+
+    @classmethod
+    def from_state(
+        cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
+    ) -> MatrixFactorizationBPR:
+        expected = {
+            "user_embedding": (n_users, config.embedding_dim),
+            "item_embedding": (n_items, config.embedding_dim),
+            "item_bias": (n_items,),
+        }
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        if any(got.get(k) != shape for k, shape in expected.items()):
+            raise ModelError(f"mf_bpr state must have shapes {expected}, got {got}")
+        model = cls(n_users, n_items, config)
+        with torch.no_grad():
+            model.net.user.weight.copy_(state["user_embedding"])
+            model.net.item.weight.copy_(state["item_embedding"])
+            model.net.item_bias.weight.copy_(state["item_bias"].unsqueeze(-1))
+        return model
+
+    def item_vectors(self) -> np.ndarray:
+        return self.net.item.weight.detach().cpu().float().numpy().copy()  # (n_items, dim)

@@ -1,0 +1,64 @@
+"""Popularity baseline: every user gets the items with the most summed training weight."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+from recsys_lib.errors import ModelError
+from recsys_lib.models.base import Recommender
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from recsys_lib.config import ModelConfig, TrainConfig
+    from recsys_lib.features import FeatureSet
+
+
+class PopularityRecommender(Recommender):
+    """Item score = summed interaction weight over the train split; the same for every user.
+
+    Ties are broken by the lower item index (in :func:`~recsys_lib.models.topk.topk_excluding`).
+    There are no epochs, so ``on_epoch_end`` is never called.
+    """
+
+    name: ClassVar[str] = "popularity"
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
+        super().__init__(n_users, n_items, config)
+        self.item_scores = torch.zeros(n_items, dtype=torch.float32)  # (n_items,)
+
+    def fit(
+        self,
+        features: FeatureSet,
+        train: TrainConfig,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> PopularityRecommender:
+        if (features.n_users, features.n_items) != (self.n_users, self.n_items):
+            raise ModelError(
+                f"model was built for {self.n_users} users x {self.n_items} items, "
+                f"features have {features.n_users} x {features.n_items}"
+            )
+        totals = np.asarray(features.matrix("train").sum(axis=0), dtype=np.float64).ravel()  # (n_items,)
+        self.item_scores = torch.from_numpy(totals.astype(np.float32))
+        return self
+
+    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+        return self.item_scores.expand(len(user_idx), -1)  # (n, n_items), a read-only view
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"item_scores": self.item_scores.clone()}
+
+    @classmethod
+    def from_state(
+        cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
+    ) -> PopularityRecommender:
+        scores = state.get("item_scores")
+        if scores is None or tuple(scores.shape) != (n_items,):
+            got = None if scores is None else tuple(scores.shape)
+            raise ModelError(f"popularity state needs 'item_scores' of shape ({n_items},), got {got}")
+        model = cls(n_users, n_items, config)
+        model.item_scores = scores.detach().to(torch.float32).cpu().clone()
+        return model

@@ -1,0 +1,65 @@
+import dataclasses
+
+import numpy as np
+import torch
+
+from recsys_lib.config import ModelConfig, TrainConfig
+from recsys_lib.evaluation import evaluate_recommender
+from recsys_lib.models import MatrixFactorizationBPR, PopularityRecommender
+from recsys_lib.models.mf_bpr import MFNet
+
+
+def _fit(features, seed: int, epochs: int = 3, **kwargs) -> MatrixFactorizationBPR:
+    model = MatrixFactorizationBPR(features.n_users, features.n_items, ModelConfig(embedding_dim=16))
+    return model.fit(features, TrainConfig(epochs=epochs, batch_size=128, seed=seed), **kwargs)
+
+
+def test_network_scores_pairs_and_full_rows_consistently():
+    net = MFNet(n_users=3, n_items=5, dim=4)
+    net.reset_parameters(torch.Generator().manual_seed(0))
+    users, items = torch.tensor([0, 2, 1]), torch.tensor([4, 0, 3])
+    full = net.score_all(users)  # (3, 5)
+    assert full.shape == (3, 5)
+    torch.testing.assert_close(net(users, items), full[torch.arange(3), items])
+
+
+def test_same_seed_gives_identical_scores_and_another_seed_does_not(small):
+    users = torch.arange(small.n_users)
+    first, second, other = (_fit(small, seed).score_users(users) for seed in (7, 7, 8))
+    assert torch.equal(first, second)
+    assert not torch.equal(first, other)
+
+
+def test_on_epoch_end_reports_loss_and_validation_ndcg_once_per_epoch(small):
+    calls = []
+    model = _fit(small, seed=1, epochs=4, on_epoch_end=lambda epoch, metrics: calls.append((epoch, metrics)))
+    assert [epoch for epoch, _ in calls] == [0, 1, 2, 3]
+    for _, metrics in calls:
+        assert set(metrics) == {"train_loss", "val_ndcg_at_10"}
+        assert metrics["train_loss"] > 0 and 0 <= metrics["val_ndcg_at_10"] <= 1
+    assert calls[-1][1]["train_loss"] < calls[0][1]["train_loss"]
+    assert model.history == [metrics for _, metrics in calls]
+
+
+def test_item_vectors_are_the_item_embeddings(small):
+    model = _fit(small, seed=1, epochs=1)
+    vectors = model.item_vectors()
+    assert vectors.shape == (small.n_items, 16)
+    np.testing.assert_array_equal(vectors, model.state()["item_embedding"].numpy())
+
+
+def test_default_hyperparameters_beat_popularity_on_planted_preferences(planted):
+    popularity = PopularityRecommender(planted.n_users, planted.n_items, ModelConfig(name="popularity"))
+    mf = MatrixFactorizationBPR(planted.n_users, planted.n_items, ModelConfig())  # dim 64
+    baseline = evaluate_recommender(popularity.fit(planted, TrainConfig()), planted, ks=(10,))
+    result = evaluate_recommender(mf.fit(planted, TrainConfig()), planted, ks=(10,))  # 20 epochs, lr 0.01
+    assert result["n_users_evaluated"] == baseline["n_users_evaluated"] > 50
+    assert result["ndcg_at_10"] > 2 * baseline["ndcg_at_10"]
+    assert result["ndcg_at_10"] > baseline["ndcg_at_10"] + 0.15
+
+
+def test_empty_validation_split_skips_validation(small):
+    no_validation = dataclasses.replace(small, validation=small.validation.iloc[:0])
+    calls = []
+    _fit(no_validation, seed=1, epochs=2, on_epoch_end=lambda epoch, metrics: calls.append(set(metrics)))
+    assert calls == [{"train_loss"}, {"train_loss"}]

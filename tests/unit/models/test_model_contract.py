@@ -1,0 +1,67 @@
+"""The contract every registered model honours, run once per model (DESIGN.md section 6)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys_lib.config import ModelConfig, TrainConfig
+from recsys_lib.errors import ConfigError, ModelError
+from recsys_lib.models import MODELS, create_model, model_class
+from recsys_lib.models.base import Recommender
+
+QUICK = TrainConfig(epochs=2, batch_size=64, seed=3)
+
+
+@pytest.fixture(params=sorted(MODELS))
+def fitted(request, small) -> Recommender:
+    model = create_model(ModelConfig(name=request.param, embedding_dim=8), small.n_users, small.n_items)
+    assert model.fit(small, QUICK) is model
+    return model
+
+
+def test_scores_cover_the_catalogue(fitted, small):
+    scores = fitted.score_users(torch.arange(small.n_users))
+    assert scores.shape == (small.n_users, small.n_items)
+    assert scores.dtype == torch.float32
+    assert torch.isfinite(scores).all()
+
+
+def test_recommend_never_returns_excluded_items_and_pads(fitted, small):
+    history = small.matrix("train")
+    dense = history.toarray() > 0
+    dense[:, ::2] = True  # exclude every even item as well
+    exclude = sp.csr_matrix(dense.astype(np.float32))
+    users = np.arange(small.n_users)
+    items, scores = fitted.recommend(users, k=small.n_items, exclude=exclude, chunk_size=7)
+    assert items.shape == scores.shape == (small.n_users, small.n_items)
+    for u in users:
+        shown = items[u][items[u] >= 0]
+        assert not dense[u, shown].any()
+        assert len(shown) == (~dense[u]).sum()  # every eligible item, then -1 padding
+        assert (items[u, len(shown) :] == -1).all() and np.isneginf(scores[u, len(shown) :]).all()
+        assert (np.diff(scores[u, : len(shown)]) <= 0).all()
+
+
+def test_state_round_trip_gives_identical_scores(fitted, small):
+    state = fitted.state()
+    assert all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in state.values())
+    rebuilt = type(fitted).from_state(small.n_users, small.n_items, fitted.config, state)
+    users = torch.arange(small.n_users)
+    assert torch.equal(rebuilt.score_users(users), fitted.score_users(users))
+
+
+def test_from_state_rejects_wrong_shapes(fitted, small):
+    with pytest.raises(ModelError, match="state"):
+        type(fitted).from_state(small.n_users, small.n_items + 1, fitted.config, fitted.state())
+
+
+def test_fit_rejects_features_of_another_size(fitted, small):
+    other = create_model(fitted.config, small.n_users + 1, small.n_items)
+    with pytest.raises(ModelError, match="users x"):
+        other.fit(small, QUICK)
+
+
+def test_unknown_model_name_lists_the_allowed_ones():
+    with pytest.raises(ConfigError, match=r"model.name 'sasrec'.*mf_bpr.*popularity"):
+        model_class("sasrec")
