@@ -30,8 +30,12 @@ def _run() -> dict[str, Any]:
     ctx = get_current_context()
     logical = ctx.get("logical_date") or ctx["dag_run"].run_after
     end = ctx.get("data_interval_end") or ctx["dag_run"].run_after
-    return {"params": dict(ctx["params"]), "ds": logical.strftime("%Y-%m-%d"), "interval_end": end.isoformat(),
-            "dag_run_id": ctx["run_id"]}
+    return {
+        "params": dict(ctx["params"]),
+        "ds": logical.strftime("%Y-%m-%d"),
+        "interval_end": end.isoformat(),
+        "dag_run_id": ctx["run_id"],
+    }
 
 
 @dag(
@@ -49,17 +53,31 @@ def _run() -> dict[str, Any]:
         "execution_timeout": timedelta(hours=4),
     },
     params={
-        "dataset": Param("shop", type="string", pattern=NAME_PATTERN, title="Dataset",
-                         description="Reads raw/<dataset>/ and partitions every output by dataset."),
-        "source": Param("canonical", enum=list(get_args(SourceName)), title="Source format",
-                        description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail."),
+        "dataset": Param(
+            "shop",
+            type="string",
+            pattern=NAME_PATTERN,
+            title="Dataset",
+            description="Reads raw/<dataset>/ and partitions every output by dataset.",
+        ),
+        "source": Param(
+            "canonical",
+            enum=list(get_args(SourceName)),
+            title="Source format",
+            description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail.",
+        ),
         "model": Param("mf_bpr", enum=list(get_args(ModelName)), title="Model"),
         "k": Param(10, type="integer", minimum=1, maximum=1000, title="Recommendations per user"),
         "epochs": Param(20, type="integer", minimum=1, maximum=1000, title="Training epochs"),
         "embedding_dim": Param(64, type="integer", minimum=2, maximum=1024, title="Embedding size"),
         "seed": Param(42, type="integer", title="Random seed"),
-        "min_improvement": Param(0.0, type="number", minimum=0, title="Promotion margin",
-                                 description="The new model becomes champion only if it beats it by more than this."),
+        "min_improvement": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            title="Promotion margin",
+            description="The new model becomes champion only if it beats it by more than this.",
+        ),
         "force_promote": Param(False, type="boolean", title="Force promotion to champion"),
     },
     doc_md=__doc__,
@@ -79,8 +97,9 @@ def recsys_retrain() -> None:
 
         r = _run()
         try:
-            return validation.run(r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"],
-                                  interval_end=r["interval_end"])
+            return validation.run(
+                r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"], interval_end=r["interval_end"]
+            )
         except DataValidationError as exc:  # bad data does not get better with retries
             raise AirflowFailException(str(exc)) from exc
 
@@ -96,24 +115,35 @@ def recsys_retrain() -> None:
         from recsys_lib.pipelines import train as training
 
         r = _run()
-        return training.run(r["params"], r["ds"], features_uri=feats["features_uri"],
-                            snapshot_uri=snapshot["snapshot_uri"], dag_run_id=r["dag_run_id"])
+        return training.run(
+            r["params"],
+            r["ds"],
+            features_uri=feats["features_uri"],
+            snapshot_uri=snapshot["snapshot_uri"],
+            dag_run_id=r["dag_run_id"],
+        )
 
     @task
     def evaluate_and_register(feats: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
         from recsys_lib.pipelines import register
 
         r = _run()
-        return register.run(r["params"], r["ds"], features_uri=feats["features_uri"], run_id=trained["run_id"],
-                            bundle_uri=trained["bundle_uri"])
+        return register.run(
+            r["params"],
+            r["ds"],
+            features_uri=feats["features_uri"],
+            run_id=trained["run_id"],
+            bundle_uri=trained["bundle_uri"],
+        )
 
     @task
     def export(snapshot: dict[str, Any], feats: dict[str, Any], registered: dict[str, Any]) -> dict[str, Any]:
         from recsys_lib.pipelines import export as exporting
 
         r = _run()
-        return exporting.run(r["params"], r["ds"], features_uri=feats["features_uri"],
-                             snapshot_uri=snapshot["snapshot_uri"])
+        return exporting.run(
+            r["params"], r["ds"], features_uri=feats["features_uri"], snapshot_uri=snapshot["snapshot_uri"]
+        )
 
     @task(outlets=[RECOMMENDATIONS])
     def publish(staged: dict[str, Any]) -> dict[str, Any]:

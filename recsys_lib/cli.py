@@ -141,8 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--source", default="canonical", choices=["canonical", "uci_retail"])
     p.add_argument("--ds", required=True, help="logical date YYYY-MM-DD")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="parameter override, e.g. --set epochs=5 --set model=popularity")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameter override, e.g. --set epochs=5 --set model=popularity",
+    )
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("recommend", help="a user's recommendations from the published export")
@@ -155,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
     if args.command == "retrain":
         logging.getLogger("recsys_lib").setLevel(logging.INFO)
     try:

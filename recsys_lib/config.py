@@ -210,7 +210,6 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         return PipelineConfig.model_validate(tree)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc

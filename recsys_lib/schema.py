@@ -88,6 +88,7 @@ def conform(df: pd.DataFrame, dtypes: dict[str, str], required: tuple[str, ...])
     this never raises for them; a value that cannot be cast raises ``ValueError`` from pandas.
     """
     import pandas as pd  # imported here so `import recsys_lib.config` (DAG parsing) stays light
+
     out = pd.DataFrame(index=df.index)
     for column, dtype in dtypes.items():
         if column in df.columns:

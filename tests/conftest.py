@@ -39,8 +39,13 @@ def airflow_db() -> Path:
     """A migrated SQLite metadata DB (dag.test needs one) with the ``gpu`` pool."""
     env = dict(os.environ)
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([str(BIN / "airflow"), "pools", "set", "gpu", "1", "GPU training slots"], env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [str(BIN / "airflow"), "pools", "set", "gpu", "1", "GPU training slots"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return Path(os.environ["AIRFLOW_HOME"])
 
 

@@ -7,8 +7,8 @@ the ``recsys_retrain`` DAG with Airflow (``airflow dags test``), then prints whe
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,11 +51,14 @@ def run_dag(env: dict[str, str], ds: str, conf: dict[str, object], log_path: Pat
     """``airflow dags test`` with the full log in ``log_path`` and pipeline progress on stdout."""
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run([airflow, "pools", "set", "gpu", "1", "GPU training slots"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [airflow, "pools", "set", "gpu", "1", "GPU training slots"], env=env, check=True, capture_output=True
+    )
     cmd = [airflow, "dags", "test", "recsys_retrain", ds, "-c", json.dumps(conf)]
-    with log_path.open("w") as log, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.STDOUT, text=True) as proc:
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)

@@ -10,6 +10,7 @@ processes through the environment; real deployments supply their own through the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -55,8 +56,17 @@ class Stack:
 
     def save(self) -> Path:
         path = Path(self.state_dir) / "stack.json"
-        path.write_text(json.dumps({"s3": asdict(self.s3), "mlflow": asdict(self.mlflow), "bucket": self.bucket,
-                                    "state_dir": self.state_dir}, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "s3": asdict(self.s3),
+                    "mlflow": asdict(self.mlflow),
+                    "bucket": self.bucket,
+                    "state_dir": self.state_dir,
+                },
+                indent=2,
+            )
+        )
         return path
 
     @classmethod
@@ -108,17 +118,29 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
     s3_port = s3_port or free_port()
     s3_url = f"http://127.0.0.1:{s3_port}"
     env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
-    moto, moto_log = _spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-                            env, state)
+    moto, moto_log = _spawn(
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], env, state
+    )
     wait_http(f"{s3_url}/moto-api/", 60, moto, moto_log)
     _create_buckets(s3_url, [bucket, MLFLOW_ARTIFACT_BUCKET])
 
     mlflow_port = mlflow_port or free_port()
     mlflow_url = f"http://127.0.0.1:{mlflow_port}"
     mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ENDPOINT_URL_S3": s3_url}
-    cmd = [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
-           "--artifacts-destination", f"s3://{MLFLOW_ARTIFACT_BUCKET}/", "--host", "127.0.0.1",
-           "--port", str(mlflow_port), "--workers", "1"]
+    cmd = [
+        str(bin_dir / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{state / 'mlflow.db'}",
+        "--artifacts-destination",
+        f"s3://{MLFLOW_ARTIFACT_BUCKET}/",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(mlflow_port),
+        "--workers",
+        "1",
+    ]
     mlflow, mlflow_log = _spawn("mlflow", cmd, mlflow_env, state)
     try:
         wait_http(f"{mlflow_url}/health", 120, mlflow, mlflow_log)
@@ -126,8 +148,12 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
         stop_pid(moto.pid)
         stop_pid(mlflow.pid)
         raise
-    stack = Stack(Service("s3", moto.pid, s3_url, moto_log), Service("mlflow", mlflow.pid, mlflow_url, mlflow_log),
-                  bucket, str(state))
+    stack = Stack(
+        Service("s3", moto.pid, s3_url, moto_log),
+        Service("mlflow", mlflow.pid, mlflow_url, mlflow_log),
+        bucket,
+        str(state),
+    )
     stack.save()
     return stack
 
@@ -135,9 +161,13 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
 def _create_buckets(endpoint: str, buckets: list[str]) -> None:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
-                          aws_access_key_id=LOCAL_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=LOCAL_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in buckets:
         if name not in existing:
@@ -157,15 +187,11 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return
-        try:  # reap it if it is our child, so it does not linger as a zombie
+        with contextlib.suppress(ChildProcessError):  # reap our own child so it does not linger as a zombie
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop_stack(stack: Stack) -> None:

@@ -23,11 +23,16 @@ def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.Data
     manifest = read_manifest(store, dataset)
     print(f"   MLflow UI           {stack.mlflow.url}  (experiment recsys-{dataset})")
     print(f"   registered model    {name} version {champion.version}, alias '{CHAMPION}'")
-    print(f"   published export    {store.uri(layout.export_prefix('user_topk', dataset, manifest['dt']))}"
-          f"  ({manifest['rows']:,} rows, {len(manifest['files'])} file(s), _manifest.json + _SUCCESS)")
+    print(
+        f"   published export    {store.uri(layout.export_prefix('user_topk', dataset, manifest['dt']))}"
+        f"  ({manifest['rows']:,} rows, {len(manifest['files'])} file(s), _manifest.json + _SUCCESS)"
+    )
     model, base = metrics.get("test_ndcg_at_10", float("nan")), metrics.get("baseline_test_ndcg_at_10", float("nan"))
-    print(f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}   lift x{model / base:.2f}"
-          if base > 0 else f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}")
+    print(
+        f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}   lift x{model / base:.2f}"
+        if base > 0
+        else f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}"
+    )
     recs = read_recommendations(store, dataset)
     events = store.get_frame(layout.snapshot_key(dataset, manifest["dt"], "events"))
     catalogue = items.set_index(schema.ITEM_ID)
@@ -38,5 +43,7 @@ def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.Data
         top = recs[recs[schema.USER_ID] == user].nsmallest(5, schema.RANK)
         for row in top.itertuples(index=False):
             item = catalogue.loc[row.item_id]
-            print(f"     {row.rank}. {row.item_id}  {item[schema.TITLE]!s:<34} {item[schema.CATEGORY]!s:<12} "
-                  f"score {row.score:.3f}")
+            print(
+                f"     {row.rank}. {row.item_id}  {item[schema.TITLE]!s:<34} {item[schema.CATEGORY]!s:<12} "
+                f"score {row.score:.3f}"
+            )

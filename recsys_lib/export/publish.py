@@ -37,11 +37,17 @@ class PartFile:
 
 
 def stage_parts(
-    store: ObjectStore, table: str, dataset: str, ds: str, attempt: str, frames: Iterable[pd.DataFrame], rows_per_file: int
+    store: ObjectStore,
+    table: str,
+    dataset: str,
+    ds: str,
+    attempt: str,
+    frames: Iterable[pd.DataFrame],
+    rows_per_file: int,
 ) -> list[PartFile]:
     """Write ``frames`` as Parquet parts of at most ``rows_per_file`` rows into the staging area."""
     prefix = layout.export_staging_prefix(table, dataset, ds, attempt)
-    store.delete([o.key for o in store.list(prefix)])  # a retried attempt starts clean
+    store.delete([o.key for o in store.list_objects(prefix)])  # a retried attempt starts clean
     parts: list[PartFile] = []
     pending: list[pd.DataFrame] = []
     pending_rows = 0
@@ -88,7 +94,9 @@ def publish(
     for part in parts:
         info = store.head(staging + part.name)
         if info is None or info.size != part.size:
-            raise StorageError(f"staged part {store.uri(staging + part.name)} is missing or incomplete; nothing published")
+            raise StorageError(
+                f"staged part {store.uri(staging + part.name)} is missing or incomplete; nothing published"
+            )
     for part in parts:
         store.copy(staging + part.name, target + part.name)
     manifest = {
@@ -108,8 +116,8 @@ def publish(
     store.put_bytes(target + SUCCESS, b"")
     move_latest_pointer(store, table, dataset, ds, manifest)
     keep = {target + p.name for p in parts} | {target + MANIFEST, target + SUCCESS}
-    store.delete([o.key for o in store.list(target) if o.key not in keep])
-    store.delete([o.key for o in store.list(staging)])
+    store.delete([o.key for o in store.list_objects(target) if o.key not in keep])
+    store.delete([o.key for o in store.list_objects(staging)])
     return manifest
 
 

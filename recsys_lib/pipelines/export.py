@@ -31,16 +31,37 @@ def run(params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapsho
     bundle = registry.load_bundle(champion.model_uri)
     features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))
     attempt = f"v{champion.version}-{uuid.uuid4().hex[:12]}"
-    frames = topk_frames(bundle, features, cfg.export.k, model_name=champion.name, model_version=champion.version,
-                         chunk_size=cfg.export.chunk_size)
+    frames = topk_frames(
+        bundle,
+        features,
+        cfg.export.k,
+        model_name=champion.name,
+        model_version=champion.version,
+        chunk_size=cfg.export.chunk_size,
+    )
     parts = stage_parts(ctx.store, TABLE, ctx.dataset, ds, attempt, frames, cfg.export.rows_per_file)
     staging = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt)
     rows = sum(p.rows for p in parts)
-    ctx.store.put_json(staging + STAGED_LIST, {
-        "attempt": attempt, "parts": [asdict(p) for p in parts], "snapshot_uri": snapshot_uri,
-        "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
-    })
-    log.info("staged %d rows in %d parts for %d users from %s v%s", rows, len(parts), features.n_users,
-             champion.name, champion.version)
-    return {"staged_uri": ctx.store.uri(staging + STAGED_LIST), "rows": rows, "parts": len(parts),
-            "model_version": champion.version}
+    ctx.store.put_json(
+        staging + STAGED_LIST,
+        {
+            "attempt": attempt,
+            "parts": [asdict(p) for p in parts],
+            "snapshot_uri": snapshot_uri,
+            "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
+        },
+    )
+    log.info(
+        "staged %d rows in %d parts for %d users from %s v%s",
+        rows,
+        len(parts),
+        features.n_users,
+        champion.name,
+        champion.version,
+    )
+    return {
+        "staged_uri": ctx.store.uri(staging + STAGED_LIST),
+        "rows": rows,
+        "parts": len(parts),
+        "model_version": champion.version,
+    }

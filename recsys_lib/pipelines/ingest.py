@@ -23,7 +23,16 @@ def run(params: Mapping[str, Any] | None, ds: str, *, interval_end: str | None =
     for table, frame in (("events", raw.events), ("items", raw.items)):
         ctx.store.put_frame(layout.snapshot_key(ctx.dataset, ds, table), frame)
     prefix = layout.snapshot_key(ctx.dataset, ds, "events").rsplit("/", 1)[0] + "/"
-    log.info("snapshot %s: %d events, %d items, dropped by source rules: %s",
-             ctx.store.uri(prefix), len(raw.events), len(raw.items), raw.dropped or "none")
-    return {"snapshot_uri": ctx.store.uri(prefix), "events": len(raw.events), "items": len(raw.items),
-            "dropped": dict(raw.dropped)}
+    log.info(
+        "snapshot %s: %d events, %d items, dropped by source rules: %s",
+        ctx.store.uri(prefix),
+        len(raw.events),
+        len(raw.items),
+        raw.dropped or "none",
+    )
+    return {
+        "snapshot_uri": ctx.store.uri(prefix),
+        "events": len(raw.events),
+        "items": len(raw.items),
+        "dropped": dict(raw.dropped),
+    }

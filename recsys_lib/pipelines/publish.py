@@ -18,8 +18,16 @@ def run(params: Mapping[str, Any] | None, ds: str, *, staged_uri: str) -> dict[s
     ctx = RunContext.create(params, ds)
     staged = ctx.store.get_json(ctx.store.key_from_uri(staged_uri))
     parts = [PartFile(**p) for p in staged["parts"]]
-    manifest = publish(ctx.store, TABLE, ctx.dataset, ds, staged["attempt"], parts,
-                       model=staged["model"], snapshot_uri=staged["snapshot_uri"])
+    manifest = publish(
+        ctx.store,
+        TABLE,
+        ctx.dataset,
+        ds,
+        staged["attempt"],
+        parts,
+        model=staged["model"],
+        snapshot_uri=staged["snapshot_uri"],
+    )
     manifest_uri = ctx.store.uri(layout.export_prefix(TABLE, ctx.dataset, ds) + MANIFEST)
     log.info("published %d rows to %s", manifest["rows"], manifest_uri)
     return {"manifest_uri": manifest_uri, "rows": manifest["rows"], "model_version": staged["model"]["version"]}

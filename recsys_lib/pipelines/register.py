@@ -38,19 +38,38 @@ def run(
             registry.log_metrics(run_id, {f"champion_test_{k}": v for k, v in champ.items()})
         version = registry.log_and_register(run_id, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3]))
     decision = decide_alias(
-        new[metric], champ[metric] if champ else None,
-        min_improvement=cfg.evaluation.min_improvement, force=cfg.evaluation.force_promote,
+        new[metric],
+        champ[metric] if champ else None,
+        min_improvement=cfg.evaluation.min_improvement,
+        force=cfg.evaluation.force_promote,
     )
-    registry.set_version_tags(version.name, version.version, {
-        "recsys.logical_date": ds, metric: f"{new[metric]:.6f}", "recsys.decision": decision.reason,
-        "recsys.model": cfg.model.name,
-    })
+    registry.set_version_tags(
+        version.name,
+        version.version,
+        {
+            "recsys.logical_date": ds,
+            metric: f"{new[metric]:.6f}",
+            "recsys.decision": decision.reason,
+            "recsys.model": cfg.model.name,
+        },
+    )
     registry.set_alias(version.name, decision.alias, version.version)
-    log.info("registered %s v%s as %s: %s (popularity %s=%.4f)", version.name, version.version, decision.alias,
-             decision.reason, metric, baseline[metric])
+    log.info(
+        "registered %s v%s as %s: %s (popularity %s=%.4f)",
+        version.name,
+        version.version,
+        decision.alias,
+        decision.reason,
+        metric,
+        baseline[metric],
+    )
     return {
-        "model_name": version.name, "version": version.version, "alias": decision.alias, "run_id": run_id,
-        metric: new[metric], f"baseline_{metric}": baseline[metric],
+        "model_name": version.name,
+        "version": version.version,
+        "alias": decision.alias,
+        "run_id": run_id,
+        metric: new[metric],
+        f"baseline_{metric}": baseline[metric],
         "champion_version": champion.version if champion else None,
     }
 

@@ -34,8 +34,13 @@ def retrain(
     stage("validate", validate.run, snapshot_uri=snap["snapshot_uri"], interval_end=interval_end)
     feats = stage("build_features", features.run, snapshot_uri=snap["snapshot_uri"])
     trained = stage("train", train.run, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
-    stage("evaluate_and_register", register.run, features_uri=feats["features_uri"], run_id=trained["run_id"],
-          bundle_uri=trained["bundle_uri"])
+    stage(
+        "evaluate_and_register",
+        register.run,
+        features_uri=feats["features_uri"],
+        run_id=trained["run_id"],
+        bundle_uri=trained["bundle_uri"],
+    )
     staged = stage("export", export.run, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
     stage("publish", publish.run, staged_uri=staged["staged_uri"])
     return results

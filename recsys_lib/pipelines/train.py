@@ -34,10 +34,16 @@ def run(
         cfg.experiment_name,
         run_name=f"{cfg.model.name}-{ds}",
         tags=ctx.lineage_tags(**{"recsys.snapshot_uri": snapshot_uri, "recsys.model": cfg.model.name}),
-        params={**flatten(cfg), "data.n_users": features.n_users, "data.n_items": features.n_items,
-                "data.train_pairs": len(features.train)},
+        params={
+            **flatten(cfg),
+            "data.n_users": features.n_users,
+            "data.n_items": features.n_items,
+            "data.train_pairs": len(features.train),
+        },
     )
-    log.info("training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id)
+    log.info(
+        "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id
+    )
 
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
         log.info("epoch %d/%d %s", epoch + 1, cfg.train.epochs, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
@@ -45,8 +51,9 @@ def run(
 
     try:
         model.fit(features, cfg.train, on_epoch_end=on_epoch_end)
-        bundle = ModelBundle.from_training(model, features, run_id=run_id, ds=ds, snapshot_uri=snapshot_uri,
-                                           features_uri=features_uri)
+        bundle = ModelBundle.from_training(
+            model, features, run_id=run_id, ds=ds, snapshot_uri=snapshot_uri, features_uri=features_uri
+        )
         prefix = layout.model_prefix(ctx.dataset, ds, run_id)
         with tempfile.TemporaryDirectory() as tmp:
             ctx.store.put_dir(bundle.save(tmp), prefix)

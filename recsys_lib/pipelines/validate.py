@@ -14,7 +14,9 @@ from recsys_lib.validation import raise_for_failures, validate_tables
 log = logging.getLogger(__name__)
 
 
-def run(params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str, interval_end: str | None = None) -> dict[str, Any]:
+def run(
+    params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str, interval_end: str | None = None
+) -> dict[str, Any]:
     """Validate the snapshot's events and items; write ``report.json``; raise DataValidationError
     naming each failed rule, column and example values when anything fails."""
     ctx = RunContext.create(params, ds, interval_end=interval_end)
@@ -27,9 +29,15 @@ def run(params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str, interva
         events, items, interval_end=ctx.interval_end, interval_start=start, event_types=ctx.config.data.event_types
     )
     key = layout.validation_report_key(ctx.dataset, ds)
-    ctx.store.put_json(key, {"snapshot_uri": snapshot_uri, "interval_end": ctx.interval_end.isoformat(), **report.to_dict()})
+    ctx.store.put_json(
+        key, {"snapshot_uri": snapshot_uri, "interval_end": ctx.interval_end.isoformat(), **report.to_dict()}
+    )
     report_uri = ctx.store.uri(key)
-    log.info("validation %s: %d rules, %d failed", "passed" if report.success else "FAILED",
-             len(report.outcomes), len(report.failures()))
+    log.info(
+        "validation %s: %d rules, %d failed",
+        "passed" if report.success else "FAILED",
+        len(report.outcomes),
+        len(report.failures()),
+    )
     raise_for_failures(report, report_uri)
     return {"report_uri": report_uri, "rules": len(report.outcomes), "events": report.row_counts.get("events", 0)}

@@ -69,10 +69,13 @@ def end_run(run_id: str, status: str = "FINISHED") -> None:
     _client().set_terminated(run_id, status)
 
 
-def log_and_register(run_id: str, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]) -> RegisteredVersion:
+def log_and_register(
+    run_id: str, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
+) -> RegisteredVersion:
     """Log the bundle as a pyfunc model (with signature and input example) and register it."""
-    import mlflow
     from mlflow.models import infer_signature
+
+    import mlflow
 
     example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
     output = ModelBundle.load(bundle_dir).recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)

@@ -25,4 +25,6 @@ def decide_alias(
         return PromotionDecision(CHAMPION, "first model: no champion yet")
     if new_score > champion_score + min_improvement:
         return PromotionDecision(CHAMPION, f"{new_score:.5f} beats champion {champion_score:.5f} (+{min_improvement})")
-    return PromotionDecision(CHALLENGER, f"{new_score:.5f} does not beat champion {champion_score:.5f} (+{min_improvement})")
+    return PromotionDecision(
+        CHALLENGER, f"{new_score:.5f} does not beat champion {champion_score:.5f} (+{min_improvement})"
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from recsys_lib import schema
 from recsys_lib.models.bundle import ModelBundle
@@ -19,7 +19,7 @@ BUNDLE_ARTIFACT = "bundle"
 DEFAULT_K = 10
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """``predict(DataFrame[user_id], params={"k": 10}) -> DataFrame[user_id, rank, item_id, score]``."""
 
     bundle: ModelBundle

@@ -35,7 +35,7 @@ def list_raw_files(store: ObjectStore, prefix: str) -> list[str]:
     Objects in sub-folders, hidden names (``_SUCCESS``, ``.keep``) and other suffixes are ignored.
     """
     keys = []
-    for info in store.list(prefix):
+    for info in store.list_objects(prefix):
         name = info.key[len(prefix) :]
         if "/" in name or name.startswith(("_", ".")) or file_suffix(name) is None:
             continue

@@ -161,7 +161,7 @@ class ObjectStore:
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
         """Every object whose store-relative key starts with ``prefix``, sorted by key."""
         full_prefix = self.full_key(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
         root_len = len(self.prefix) + 1 if self.prefix else 0
@@ -180,7 +180,9 @@ class ObjectStore:
     def copy(self, src_key: str, dst_key: str) -> None:
         """Server-side copy inside the bucket."""
         self.client.copy_object(
-            Bucket=self.bucket, Key=self.full_key(dst_key), CopySource={"Bucket": self.bucket, "Key": self.full_key(src_key)}
+            Bucket=self.bucket,
+            Key=self.full_key(dst_key),
+            CopySource={"Bucket": self.bucket, "Key": self.full_key(src_key)},
         )
 
     def put_dir(self, local_dir: str | Path, prefix: str) -> list[str]:
@@ -196,7 +198,7 @@ class ObjectStore:
     def get_dir(self, prefix: str, local_dir: str | Path) -> Path:
         """Download every object below ``prefix`` into ``local_dir``; raise if there is none."""
         root = Path(local_dir)
-        objects = self.list(prefix)
+        objects = self.list_objects(prefix)
         if not objects:
             raise ObjectNotFoundError(f"nothing stored under {self.uri(prefix)}")
         for obj in objects:

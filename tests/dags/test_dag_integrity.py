@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import subprocess
 import sys
 
@@ -29,14 +30,19 @@ def test_dag_file_imports_fast_without_heavy_libraries() -> None:
         "heavy = [m for m in ('torch', 'pandas', 'great_expectations', 'mlflow', 'boto3') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(DAGS / "recsys_retrain.py")], capture_output=True,
-                         text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "recsys_retrain.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), f"DAG parsing imported {out.stdout.strip()}"
 
 
 def test_pipeline_order(dag) -> None:
     assert sorted(dag.task_ids) == sorted(TASKS)
-    for upstream, downstream in zip(TASKS, TASKS[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(TASKS):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
 
 

@@ -87,7 +87,7 @@ def test_export_is_published_readable_and_excludes_seen_items(first_run, store) 
     assert not set(zip(recs[schema.USER_ID], recs[schema.ITEM_ID], strict=True)) & _seen_pairs(store)
     assert list(recs.columns) == list(schema.EXPORT_DTYPES)
     assert store.exists(layout.export_prefix("user_topk", DATASET, DS) + "_SUCCESS")
-    assert not store.list(f"exports/user_topk/dataset={DATASET}/_staging/")
+    assert not store.list_objects(f"exports/user_topk/dataset={DATASET}/_staging/")
 
 
 def test_rerun_of_the_same_date_replaces_the_export(first_run, dag, store) -> None:
@@ -106,5 +106,7 @@ def test_rerun_of_the_same_date_replaces_the_export(first_run, dag, store) -> No
     pd.testing.assert_frame_equal(
         before.sort_values(key).reset_index(drop=True), after.sort_values(key).reset_index(drop=True)
     )
-    parts = [o for o in store.list(layout.export_prefix("user_topk", DATASET, DS)) if o.key.endswith(".parquet")]
+    parts = [
+        o for o in store.list_objects(layout.export_prefix("user_topk", DATASET, DS)) if o.key.endswith(".parquet")
+    ]
     assert len(parts) == len(second_manifest["files"])  # old attempt's parts are gone, not duplicated

@@ -8,7 +8,12 @@ from recsys_lib.errors import ConfigError
 
 def test_defaults_and_aliases() -> None:
     config = load_config(overrides={"epochs": 3, "model": "popularity", "k": 5, "train.batch_size": 64})
-    assert (config.train.epochs, config.model.name, config.export.k, config.train.batch_size) == (3, "popularity", 5, 64)
+    assert (config.train.epochs, config.model.name, config.export.k, config.train.batch_size) == (
+        3,
+        "popularity",
+        5,
+        64,
+    )
     assert config.registered_model_name == "recsys-shop"
 
 

@@ -43,7 +43,7 @@ def test_published_export_reads_back_with_manifest(mock_s3: ObjectStore) -> None
     assert len(recs) == 9 and set(recs[schema.USER_ID]) == {"u1", "u2", "u3"}
     assert read_recommendations(mock_s3, DATASET, user_ids=["u2"])[schema.RANK].tolist() == [1, 2, 3]
     assert read_manifest(mock_s3, DATASET)["dt"] == "2026-01-01"
-    assert not mock_s3.list(f"exports/{TABLE}/dataset={DATASET}/_staging/")
+    assert not mock_s3.list_objects(f"exports/{TABLE}/dataset={DATASET}/_staging/")
 
 
 def test_nothing_is_readable_before_publish(mock_s3: ObjectStore) -> None:
@@ -59,7 +59,7 @@ def test_nothing_is_readable_before_publish(mock_s3: ObjectStore) -> None:
 def test_republishing_a_date_replaces_parts_instead_of_adding(mock_s3: ObjectStore) -> None:
     _publish(mock_s3, "2026-01-01", "a1", [_rows(["u1", "u2", "u3"])])
     manifest = _publish(mock_s3, "2026-01-01", "a2", [_rows(["u1", "u2", "u3"], version="2")])
-    keys = [o.key for o in mock_s3.list(layout.export_prefix(TABLE, DATASET, "2026-01-01"))]
+    keys = [o.key for o in mock_s3.list_objects(layout.export_prefix(TABLE, DATASET, "2026-01-01"))]
     assert sorted(k.rsplit("/", 1)[1] for k in keys if k.endswith(".parquet")) == sorted(
         f["name"] for f in manifest["files"]
     )

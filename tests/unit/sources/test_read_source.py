@@ -39,7 +39,7 @@ def test_write_raw_replaces_older_canonical_files_only(
     raw_store.put_bytes("raw/shop/events-old.csv", EVENTS_CSV.encode())
     raw_store.put_bytes("raw/shop/README.txt", b"keep me")
     write_raw(raw_store, "shop", *shop)
-    assert [o.key for o in raw_store.list("raw/shop/")] == [
+    assert [o.key for o in raw_store.list_objects("raw/shop/")] == [
         "raw/shop/README.txt",
         "raw/shop/events.parquet",
         "raw/shop/items.parquet",

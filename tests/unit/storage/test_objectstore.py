@@ -15,7 +15,7 @@ def test_bytes_json_and_frames_round_trip(mock_s3: ObjectStore) -> None:
     assert mock_s3.get_bytes("a/b.bin") == b"xyz"
     assert mock_s3.get_json("a/c.json") == {"k": 1}
     pd.testing.assert_frame_equal(mock_s3.get_frame("a/d.parquet"), df)
-    assert [o.key for o in mock_s3.list("a/")] == ["a/b.bin", "a/c.json", "a/d.parquet"]
+    assert [o.key for o in mock_s3.list_objects("a/")] == ["a/b.bin", "a/c.json", "a/d.parquet"]
     assert mock_s3.uri("a/b.bin") == "s3://unit-bucket/tenant-a/a/b.bin"
 
 
