@@ -6,6 +6,7 @@ The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothi
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def log_and_register(
 
     example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
     output = ModelBundle.load(bundle_dir).recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)
-    signature = infer_signature(example, output, params={"k": DEFAULT_K})
+    with warnings.catch_warnings():  # "integer columns cannot hold missing values": rank never is missing
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, output, params={"k": DEFAULT_K})
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
