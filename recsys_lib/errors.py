@@ -15,7 +15,7 @@ class SourceError(RecsysError):
     """Raw input could not be read or converted to the canonical schema."""
 
 
-class DataValidationError(RecsysError):
+class DataValidationError(RecsysError, ValueError):
     """Data broke one or more validation rules.
 
     ``failures`` holds one dict per failed rule (rule, column, unexpected_count, examples) so

@@ -7,12 +7,13 @@ minus their train history, and the lists are scored by :func:`ranking_metrics`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recsys_lib import schema
+from recsys_lib.errors import DataValidationError
 from recsys_lib.evaluation.metrics import ranking_metrics
 
 if TYPE_CHECKING:
@@ -53,20 +54,35 @@ def relevant_items(features: FeatureSet, split: str, users: np.ndarray) -> list[
     return [items[start:end] for start, end in zip(bounds[0], bounds[1], strict=True)]
 
 
-def evaluate_recommender(
-    model: Recommender, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
-) -> dict[str, float]:
-    """Metrics of ``model`` on ``split`` (see :mod:`recsys_lib.evaluation.metrics`) plus
-    ``n_users_evaluated``. Users whose relevant set is empty after removing history are skipped.
+#: Produces rankings for the evaluated users: (user_idx (n,), k) -> item_idx (n, k), -1 padded.
+RankFn = Callable[[np.ndarray, int], np.ndarray]
 
-    Raises ValueError when no user can be evaluated (the split has no new items for any train user).
+
+def evaluate_rankings(
+    rank: RankFn, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
+) -> dict[str, float]:
+    """Metrics (see :mod:`recsys_lib.evaluation.metrics`) of the lists ``rank`` returns for every
+    evaluable user of ``split``, plus ``n_users_evaluated``. ``rank`` must exclude each user's train
+    history. Users whose relevant set is empty after removing history are skipped.
+
+    Raises DataValidationError when no user can be evaluated (no new items for any train user).
     """
     users = evaluation_users(features, split)
     relevant = relevant_items(features, split, users)
     keep = np.fromiter((len(r) > 0 for r in relevant), dtype=bool, count=len(relevant))
     users, relevant = users[keep], [r for r, k in zip(relevant, keep, strict=True) if k]
     if len(users) == 0:
-        raise ValueError(f"no user has both train history and new items in the {split!r} split; nothing to evaluate")
-    recommended, _ = model.recommend(users, max(ks), exclude=features.matrix(schema.TRAIN))
-    metrics = ranking_metrics(recommended, relevant, ks, features.n_items)
+        raise DataValidationError(
+            f"no user has both train history and new items in the {split!r} split; nothing to evaluate "
+            "(provide more data or raise features.test_fraction)"
+        )
+    metrics = ranking_metrics(rank(users, max(ks)), relevant, ks, features.n_items)
     return {**metrics, "n_users_evaluated": float(len(users))}
+
+
+def evaluate_recommender(
+    model: Recommender, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
+) -> dict[str, float]:
+    """:func:`evaluate_rankings` of a model in ``features``' index space (per-epoch validation)."""
+    train = features.matrix(schema.TRAIN)
+    return evaluate_rankings(lambda users, k: model.recommend(users, k, exclude=train)[0], features, split, ks)

@@ -127,13 +127,15 @@ class ModelBundle:
         k: int,
         *,
         exclude_splits: tuple[str, ...] = (schema.TRAIN, schema.VALIDATION, schema.TEST),
+        exclude_unavailable: bool = True,
         chunk_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for ``features``' users ``users`` (their user_idx), in ``features``' item index space.
 
-        Excluded: each user's items in ``exclude_splits`` of ``features`` and unavailable catalogue
-        items. Users unknown to the model get the popularity fallback. Returns ``(items, scores)``
-        of shape (n, k): item_idx of ``features`` (-1 padding) and float32 scores (-inf padding).
+        Excluded: each user's items in ``exclude_splits`` of ``features`` and, unless
+        ``exclude_unavailable`` is False (offline evaluation), unavailable catalogue items. Users
+        unknown to the model get the popularity fallback. Returns ``(items, scores)`` of shape
+        (n, k): item_idx of ``features`` (-1 padding) and float32 scores (-inf padding).
         """
         users = np.asarray(users, dtype=np.int64)
         user_map = _positions(self.user_ids, features.user_ids[users])  # (n,) model user idx or -1
@@ -141,7 +143,7 @@ class ModelBundle:
         back = np.full(self.model.n_items + 1, -1, dtype=np.int64)  # model item idx -> features item idx
         known_items = np.flatnonzero(item_map >= 0)
         back[item_map[known_items]] = known_items
-        exclude = self._exclusions(features, users, item_map, exclude_splits)  # (n, model n_items)
+        exclude = self._exclusions(features, users, item_map, exclude_splits, exclude_unavailable)  # (n, model items)
 
         out_items = np.full((len(users), k), -1, dtype=np.int64)
         out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
@@ -163,14 +165,19 @@ class ModelBundle:
         return out_items, out_scores
 
     def _exclusions(
-        self, features: FeatureSet, users: np.ndarray, item_map: np.ndarray, splits: tuple[str, ...]
+        self,
+        features: FeatureSet,
+        users: np.ndarray,
+        item_map: np.ndarray,
+        splits: tuple[str, ...],
+        unavailable_too: bool,
     ) -> sp.csr_matrix:
         """(len(users), model n_items) CSR: history items and unavailable items, in model item space."""
         history = features.matrix(*splits)[users].tocoo() if splits else sp.coo_matrix((len(users), features.n_items))
         cols = item_map[history.col]
         keep = cols >= 0
         rows, cols = history.row[keep], cols[keep]
-        unavailable = item_map[features.unavailable_items()]
+        unavailable = item_map[features.unavailable_items()] if unavailable_too else np.empty(0, np.int64)
         unavailable = unavailable[unavailable >= 0]
         rows = np.concatenate([rows, np.repeat(np.arange(len(users)), len(unavailable))])
         cols = np.concatenate([cols, np.tile(unavailable, len(users))])

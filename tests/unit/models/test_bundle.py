@@ -74,3 +74,13 @@ def test_recommend_for_a_newer_snapshot_maps_ids_and_masks(bundle: ModelBundle, 
 def test_loading_a_bundle_from_a_wrong_place_says_so(tmp_path) -> None:
     with pytest.raises(ModelError, match="cannot load model bundle"):
         ModelBundle.load(tmp_path)
+
+
+def test_bundle_and_model_evaluation_agree_even_with_unavailable_items(bundle: ModelBundle, small: FeatureSet) -> None:
+    from recsys_lib.evaluation.bundle import evaluate_bundle
+    from recsys_lib.evaluation.evaluate import evaluate_recommender
+
+    items = small.items.copy()
+    items.loc[: len(items) // 3, schema.AVAILABLE] = False
+    features = dataclasses.replace(small, items=items)
+    assert evaluate_bundle(bundle, features, ks=(5, 10)) == evaluate_recommender(bundle.model, features, ks=(5, 10))
