@@ -67,7 +67,6 @@ RANK: Final = "rank"
 SCORE: Final = "score"
 MODEL_NAME: Final = "model_name"
 MODEL_VERSION: Final = "model_version"
-REASON_ITEM_ID: Final = "reason_item_id"
 
 EXPORT_DTYPES: Final[dict[str, str]] = {
     USER_ID: "str",

@@ -7,6 +7,7 @@ before any test module can import it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,10 +19,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 BIN = Path(sys.executable).parent
+_AIRFLOW_HOME = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix="recsys-test-airflow-"))
+    config.stash[_AIRFLOW_HOME] = home
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -32,6 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
         }
     )
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the per-session Airflow home (metadata DB, logs)."""
+    home = config.stash.get(_AIRFLOW_HOME, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

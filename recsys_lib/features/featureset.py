@@ -7,7 +7,6 @@ window: the summed event weight and the pair's last timestamp in that window.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +86,3 @@ class FeatureSet:
             item_ids=tables["items"][schema.ITEM_ID].to_numpy(dtype=object),
             **tables,
         )
-
-    def summary(self) -> str:
-        return json.dumps({"users": self.n_users, "items": self.n_items, **{t: len(getattr(self, t)) for t in _TABLES}})

@@ -28,7 +28,8 @@ def run(
     features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = ctx.store.get_dir(ctx.store.key_from_uri(bundle_uri), tmp)
-        new = evaluate_bundle(ModelBundle.load(bundle_dir), features, ks=ks)
+        bundle = ModelBundle.load(bundle_dir)
+        new = evaluate_bundle(bundle, features, ks=ks)
         baseline = evaluate_bundle(_popularity_bundle(features), features, ks=ks)
         champion = registry.version_by_alias(cfg.registered_model_name, CHAMPION)
         champ = evaluate_bundle(registry.load_bundle(champion.model_uri), features, ks=ks) if champion else None
@@ -36,7 +37,9 @@ def run(
         registry.log_metrics(run_id, {f"baseline_test_{k}": v for k, v in baseline.items()})
         if champ:
             registry.log_metrics(run_id, {f"champion_test_{k}": v for k, v in champ.items()})
-        version = registry.log_and_register(run_id, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3]))
+        version = registry.log_and_register(
+            run_id, bundle, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3])
+        )
     decision = decide_alias(
         new[metric],
         champ[metric] if champ else None,

@@ -71,15 +71,16 @@ def end_run(run_id: str, status: str = "FINISHED") -> None:
 
 
 def log_and_register(
-    run_id: str, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
+    run_id: str, bundle: ModelBundle, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
 ) -> RegisteredVersion:
-    """Log the bundle as a pyfunc model (with signature and input example) and register it."""
+    """Log ``bundle`` (saved in ``bundle_dir``) as a pyfunc model with signature and input example,
+    and register it."""
     from mlflow.models import infer_signature
 
     import mlflow
 
     example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
-    output = ModelBundle.load(bundle_dir).recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)
+    output = bundle.recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)
     with warnings.catch_warnings():  # "integer columns cannot hold missing values": rank never is missing
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params={"k": DEFAULT_K})

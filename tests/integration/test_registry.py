@@ -38,7 +38,7 @@ def test_logged_model_round_trips_through_the_registry(local_stack, bundle_dir) 
     registry.log_metrics(run_id, {"train_loss": 0.4}, step=1)
     assert registry.version_by_alias(NAME, CHAMPION) is None
     users = [*pd.read_parquet(bundle_dir / "user_ids.parquet")[schema.USER_ID][:3], "unknown-user"]
-    version = registry.log_and_register(run_id, bundle_dir, NAME, users)
+    version = registry.log_and_register(run_id, ModelBundle.load(bundle_dir), bundle_dir, NAME, users)
     registry.set_alias(NAME, CHAMPION, version.version)
     registry.end_run(run_id)
 
