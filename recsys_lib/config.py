@@ -26,7 +26,8 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 SourceName = Literal["canonical", "uci_retail"]
-ModelName = Literal["popularity", "mf_bpr"]
+ModelName = Literal["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"]
+SplitName = Literal["temporal", "leave_one_out"]
 
 
 class _Frozen(BaseModel):
@@ -58,8 +59,9 @@ class FeaturesConfig(_Frozen):
     """Share of the newest events (by time) held out for per-epoch validation."""
     test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     """Share of the newest events (by time) held out for the final test metrics."""
-    max_sequence_length: int = Field(50, ge=1)
-    """Longest per-user item sequence kept (most recent items)."""
+    split: SplitName = "temporal"
+    """``temporal``: global time cut-offs (production). ``leave_one_out``: each user's newest item is
+    test and the one before validation (the protocol of the published sequential-model tables)."""
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> FeaturesConfig:
@@ -68,11 +70,58 @@ class FeaturesConfig(_Frozen):
         return self
 
 
+class ItemKNNConfig(_Frozen):
+    neighbours: int = Field(100, ge=1)
+    """Most similar items kept per item; the rest of its similarity row is zero."""
+    shrinkage: float = Field(10.0, ge=0.0)
+    """Added to the cosine denominator, so similarities resting on few co-occurrences shrink to 0."""
+    recency_decay: float = Field(0.0, ge=0.0, lt=1.0)
+    """Weight of the j-th most recent history item is ``(1 - recency_decay) ** j``; 0 weighs all alike."""
+
+
+class SequentialConfig(_Frozen):
+    """Shared by the sequence models (``sasrec``, ``gru4rec``) and the two-tower user tower."""
+
+    max_length: int = Field(50, ge=1, le=1024)
+    """Most recent history items the model reads per user."""
+    n_layers: int = Field(2, ge=1, le=12)
+    """Transformer blocks (sasrec) or GRU layers (gru4rec)."""
+    n_heads: int = Field(2, ge=1, le=16)
+    """Attention heads per block (sasrec); must divide ``model.embedding_dim``."""
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    """Dropout on embeddings and inside each block; sparse catalogues want it high."""
+    loss: Literal["full_softmax", "sampled_softmax"] = "full_softmax"
+    """``full_softmax``: cross-entropy over the whole catalogue at every position. ``sampled_softmax``:
+    cross-entropy over the target and ``n_negatives`` shared uniform negatives (large catalogues)."""
+    n_negatives: int = Field(1024, ge=1)
+    """Negatives per batch for ``sampled_softmax``."""
+
+
+class TwoTowerConfig(_Frozen):
+    title_buckets: int = Field(2**15, ge=16)
+    """Hash buckets for lower-cased title tokens in the item content tower."""
+    price_buckets: int = Field(10, ge=1, le=100)
+    """Price quantile buckets (fitted on the catalogue) in the item content tower."""
+    id_dropout: float = Field(0.5, ge=0.0, le=1.0)
+    """Chance of hiding an item's id embedding in training, so content alone must carry it (cold start)."""
+
+
 class ModelConfig(_Frozen):
     name: ModelName = "mf_bpr"
-    """Model to train: ``popularity`` (baseline) or ``mf_bpr`` (matrix factorisation, BPR loss)."""
+    """Model to train: ``popularity`` (baseline), ``item_knn`` (item-item cosine), ``mf_bpr``
+    (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence), ``gru4rec``
+    (GRU over the sequence) or ``two_tower`` (history tower x item content tower)."""
     embedding_dim: int = Field(64, ge=2, le=1024)
-    """Size of the user and item vectors (mf_bpr)."""
+    """Size of the user, item and hidden vectors of the learned models."""
+    item_knn: ItemKNNConfig = ItemKNNConfig()
+    sequential: SequentialConfig = SequentialConfig()
+    two_tower: TwoTowerConfig = TwoTowerConfig()
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> ModelConfig:
+        if self.name == "sasrec" and self.embedding_dim % self.sequential.n_heads:
+            raise ValueError("model.sequential.n_heads must divide model.embedding_dim")
+        return self
 
 
 class TrainConfig(_Frozen):
@@ -86,6 +135,11 @@ class TrainConfig(_Frozen):
     """L2 penalty on the embeddings touched by a batch."""
     seed: int = 42
     """Seed for python, numpy and torch; the same seed and data give the same model."""
+    patience: int | None = Field(None, ge=1)
+    """Stop after this many validations without a better validation NDCG@10 (None: run every epoch).
+    Whenever validation runs, the weights of the best validated epoch are the ones kept."""
+    validate_every: int = Field(1, ge=1)
+    """Validate every this many epochs (and after the last one)."""
     accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
     """Lightning accelerator; ``auto`` uses a GPU when one is present."""
 
@@ -157,6 +211,7 @@ PARAM_ALIASES: dict[str, str] = {
     "source": "data.source",
     "model": "model.name",
     "embedding_dim": "model.embedding_dim",
+    "split": "features.split",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
     "learning_rate": "train.learning_rate",
@@ -170,6 +225,7 @@ _ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix
 
 
 def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``tree[a][b][c] = value`` for ``path = "a.b.c"`` (unknown keys are rejected at validation)."""
     section, _, key = path.partition(".")
     if not key:
         raise ConfigError(f"config override {path!r} needs a section, e.g. 'train.epochs'")
@@ -177,7 +233,13 @@ def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
         raise ConfigError(
             f"unknown config section {section!r} in {path!r}; allowed: {sorted(PipelineConfig.model_fields)}"
         )
-    tree.setdefault(section, {})[key] = value
+    node = tree.setdefault(section, {})
+    *parents, leaf = key.split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config override {path!r}: {name!r} is a value, not a section")
+    node[leaf] = value
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:

@@ -1,8 +1,11 @@
-"""Full-ranking evaluation on a temporal split, history excluded (DESIGN.md section 7a).
+"""Full-ranking evaluation, history excluded: the one core every protocol and caller shares.
 
-A user is evaluated when they have pairs in the split and in train. Their relevant items are the
-split's items they did not already interact with in train; the model ranks the whole catalogue
-minus their train history, and the lists are scored by :func:`ranking_metrics`.
+The windows before the evaluated split are the user's history (:data:`HISTORY_SPLITS`): train for
+validation, train + validation for test. That is what a model scores from and what is excluded
+from its ranking. A user is evaluated when they have history and, in the split, at least one item
+outside it. With a temporal split this is the production protocol (DESIGN.md section 7a); with a
+leave-one-out split (``features.split = "leave_one_out"``) it is the full-ranking protocol of the
+S3-Rec and eSASRec tables (7b). :mod:`recsys_lib.evaluation.sampled` holds 7c.
 """
 
 from __future__ import annotations
@@ -17,38 +20,54 @@ from recsys_lib.errors import DataValidationError
 from recsys_lib.evaluation.metrics import ranking_metrics
 
 if TYPE_CHECKING:
-    from recsys_lib.features import FeatureSet
+    from recsys_lib.features import FeatureSet, UserHistory
     from recsys_lib.models.base import Recommender
 
-_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
+#: The windows that make up a user's history when the given split is evaluated.
+HISTORY_SPLITS: dict[str, tuple[str, ...]] = {
+    schema.VALIDATION: (schema.TRAIN,),
+    schema.TEST: (schema.TRAIN, schema.VALIDATION),
+}
+
+
+def history_splits(split: str) -> tuple[str, ...]:
+    """:data:`HISTORY_SPLITS` of ``split``; ValueError for anything but validation or test."""
+    try:
+        return HISTORY_SPLITS[split]
+    except KeyError:
+        raise ValueError(f"split must be one of {sorted(HISTORY_SPLITS)}, got {split!r}") from None
+
+
+def evaluation_history(features: FeatureSet, split: str) -> UserHistory:
+    """Every user's history when ``split`` is evaluated."""
+    return features.history(*history_splits(split))
 
 
 def _split_pairs(features: FeatureSet, split: str) -> tuple[np.ndarray, np.ndarray]:
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    history_splits(split)  # rejects unknown splits
     df = getattr(features, split)
     return df[schema.USER_IDX].to_numpy(np.int64), df[schema.ITEM_IDX].to_numpy(np.int64)
 
 
 def evaluation_users(features: FeatureSet, split: str = schema.TEST) -> np.ndarray:
-    """Sorted user_idx with at least one pair in ``split`` and at least one train pair."""
+    """Sorted user_idx with at least one pair in ``split`` and a non-empty history before it."""
     users, _ = _split_pairs(features, split)
-    train_users, _ = _split_pairs(features, schema.TRAIN)
-    return np.intersect1d(users, train_users).astype(np.int64)
+    known = np.flatnonzero(evaluation_history(features, split).lengths() > 0)
+    return np.intersect1d(users, known).astype(np.int64)
 
 
 def relevant_items(features: FeatureSet, split: str, users: np.ndarray) -> list[np.ndarray]:
-    """For each of ``users``: sorted items of their ``split`` pairs that are not in their train history.
+    """For each of ``users``: sorted items of their ``split`` pairs that are not in their history.
 
-    The list is aligned with ``users``; a user whose split items were all seen in train gets an
+    The list is aligned with ``users``; a user whose split items are all in their history gets an
     empty array.
     """
     users = np.asarray(users, dtype=np.int64)
     split_users, split_items = _split_pairs(features, split)
-    train_users, train_items = _split_pairs(features, schema.TRAIN)
+    seen = evaluation_history(features, split).matrix().tocoo()
     n = features.n_items
     keys = np.unique(split_users * n + split_items)
-    keys = keys[np.isin(keys // n, users) & ~np.isin(keys, train_users * n + train_items)]  # sorted
+    keys = keys[np.isin(keys // n, users) & ~np.isin(keys, seen.row.astype(np.int64) * n + seen.col)]  # sorted
     bounds = np.searchsorted(keys // n, np.stack([users, users + 1]))  # (2, n_users) per-user ranges
     items = keys % n
     return [items[start:end] for start, end in zip(bounds[0], bounds[1], strict=True)]
@@ -58,24 +77,32 @@ def relevant_items(features: FeatureSet, split: str, users: np.ndarray) -> list[
 RankFn = Callable[[np.ndarray, int], np.ndarray]
 
 
-def evaluate_rankings(
-    rank: RankFn, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
-) -> dict[str, float]:
-    """Metrics (see :mod:`recsys_lib.evaluation.metrics`) of the lists ``rank`` returns for every
-    evaluable user of ``split``, plus ``n_users_evaluated``. ``rank`` must exclude each user's train
-    history. Users whose relevant set is empty after removing history are skipped.
+def evaluable(features: FeatureSet, split: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The users of ``split`` with history and at least one new item, and those items.
 
-    Raises DataValidationError when no user can be evaluated (no new items for any train user).
-    """
+    Raises DataValidationError when there is none."""
     users = evaluation_users(features, split)
     relevant = relevant_items(features, split, users)
     keep = np.fromiter((len(r) > 0 for r in relevant), dtype=bool, count=len(relevant))
     users, relevant = users[keep], [r for r, k in zip(relevant, keep, strict=True) if k]
     if len(users) == 0:
         raise DataValidationError(
-            f"no user has both train history and new items in the {split!r} split; nothing to evaluate "
+            f"no user has both history and new items in the {split!r} split; nothing to evaluate "
             "(provide more data or raise features.test_fraction)"
         )
+    return users, relevant
+
+
+def evaluate_rankings(
+    rank: RankFn, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
+) -> dict[str, float]:
+    """Metrics (see :mod:`recsys_lib.evaluation.metrics`) of the lists ``rank`` returns for every
+    evaluable user of ``split``, plus ``n_users_evaluated``. ``rank`` must score from and exclude
+    each user's history (:func:`evaluation_history`).
+
+    Raises DataValidationError when no user can be evaluated.
+    """
+    users, relevant = evaluable(features, split)
     metrics = ranking_metrics(rank(users, max(ks)), relevant, ks, features.n_items)
     return {**metrics, "n_users_evaluated": float(len(users))}
 
@@ -83,6 +110,7 @@ def evaluate_rankings(
 def evaluate_recommender(
     model: Recommender, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
 ) -> dict[str, float]:
-    """:func:`evaluate_rankings` of a model in ``features``' index space (per-epoch validation)."""
-    train = features.matrix(schema.TRAIN)
-    return evaluate_rankings(lambda users, k: model.recommend(users, k, exclude=train)[0], features, split, ks)
+    """:func:`evaluate_rankings` of a model in ``features``' index space."""
+    history = evaluation_history(features, split)
+    seen = history.matrix()
+    return evaluate_rankings(lambda users, k: model.recommend(users, k, history, exclude=seen)[0], features, split, ks)

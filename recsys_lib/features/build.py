@@ -11,7 +11,6 @@ from recsys_lib.errors import DataValidationError
 from recsys_lib.features.encoders import encode_ids, fit_ids
 from recsys_lib.features.featureset import FeatureSet
 from recsys_lib.features.interactions import aggregate_pairs, event_weights
-from recsys_lib.features.sequences import build_sequences
 from recsys_lib.features.split import SPLIT_CODES, assign_splits, temporal_cutoffs
 
 _CATALOGUE_COLUMNS = (schema.TITLE, schema.CATEGORY, schema.BRAND, schema.PRICE, schema.AVAILABLE)
@@ -55,7 +54,7 @@ def index_events(
 
 
 def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesConfig) -> FeatureSet:
-    """Encoders, weighted pair tables per temporal window, train sequences and the aligned catalogue.
+    """Encoders, weighted pair tables per window and the aligned catalogue.
 
     ``events`` and ``items`` are canonical, validated tables (DESIGN.md section 3); neither is
     modified. Users come from events; items are the catalogue plus any item seen only in events.
@@ -75,5 +74,4 @@ def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesCo
         train=aggregate_pairs(windows[schema.TRAIN]),
         validation=aggregate_pairs(windows[schema.VALIDATION]),
         test=aggregate_pairs(windows[schema.TEST]),
-        sequences=build_sequences(windows[schema.TRAIN], config.max_sequence_length),
     )

@@ -14,9 +14,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_lib import schema
+from recsys_lib.features.history import UserHistory
 from recsys_lib.storage import ObjectStore
 
-_TABLES = ("train", "validation", "test", "items", "sequences")
+_TABLES = ("train", "validation", "test", "items")
+_WINDOWS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,6 @@ class FeatureSet:
     """Same columns: pairs from the window after train (per-epoch validation)."""
     test: pd.DataFrame
     """Same columns: pairs from the newest window (final metrics, champion comparison)."""
-    sequences: pd.DataFrame
-    """user_idx, item_idx (list[int], chronological, train window only, at most max_sequence_length)."""
 
     @property
     def n_users(self) -> int:
@@ -60,6 +60,16 @@ class FeatureSet:
         )
         m.sum_duplicates()
         return m
+
+    def history(self, *splits: str) -> UserHistory:
+        """Each user's items in the given windows (default: train), ordered by the time of their last
+        event in a window; a pair present in two windows appears twice (once per window)."""
+        splits = splits or (schema.TRAIN,)
+        unknown = [s for s in splits if s not in _WINDOWS]
+        if unknown:
+            raise ValueError(f"unknown split(s) {unknown}; allowed: {list(_WINDOWS)}")
+        frames = [getattr(self, s) for s in _WINDOWS if s in splits]  # oldest window first breaks time ties
+        return UserHistory.from_pairs(pd.concat(frames, ignore_index=True), self.n_users, self.n_items)
 
     def unavailable_items(self) -> np.ndarray:
         """Indices of catalogue items flagged ``available = False``."""

@@ -2,8 +2,10 @@
 
 A model works in index space: users ``0..n_users-1`` and items ``0..n_items-1`` as assigned by the
 feature encoders. It fits on a :class:`~recsys_lib.features.FeatureSet`, scores users against the
-whole catalogue, and :meth:`Recommender.recommend` turns scores into top-k lists with excluded
-items masked. Raw ids, cold-start fallback and persistence live in :mod:`recsys_lib.models.bundle`.
+whole catalogue given what they did so far (a :class:`~recsys_lib.features.UserHistory` chosen by
+the caller: evaluation passes the windows before the one it scores, serving passes everything), and
+:meth:`Recommender.recommend` turns scores into top-k lists with excluded items masked. Raw ids,
+cold-start fallback and persistence live in :mod:`recsys_lib.models.bundle`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
+from recsys_lib.errors import ModelError
 from recsys_lib.models.topk import topk_excluding
 
 if TYPE_CHECKING:
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
     from recsys_lib.config import ModelConfig, TrainConfig
-    from recsys_lib.features import FeatureSet
+    from recsys_lib.features import FeatureSet, UserHistory
 
 
 class Recommender(ABC):
@@ -45,8 +48,11 @@ class Recommender(ABC):
         """Train on ``features.train``; may use ``features.validation`` for per-epoch metrics."""
 
     @abstractmethod
-    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
-        """Scores of every item for each user: ``(n,) int64 -> (n, n_items) float32``, higher is better."""
+    def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """Scores of every item for each user: ``(n,) int64 -> (n, n_items) float32``, higher is better.
+
+        ``history`` covers all ``n_users`` users (row = user_idx); models that do not read it
+        (popularity, MF) ignore it."""
 
     @abstractmethod
     def state(self) -> dict[str, torch.Tensor]:
@@ -61,14 +67,20 @@ class Recommender(ABC):
         """``(n_items, dim)`` item embeddings where the model has them, else None."""
         return None
 
+    def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray | None:
+        """``(n, dim)`` user embeddings such that ``user_vectors @ item_vectors.T`` ranks like
+        :meth:`score_users` (up to per-item biases), where the model has them, else None."""
+        return None
+
     def recommend(
         self,
         user_idx: np.ndarray,
         k: int,
+        history: UserHistory,
         exclude: sp.csr_matrix | None = None,
         chunk_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` items per user, best first.
+        """Top-``k`` items per user, best first, scored from ``history`` (see :meth:`score_users`).
 
         ``exclude`` is an ``(n_users, n_items)`` sparse matrix whose non-zeros are never returned
         (items seen in training, unavailable items). Returns ``(items, scores)``, both ``(n, k)``:
@@ -82,12 +94,20 @@ class Recommender(ABC):
         with torch.no_grad():
             for start in range(0, len(user_idx), chunk_size):
                 chunk = user_idx[start : start + chunk_size]
-                s = self.score_users(torch.from_numpy(chunk)).float()  # (chunk, n_items)
+                s = self.score_users(torch.from_numpy(chunk), history).float()  # (chunk, n_items)
                 rows = exclude[chunk] if exclude is not None else None
                 top_i, top_s = topk_excluding(s, rows, k)
                 items[start : start + len(chunk)] = top_i.cpu().numpy()
                 scores[start : start + len(chunk)] = top_s.cpu().numpy()
         return items, scores
+
+    def check_fits(self, features: FeatureSet) -> None:
+        """Raise ModelError unless ``features`` has this model's users and items."""
+        if (features.n_users, features.n_items) != (self.n_users, self.n_items):
+            raise ModelError(
+                f"model was built for {self.n_users} users x {self.n_items} items, "
+                f"features have {features.n_users} x {features.n_items}"
+            )
 
     def describe(self) -> dict[str, Any]:
         """Flat, loggable description: model name, sizes and config."""

@@ -22,13 +22,14 @@ from safetensors.torch import load_file, save_file
 from recsys_lib import schema
 from recsys_lib.config import ModelConfig
 from recsys_lib.errors import ModelError
-from recsys_lib.features import FeatureSet
+from recsys_lib.features import FeatureSet, UserHistory
 from recsys_lib.models import model_class
 from recsys_lib.models.base import Recommender
 from recsys_lib.models.topk import topk_excluding
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chronological history instead of an unordered seen set; state = net state_dict
 _FALLBACK = "__fallback_scores"
+ALL_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
 
 @dataclass
@@ -40,16 +41,22 @@ class ModelBundle:
     """(n_items,) raw ids of the items the model scores, in the model's index order."""
     fallback_scores: np.ndarray
     """(n_items,) float32 popularity in training, served to users the model does not know."""
-    seen: sp.csr_matrix
-    """(n_users, n_items) items each known user interacted with; never recommended back to them."""
+    history: UserHistory
+    """What each known user did, in order (all windows): scored from by sequence models, and never
+    recommended back to the user."""
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_training(cls, model: Recommender, features: FeatureSet, **metadata: Any) -> ModelBundle:
-        """Bundle a model fitted on ``features``: fallback = train popularity, seen = all splits."""
+        """Bundle a model fitted on ``features``: fallback = train popularity, history = all splits."""
         popularity = np.asarray(features.matrix("train").sum(axis=0)).ravel().astype(np.float32)
-        seen = features.matrix(schema.TRAIN, schema.VALIDATION, schema.TEST)
-        return cls(model, features.user_ids, features.item_ids, popularity, seen, dict(metadata))
+        history = features.history(*ALL_SPLITS)
+        return cls(model, features.user_ids, features.item_ids, popularity, history, dict(metadata))
+
+    @property
+    def seen(self) -> sp.csr_matrix:
+        """(n_users, n_items) 1 where a known user met an item."""
+        return self.history.matrix()
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -61,10 +68,10 @@ class ModelBundle:
         save_file(tensors, path / "weights.safetensors")
         pd.DataFrame({schema.USER_ID: self.user_ids.astype(str)}).to_parquet(path / "user_ids.parquet", index=False)
         pd.DataFrame({schema.ITEM_ID: self.item_ids.astype(str)}).to_parquet(path / "item_ids.parquet", index=False)
-        seen = self.seen.tocoo()
-        pd.DataFrame(
-            {schema.USER_IDX: seen.row.astype(np.int32), schema.ITEM_IDX: seen.col.astype(np.int32)}
-        ).to_parquet(path / "seen.parquet", index=False)
+        users = np.repeat(np.arange(self.history.n_users, dtype=np.int32), self.history.lengths())
+        pd.DataFrame({schema.USER_IDX: users, schema.ITEM_IDX: self.history.items.astype(np.int32)}).to_parquet(
+            path / "history.parquet", index=False
+        )  # row order is each user's chronological order
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.model.name,
@@ -84,7 +91,7 @@ class ModelBundle:
             tensors = load_file(path / "weights.safetensors")
             user_ids = pd.read_parquet(path / "user_ids.parquet")[schema.USER_ID].to_numpy(dtype=object)
             item_ids = pd.read_parquet(path / "item_ids.parquet")[schema.ITEM_ID].to_numpy(dtype=object)
-            seen_df = pd.read_parquet(path / "seen.parquet")
+            history_df = pd.read_parquet(path / "history.parquet")
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot load model bundle from {path}: {exc}") from exc
         if meta.get("format_version") != FORMAT_VERSION:
@@ -92,11 +99,9 @@ class ModelBundle:
         fallback = tensors.pop(_FALLBACK).numpy()
         config = ModelConfig.model_validate(meta["model_config"])
         model = model_class(meta["model"]).from_state(meta["n_users"], meta["n_items"], config, tensors)
-        seen = sp.csr_matrix(
-            (np.ones(len(seen_df), np.float32), (seen_df[schema.USER_IDX], seen_df[schema.ITEM_IDX])),
-            shape=(meta["n_users"], meta["n_items"]),
-        )
-        return cls(model, user_ids, item_ids, fallback, seen, meta.get("metadata", {}))
+        history_df[schema.TIMESTAMP] = pd.to_datetime(np.arange(len(history_df)), unit="us", utc=True)
+        history = UserHistory.from_pairs(history_df, meta["n_users"], meta["n_items"])
+        return cls(model, user_ids, item_ids, fallback, history, meta.get("metadata", {}))
 
     # --- serving ----------------------------------------------------------------------------------
     def recommend_ids(self, user_ids: np.ndarray, k: int, chunk_size: int = 4096) -> pd.DataFrame:
@@ -111,7 +116,7 @@ class ModelBundle:
         known = np.flatnonzero(user_map >= 0)
         if len(known):
             items[known], scores[known] = self.model.recommend(
-                user_map[known], k, exclude=self.seen, chunk_size=chunk_size
+                user_map[known], k, self.history, exclude=self.seen, chunk_size=chunk_size
             )
         cold = np.flatnonzero(user_map < 0)
         if len(cold):
@@ -126,13 +131,14 @@ class ModelBundle:
         users: np.ndarray,
         k: int,
         *,
-        exclude_splits: tuple[str, ...] = (schema.TRAIN, schema.VALIDATION, schema.TEST),
+        history_splits: tuple[str, ...] = ALL_SPLITS,
         exclude_unavailable: bool = True,
         chunk_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for ``features``' users ``users`` (their user_idx), in ``features``' item index space.
 
-        Excluded: each user's items in ``exclude_splits`` of ``features`` and, unless
+        Each user's history is their items in ``history_splits`` of ``features`` (items the model
+        does not know are left out): the model scores from it and it is excluded, as are, unless
         ``exclude_unavailable`` is False (offline evaluation), unavailable catalogue items. Users
         unknown to the model get the popularity fallback. Returns ``(items, scores)`` of shape
         (n, k): item_idx of ``features`` (-1 padding) and float32 scores (-inf padding).
@@ -143,7 +149,7 @@ class ModelBundle:
         back = np.full(self.model.n_items + 1, -1, dtype=np.int64)  # model item idx -> features item idx
         known_items = np.flatnonzero(item_map >= 0)
         back[item_map[known_items]] = known_items
-        exclude = self._exclusions(features, users, item_map, exclude_splits, exclude_unavailable)  # (n, model items)
+        exclude = self._exclusions(features, users, item_map, history_splits, exclude_unavailable)  # (n, model items)
 
         out_items = np.full((len(users), k), -1, dtype=np.int64)
         out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
@@ -154,7 +160,12 @@ class ModelBundle:
                 shape=(self.model.n_users, len(known)),
             )
             rows = (by_model_user @ exclude[known]).tocsr()  # exclusions indexed by model user idx
-            idx, sc = self.model.recommend(user_map[known], k, exclude=rows, chunk_size=chunk_size)
+            to_model_user = np.full(features.n_users, -1, dtype=np.int64)
+            to_model_user[users[known]] = user_map[known]
+            history = features.history(*history_splits).remap(
+                to_model_user, item_map, self.model.n_users, self.model.n_items
+            )
+            idx, sc = self.model.recommend(user_map[known], k, history, exclude=rows, chunk_size=chunk_size)
             out_items[known], out_scores[known] = _to_features_space(idx, back), sc
         cold = np.flatnonzero(user_map < 0)
         fallback = torch.from_numpy(self.fallback_scores)

@@ -9,7 +9,7 @@ view while every pair is visited once per epoch. L2 decay applies to the rows a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -20,18 +20,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from recsys_lib import schema
-from recsys_lib.errors import ModelError
-from recsys_lib.evaluation.evaluate import evaluate_recommender, evaluation_users, relevant_items
-from recsys_lib.models.base import Recommender
-from recsys_lib.training import build_trainer
+from recsys_lib.models.neural import NeuralRecommender
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from recsys_lib.config import ModelConfig, TrainConfig
-    from recsys_lib.features import FeatureSet
+    from recsys_lib.config import TrainConfig
+    from recsys_lib.features import FeatureSet, UserHistory
 
-EpochCallback = Callable[[int, dict[str, float]], None]
 _INIT_STD = 0.1
 
 
@@ -111,84 +107,26 @@ def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> Da
     return DataLoader(data, sampler=_ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)
 
 
-class _EpochReport(pl.Callback):
-    """After each training epoch: train loss, validation NDCG@10 (if any), then the caller's callback."""
-
-    def __init__(self, model: MatrixFactorizationBPR, features: FeatureSet, on_epoch_end: EpochCallback | None):
-        self.model, self.features, self.on_epoch_end = model, features, on_epoch_end
-        users = evaluation_users(features, schema.VALIDATION)
-        self.validate = any(len(r) for r in relevant_items(features, schema.VALIDATION, users))
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = {"train_loss": float(trainer.callback_metrics["train_loss"])}
-        if self.validate:  # skipped when no validation user has new items (e.g. an empty split)
-            val = evaluate_recommender(self.model, self.features, schema.VALIDATION, ks=(10,))
-            metrics["val_ndcg_at_10"] = val["ndcg_at_10"]
-        self.model.history.append(metrics)
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(trainer.current_epoch, metrics)
-
-
-class MatrixFactorizationBPR(Recommender):
+class MatrixFactorizationBPR(NeuralRecommender):
     """The ``mf_bpr`` model: :class:`MFNet` trained by :class:`BPRModule` on the train pairs."""
 
     name: ClassVar[str] = "mf_bpr"
 
-    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
-        super().__init__(n_users, n_items, config)
-        self.net = MFNet(n_users, n_items, config.embedding_dim)
-        self.history: list[dict[str, float]] = []
-        """Metrics reported after each epoch of the last :meth:`fit`."""
+    def build_net(self) -> MFNet:
+        return MFNet(self.n_users, self.n_items, self.config.embedding_dim)
 
-    def fit(
-        self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None
-    ) -> MatrixFactorizationBPR:
-        """Train from freshly seeded weights for ``train.epochs`` epochs; returns self."""
-        if (features.n_users, features.n_items) != (self.n_users, self.n_items):
-            raise ModelError(
-                f"model was built for {self.n_users} users x {self.n_items} items, "
-                f"features have {features.n_users} x {features.n_items}"
-            )
-        if features.train.empty:
-            raise ModelError("the train split is empty; mf_bpr needs at least one train pair")
-        self.history = []
-        self.net.reset_parameters(torch.Generator().manual_seed(train.seed))
-        module = BPRModule(self.net, train.learning_rate, train.weight_decay)
-        trainer = build_trainer(train, callbacks=[_EpochReport(self, features, on_epoch_end)], enable_validation=False)
-        trainer.fit(module, train_dataloaders=positive_pairs_loader(features.train, train.batch_size, train.seed))
-        self.net.cpu().float()
-        return self
+    def training_module(self, features: FeatureSet, train: TrainConfig) -> BPRModule:
+        return BPRModule(self.net, train.learning_rate, train.weight_decay)
 
-    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
-        device = self.net.item.weight.device
+    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+        return positive_pairs_loader(features.train, train.batch_size, train.seed)
+
+    def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
         with torch.no_grad():
-            return self.net.score_all(user_idx.to(device)).float()  # (n, n_items)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {
-            "user_embedding": self.net.user.weight.detach().cpu().clone(),  # (n_users, dim)
-            "item_embedding": self.net.item.weight.detach().cpu().clone(),  # (n_items, dim)
-            "item_bias": self.net.item_bias.weight.detach().cpu().clone().squeeze(-1),  # (n_items,)
-        }
-
-    @classmethod
-    def from_state(
-        cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
-    ) -> MatrixFactorizationBPR:
-        expected = {
-            "user_embedding": (n_users, config.embedding_dim),
-            "item_embedding": (n_items, config.embedding_dim),
-            "item_bias": (n_items,),
-        }
-        got = {k: tuple(v.shape) for k, v in state.items()}
-        if any(got.get(k) != shape for k, shape in expected.items()):
-            raise ModelError(f"mf_bpr state must have shapes {expected}, got {got}")
-        model = cls(n_users, n_items, config)
-        with torch.no_grad():
-            model.net.user.weight.copy_(state["user_embedding"])
-            model.net.item.weight.copy_(state["item_embedding"])
-            model.net.item_bias.weight.copy_(state["item_bias"].unsqueeze(-1))
-        return model
+            return self.net.score_all(user_idx.to(self.device)).float()  # (n, n_items)
 
     def item_vectors(self) -> np.ndarray:
         return self.net.item.weight.detach().cpu().float().numpy().copy()  # (n_items, dim)
+
+    def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray:
+        return self.net.user.weight.detach().cpu().float().numpy()[np.asarray(user_idx, dtype=np.int64)]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from recsys_lib.config import ModelConfig, TrainConfig
-    from recsys_lib.features import FeatureSet
+    from recsys_lib.features import FeatureSet, UserHistory
 
 
 class PopularityRecommender(Recommender):
@@ -36,16 +36,12 @@ class PopularityRecommender(Recommender):
         train: TrainConfig,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     ) -> PopularityRecommender:
-        if (features.n_users, features.n_items) != (self.n_users, self.n_items):
-            raise ModelError(
-                f"model was built for {self.n_users} users x {self.n_items} items, "
-                f"features have {features.n_users} x {features.n_items}"
-            )
+        self.check_fits(features)
         totals = np.asarray(features.matrix("train").sum(axis=0), dtype=np.float64).ravel()  # (n_items,)
         self.item_scores = torch.from_numpy(totals.astype(np.float32))
         return self
 
-    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+    def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
         return self.item_scores.expand(len(user_idx), -1)  # (n, n_items), a read-only view
 
     def state(self) -> dict[str, torch.Tensor]:

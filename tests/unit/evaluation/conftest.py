@@ -38,7 +38,6 @@ def features() -> FeatureSet:
         train=pairs([(0, 0), (0, 1), (1, 2), (2, 3)]),
         validation=pairs([]),
         test=pairs([(0, 1), (0, 4), (0, 5), (1, 2), (3, 0)]),
-        sequences=pd.DataFrame({schema.USER_IDX: [], schema.ITEM_IDX: []}),
     )
 
 
@@ -60,7 +59,7 @@ class FixedScores(Recommender):
     def fit(self, features, train, on_epoch_end=None):
         return self
 
-    def score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+    def score_users(self, user_idx: torch.Tensor, history=None) -> torch.Tensor:
         return self.scores.expand(len(user_idx), -1)
 
     def state(self):

@@ -8,7 +8,9 @@ from recsys_lib.errors import ConfigError, DataValidationError
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.features.interactions import PAIRS_DTYPES
 
-CONFIG = FeaturesConfig(validation_fraction=0.1, test_fraction=0.1, max_sequence_length=2)
+CONFIG = FeaturesConfig(validation_fraction=0.1, test_fraction=0.1)
+#: Train histories by the time of each pair's last event: u2 viewed b (0), bought a (3), carted b (5).
+HISTORY_TRAIN = [[0, 2], [0, 1], [5]]
 
 
 def _pairs(df: pd.DataFrame) -> list[tuple[int, int, float]]:
@@ -51,10 +53,13 @@ def test_weights_follow_the_config(events, items):
         build_features(events, items, FeaturesConfig(event_weights={"view": 1.0, "add_to_cart": 1.0}))
 
 
-def test_sequences_use_the_train_window_only(events, items):
-    seqs = build_features(events, items, CONFIG).sequences
-    assert seqs[schema.USER_IDX].tolist() == [0, 1, 2]
-    assert [s.tolist() for s in seqs[schema.ITEM_IDX]] == [[0, 2], [0, 1], [5]]  # u1's d (validation) is left out
+def test_history_orders_each_users_items_by_time_and_window(events, items):
+    fs = build_features(events, items, CONFIG)
+    train = fs.history()
+    assert [train.of(u).tolist() for u in range(fs.n_users)] == HISTORY_TRAIN
+    both = fs.history(schema.TRAIN, schema.VALIDATION)
+    assert both.of(0).tolist() == HISTORY_TRAIN[0] + [3]  # u1's d (validation) comes after train
+    assert both.matrix().nnz == len(fs.train) + len(fs.validation)
 
 
 def test_zero_validation_fraction_gives_an_empty_typed_validation(events, items):

@@ -30,8 +30,8 @@ def test_save_load_round_trip_gives_identical_recommendations(bundle: ModelBundl
     assert loaded.metadata == {"run_id": "r1"}
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
         "bundle.json",
+        "history.parquet",
         "item_ids.parquet",
-        "seen.parquet",
         "user_ids.parquet",
         "weights.safetensors",
     ]

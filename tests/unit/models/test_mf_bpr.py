@@ -25,7 +25,7 @@ def test_network_scores_pairs_and_full_rows_consistently():
 
 def test_same_seed_gives_identical_scores_and_another_seed_does_not(small):
     users = torch.arange(small.n_users)
-    first, second, other = (_fit(small, seed).score_users(users) for seed in (7, 7, 8))
+    first, second, other = (_fit(small, seed).score_users(users, small.history()) for seed in (7, 7, 8))
     assert torch.equal(first, second)
     assert not torch.equal(first, other)
 
@@ -35,7 +35,7 @@ def test_on_epoch_end_reports_loss_and_validation_ndcg_once_per_epoch(small):
     model = _fit(small, seed=1, epochs=4, on_epoch_end=lambda epoch, metrics: calls.append((epoch, metrics)))
     assert [epoch for epoch, _ in calls] == [0, 1, 2, 3]
     for _, metrics in calls:
-        assert set(metrics) == {"train_loss", "val_ndcg_at_10"}
+        assert set(metrics) == {"train_loss", "epoch_seconds", "val_ndcg_at_10"}
         assert metrics["train_loss"] > 0 and 0 <= metrics["val_ndcg_at_10"] <= 1
     assert calls[-1][1]["train_loss"] < calls[0][1]["train_loss"]
     assert model.history == [metrics for _, metrics in calls]
@@ -45,7 +45,7 @@ def test_item_vectors_are_the_item_embeddings(small):
     model = _fit(small, seed=1, epochs=1)
     vectors = model.item_vectors()
     assert vectors.shape == (small.n_items, 16)
-    np.testing.assert_array_equal(vectors, model.state()["item_embedding"].numpy())
+    np.testing.assert_array_equal(vectors, model.state()["item.weight"].numpy())
 
 
 def test_default_hyperparameters_beat_popularity_on_planted_preferences(planted):
@@ -62,4 +62,4 @@ def test_empty_validation_split_skips_validation(small):
     no_validation = dataclasses.replace(small, validation=small.validation.iloc[:0])
     calls = []
     _fit(no_validation, seed=1, epochs=2, on_epoch_end=lambda epoch, metrics: calls.append(set(metrics)))
-    assert calls == [{"train_loss"}, {"train_loss"}]
+    assert calls == [{"train_loss", "epoch_seconds"}] * 2

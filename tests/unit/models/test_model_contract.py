@@ -21,7 +21,7 @@ def fitted(request, small) -> Recommender:
 
 
 def test_scores_cover_the_catalogue(fitted, small):
-    scores = fitted.score_users(torch.arange(small.n_users))
+    scores = fitted.score_users(torch.arange(small.n_users), small.history())
     assert scores.shape == (small.n_users, small.n_items)
     assert scores.dtype == torch.float32
     assert torch.isfinite(scores).all()
@@ -33,7 +33,7 @@ def test_recommend_never_returns_excluded_items_and_pads(fitted, small):
     dense[:, ::2] = True  # exclude every even item as well
     exclude = sp.csr_matrix(dense.astype(np.float32))
     users = np.arange(small.n_users)
-    items, scores = fitted.recommend(users, k=small.n_items, exclude=exclude, chunk_size=7)
+    items, scores = fitted.recommend(users, k=small.n_items, history=small.history(), exclude=exclude, chunk_size=7)
     assert items.shape == scores.shape == (small.n_users, small.n_items)
     for u in users:
         shown = items[u][items[u] >= 0]
@@ -45,10 +45,10 @@ def test_recommend_never_returns_excluded_items_and_pads(fitted, small):
 
 def test_state_round_trip_gives_identical_scores(fitted, small):
     state = fitted.state()
-    assert all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in state.values())
+    assert all(isinstance(t, torch.Tensor) for t in state.values())
     rebuilt = type(fitted).from_state(small.n_users, small.n_items, fitted.config, state)
-    users = torch.arange(small.n_users)
-    assert torch.equal(rebuilt.score_users(users), fitted.score_users(users))
+    users, history = torch.arange(small.n_users), small.history()
+    assert torch.equal(rebuilt.score_users(users, history), fitted.score_users(users, history))
 
 
 def test_from_state_rejects_wrong_shapes(fitted, small):

@@ -1,0 +1,89 @@
+"""Shared skeleton of the learned models: one ``nn.Module`` (the network), one LightningModule (loss
+and optimiser), one Trainer from :func:`~recsys_lib.training.build_trainer`.
+
+A subclass says how to build its network, its LightningModule and its training batches; fitting,
+validation, early stopping, best-epoch restore and persistence (the network's ``state_dict``) are
+the same for every model.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import TYPE_CHECKING
+
+import torch
+
+from recsys_lib.errors import ModelError
+from recsys_lib.models.base import Recommender
+from recsys_lib.training import build_trainer
+from recsys_lib.training.callbacks import EpochCallback, EpochReport
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+    from torch import nn
+    from torch.utils.data import DataLoader
+
+    from recsys_lib.config import ModelConfig, TrainConfig
+    from recsys_lib.features import FeatureSet
+
+
+class NeuralRecommender(Recommender):
+    """A Recommender whose whole fitted state is ``self.net``'s ``state_dict``."""
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
+        super().__init__(n_users, n_items, config)
+        self.net = self.build_net()
+        self.history: list[dict[str, float]] = []
+        """Metrics reported after each epoch of the last :meth:`fit`."""
+        self.best_epoch: int | None = None
+        """0-based epoch whose weights were kept (best validation NDCG@10), None without validation."""
+
+    @abstractmethod
+    def build_net(self) -> nn.Module:
+        """A freshly initialised network for this model's sizes and config."""
+
+    @abstractmethod
+    def training_module(self, features: FeatureSet, train: TrainConfig) -> pl.LightningModule:
+        """The LightningModule that trains ``self.net`` (loss, optimiser)."""
+
+    @abstractmethod
+    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+        """Training batches for one epoch, shuffled from ``train.seed``."""
+
+    def prepare(self, features: FeatureSet) -> None:  # noqa: B027 - optional hook
+        """Hook run before the network is built in :meth:`fit` (e.g. to read the catalogue)."""
+
+    def fit(self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None) -> NeuralRecommender:
+        """Train freshly seeded weights for up to ``train.epochs`` epochs and keep the best
+        validated ones; returns self."""
+        self.check_fits(features)
+        if features.train.empty:
+            raise ModelError(f"the train split is empty; {self.name} needs at least one train interaction")
+        self.prepare(features)
+        report = EpochReport(self, features, train, on_epoch_end)
+        trainer = build_trainer(train, callbacks=[report], enable_validation=False)  # seeds everything
+        self.net = self.build_net()  # so the initial weights follow train.seed
+        trainer.fit(self.training_module(features, train), train_dataloaders=self.train_loader(features, train))
+        report.restore_best()
+        self.history, self.best_epoch = report.history, report.best_epoch
+        self.net.cpu().float().eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone().contiguous() for k, v in self.net.state_dict().items()}
+
+    @classmethod
+    def from_state(
+        cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
+    ) -> NeuralRecommender:
+        model = cls(n_users, n_items, config)
+        try:
+            model.net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"{cls.name} state does not fit {n_users} users x {n_items} items: {exc}") from exc
+        model.net.eval()
+        return model
