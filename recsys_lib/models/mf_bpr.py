@@ -9,7 +9,6 @@ view while every pair is visited once per epoch. L2 decay applies to the rows a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -17,10 +16,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from recsys_lib import schema
 from recsys_lib.models.neural import NeuralRecommender
+from recsys_lib.training.batches import ShuffledBatches
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,21 +82,6 @@ class BPRModule(pl.LightningModule):
         return torch.optim.Adam(self.net.parameters(), lr=self.learning_rate)
 
 
-class _ShuffledBatches(Sampler[torch.Tensor]):
-    """Index tensors of ``batch_size`` rows from a fresh seeded permutation each epoch."""
-
-    def __init__(self, n_rows: int, batch_size: int, seed: int):
-        super().__init__()
-        self.n_rows, self.batch_size = n_rows, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        yield from torch.randperm(self.n_rows, generator=self.generator).split(self.batch_size)
-
-    def __len__(self) -> int:
-        return -(-self.n_rows // self.batch_size)
-
-
 def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader:
     """Shuffled (users, items, weights) batches of train pairs, sliced from tensors (no per-row calls)."""
     data = TensorDataset(
@@ -104,7 +89,7 @@ def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> Da
         torch.tensor(train[schema.ITEM_IDX].to_numpy(np.int64)),
         torch.tensor(train[schema.WEIGHT].to_numpy(np.float32)),
     )
-    return DataLoader(data, sampler=_ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)
+    return DataLoader(data, sampler=ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)
 
 
 class MatrixFactorizationBPR(NeuralRecommender):

@@ -50,10 +50,12 @@ class NeuralRecommender(Recommender):
     def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
         """Training batches for one epoch, shuffled from ``train.seed``."""
 
-    def prepare(self, features: FeatureSet) -> None:  # noqa: B027 - optional hook
+    def prepare(self, features: FeatureSet) -> None:
         """Hook run before the network is built in :meth:`fit` (e.g. to read the catalogue)."""
 
-    def fit(self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None) -> NeuralRecommender:
+    def fit(
+        self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None
+    ) -> NeuralRecommender:
         """Train freshly seeded weights for up to ``train.epochs`` epochs and keep the best
         validated ones; returns self."""
         self.check_fits(features)
