@@ -17,7 +17,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from recsys_lib.config import NAME_PATTERN, ModelName, SourceName
+from recsys_lib.config import NAME_PATTERN, ModelName, SourceName, SplitName
 
 RECOMMENDATIONS = Asset(
     name="recsys_recommendations",
@@ -64,9 +64,16 @@ def _run() -> dict[str, Any]:
             "canonical",
             enum=list(get_args(SourceName)),
             title="Source format",
-            description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail.",
+            description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail; "
+            "sequences: 'user item item ...' text files (use split leave_one_out).",
         ),
         "model": Param("mf_bpr", enum=list(get_args(ModelName)), title="Model"),
+        "split": Param(
+            "temporal",
+            enum=list(get_args(SplitName)),
+            title="Evaluation split",
+            description="temporal: newest events held out (production); leave_one_out: each user's last item.",
+        ),
         "k": Param(10, type="integer", minimum=1, maximum=1000, title="Recommendations per user"),
         "epochs": Param(20, type="integer", minimum=1, maximum=1000, title="Training epochs"),
         "embedding_dim": Param(64, type="integer", minimum=2, maximum=1024, title="Embedding size"),

@@ -13,8 +13,9 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from recsys_lib.config import SourceName
 from recsys_lib.errors import RecsysError
 
 
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrain", help="run every pipeline stage in this process, with per-stage timings")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--source", default="canonical", choices=["canonical", "uci_retail"])
+    p.add_argument("--source", default="canonical", choices=list(get_args(SourceName)))
     p.add_argument("--ds", required=True, help="logical date YYYY-MM-DD")
     p.add_argument(
         "--set",

@@ -25,7 +25,7 @@ from recsys_lib.errors import ConfigError
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
-SourceName = Literal["canonical", "uci_retail"]
+SourceName = Literal["canonical", "uci_retail", "sequences"]
 ModelName = Literal["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"]
 SplitName = Literal["temporal", "leave_one_out"]
 
@@ -45,7 +45,8 @@ class DataConfig(_Frozen):
     dataset: str = Field("shop", pattern=NAME_PATTERN)
     """Dataset name: selects ``raw/<dataset>/`` and partitions every table by ``dataset=``."""
     source: SourceName = "canonical"
-    """Adapter for the raw files: ``canonical`` (events/items Parquet or CSV) or ``uci_retail``."""
+    """Adapter for the raw files: ``canonical`` (events/items Parquet or CSV), ``uci_retail``, or
+    ``sequences`` (``user item item ...`` text files; order only, so use leave-one-out splits)."""
     event_types: tuple[str, ...] = schema.EVENT_TYPES
     """Event types accepted by validation."""
     history_days: int | None = Field(None, ge=1)
@@ -95,6 +96,8 @@ class SequentialConfig(_Frozen):
     cross-entropy over the target and ``n_negatives`` shared uniform negatives (large catalogues)."""
     n_negatives: int = Field(1024, ge=1)
     """Negatives per batch for ``sampled_softmax``."""
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """Share of the target probability spread over the other items in the cross-entropy."""
 
 
 class TwoTowerConfig(_Frozen):
@@ -135,6 +138,8 @@ class TrainConfig(_Frozen):
     """L2 penalty on the embeddings touched by a batch."""
     seed: int = 42
     """Seed for python, numpy and torch; the same seed and data give the same model."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """``cosine``: the learning rate decays from ``learning_rate`` to 0 over ``epochs`` (sequence models)."""
     patience: int | None = Field(None, ge=1)
     """Stop after this many validations without a better validation NDCG@10 (None: run every epoch).
     Whenever validation runs, the weights of the best validated epoch are the ones kept."""

@@ -11,7 +11,7 @@ from recsys_lib.errors import DataValidationError
 from recsys_lib.features.encoders import encode_ids, fit_ids
 from recsys_lib.features.featureset import FeatureSet
 from recsys_lib.features.interactions import aggregate_pairs, event_weights
-from recsys_lib.features.split import SPLIT_CODES, assign_splits, temporal_cutoffs
+from recsys_lib.features.split import SPLIT_CODES, assign_splits, leave_one_out_splits, temporal_cutoffs
 
 _CATALOGUE_COLUMNS = (schema.TITLE, schema.CATEGORY, schema.BRAND, schema.PRICE, schema.AVAILABLE)
 
@@ -39,16 +39,23 @@ def align_catalogue(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
 def index_events(
     events: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, config: FeaturesConfig
 ) -> pd.DataFrame:
-    """Events in index space: user_idx, item_idx, weight (float64), timestamp (UTC, us), split code."""
+    """Events in index space: user_idx, item_idx, weight (float64), timestamp (UTC, us), and the
+    split code of ``config.split`` (temporal cut-offs or leave-one-out per user)."""
     timestamps = pd.to_datetime(events[schema.TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
-    cutoffs = temporal_cutoffs(timestamps, config.validation_fraction, config.test_fraction)
+    user_idx = encode_ids(user_ids, events[schema.USER_ID])
+    if config.split == "leave_one_out":
+        splits = leave_one_out_splits(user_idx, timestamps)
+    else:
+        splits = assign_splits(
+            timestamps, temporal_cutoffs(timestamps, config.validation_fraction, config.test_fraction)
+        )
     return pd.DataFrame(
         {
-            schema.USER_IDX: encode_ids(user_ids, events[schema.USER_ID]),
+            schema.USER_IDX: user_idx,
             schema.ITEM_IDX: encode_ids(item_ids, events[schema.ITEM_ID]),
             schema.WEIGHT: event_weights(events[schema.EVENT_TYPE], config.event_weights),
             schema.TIMESTAMP: timestamps.array,
-            schema.SPLIT: assign_splits(timestamps, cutoffs),
+            schema.SPLIT: splits,
         }
     )
 

@@ -1,7 +1,10 @@
-"""Temporal split: global time cut-offs put the newest events in test, the ones before in validation.
+"""Splits of the events into train, validation and test windows (``features.split``).
 
-A cut-off is a timestamp, not a row position, so events at the same instant always land in the
-same window and ``max(train) < min(validation) <= max(validation) < min(test)`` holds exactly.
+* temporal (production): global time cut-offs put the newest events in test, the ones before in
+  validation. A cut-off is a timestamp, not a row position, so events at the same instant always
+  land in the same window and ``max(train) < min(validation) <= max(validation) < min(test)`` holds.
+* leave-one-out (the protocol of the published sequential-model tables): each user's newest event
+  is test, the one before it validation, everything older train.
 """
 
 from __future__ import annotations
@@ -52,4 +55,25 @@ def assign_splits(timestamps: pd.Series, cutoffs: tuple[pd.Timestamp, pd.Timesta
     codes = np.zeros(len(ts), dtype=np.int8)
     codes[(ts >= validation_start).to_numpy()] = SPLIT_CODES[schema.VALIDATION]
     codes[(ts >= test_start).to_numpy()] = SPLIT_CODES[schema.TEST]
+    return codes
+
+
+def leave_one_out_splits(users: np.ndarray, timestamps: pd.Series) -> np.ndarray:
+    """``(n,)`` int8 split code per event: each user's newest event is test, the one before it
+    validation, older ones train (see :data:`SPLIT_CODES`).
+
+    Events are ordered by timestamp and, at equal timestamps, by row order (a later row is newer).
+    A user with two events has no validation event; a user with one event keeps it in train.
+    """
+    users = np.asarray(users)
+    ts = pd.to_datetime(pd.Series(timestamps), utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    order = np.lexsort((np.arange(len(users)), ts, users))  # by user, then oldest first
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(sorted_users[1:] != sorted_users[:-1]) + 1]  # first row of each user
+    ends = np.r_[starts[1:], len(users)]
+    count = np.repeat(ends - starts, ends - starts)  # (n,) events of the row's user, in sorted order
+    from_newest = np.repeat(ends, ends - starts) - 1 - np.arange(len(users))  # 0 = the user's newest
+    codes = np.zeros(len(users), dtype=np.int8)
+    codes[order[(from_newest == 0) & (count >= 2)]] = SPLIT_CODES[schema.TEST]
+    codes[order[(from_newest == 1) & (count >= 3)]] = SPLIT_CODES[schema.VALIDATION]
     return codes

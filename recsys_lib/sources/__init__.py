@@ -3,7 +3,8 @@
 ``read_source(name, store, dataset)`` picks the adapter named in the config (``data.source``):
 
 * ``canonical``: events/items Parquet or CSV already in the schema (:mod:`.canonical`);
-* ``uci_retail``: the UCI Online Retail invoice lines (:mod:`.uci_retail`).
+* ``uci_retail``: the UCI Online Retail invoice lines (:mod:`.uci_retail`);
+* ``sequences``: ``user item item ...`` or ``user item`` text files (:mod:`.sequences`).
 
 The synthetic generator (:func:`.synthetic.generate_shop`) makes a shop for demos and tests;
 ``write_raw`` stores such frames as canonical raw files.
@@ -14,13 +15,17 @@ from __future__ import annotations
 import pandas as pd
 
 from recsys_lib.errors import SourceError
-from recsys_lib.sources import canonical, uci_retail
+from recsys_lib.sources import canonical, sequences, uci_retail
 from recsys_lib.sources.base import RawTables, SourceReader, conform_events, conform_items
 from recsys_lib.sources.files import SUPPORTED_SUFFIXES, list_raw_files
 from recsys_lib.storage import layout
 from recsys_lib.storage.objectstore import ObjectStore
 
-_READERS: dict[str, SourceReader] = {"canonical": canonical.read, "uci_retail": uci_retail.read}
+_READERS: dict[str, SourceReader] = {
+    "canonical": canonical.read,
+    "uci_retail": uci_retail.read,
+    "sequences": sequences.read,
+}
 SOURCES: tuple[str, ...] = tuple(_READERS)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from recsys_lib import schema
 from recsys_lib.errors import SourceError
 from recsys_lib.sources.base import RawTables, conform_events, conform_items
-from recsys_lib.sources.files import SUPPORTED_SUFFIXES, base_name, read_frames
+from recsys_lib.sources.files import TABLE_SUFFIXES, base_name, read_frames
 from recsys_lib.storage.objectstore import ObjectStore
 
 EVENTS_FILE_RE = re.compile(r"events(-[^/]+)?\.(parquet|csv|csv\.gz)", re.IGNORECASE)
@@ -74,7 +74,7 @@ def read(store: ObjectStore, keys: list[str]) -> RawTables:
     if not events_keys:
         raise SourceError(
             f"no canonical events file among {[base_name(k) for k in keys]}: expected a file named "
-            f"events{{{','.join(SUPPORTED_SUFFIXES)}}} or events-<part><suffix> directly under the raw prefix"
+            f"events{{{','.join(TABLE_SUFFIXES)}}} or events-<part><suffix> directly under the raw prefix"
         )
     events_raw = read_frames(store, events_keys, str_columns=_EVENT_STR_COLUMNS, prepare=parse_timestamps)
     items_raw = read_frames(store, items_keys, str_columns=_ITEM_STR_COLUMNS) if items_keys else None

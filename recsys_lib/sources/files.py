@@ -18,7 +18,9 @@ from recsys_lib.errors import SourceError
 from recsys_lib.storage.objectstore import ObjectStore, parquet_to_frame
 
 #: File name endings a raw file may have, longest first so ``.csv.gz`` wins over ``.gz``.
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv.gz", ".parquet", ".csv")
+TABLE_SUFFIXES: tuple[str, ...] = (".csv.gz", ".parquet", ".csv")
+#: ... and of the sequence text files (:mod:`recsys_lib.sources.sequences`).
+SUPPORTED_SUFFIXES: tuple[str, ...] = (*TABLE_SUFFIXES, ".txt")
 
 _UNREADABLE = (ValueError, OSError, EOFError, zlib.error, pa.ArrowException)
 
@@ -50,6 +52,8 @@ def decode_frame(name: str, data: bytes, *, str_columns: Collection[str] = ()) -
     ``NA`` stays a string), and ``str_columns`` are read as strings (``"00042"`` keeps its zeros).
     """
     suffix = file_suffix(name)
+    if suffix == ".txt":
+        raise SourceError(f"cannot read {name} as a table: text files are sequence files (data.source 'sequences')")
     if suffix is None:
         raise SourceError(f"cannot read {name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
     try:

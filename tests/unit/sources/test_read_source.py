@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import gzip
+from typing import get_args
 
 import pandas as pd
 import pytest
 
 from recsys_lib import schema
+from recsys_lib.config import SourceName
 from recsys_lib.errors import SourceError
 from recsys_lib.sources import SOURCES, read_source, write_raw
 from recsys_lib.storage import ObjectStore
@@ -18,7 +20,7 @@ NA,i2,view,2024-03-02T08:00:00Z,,
 
 
 def test_sources_are_the_config_choices() -> None:
-    assert SOURCES == ("canonical", "uci_retail")
+    assert SOURCES == get_args(SourceName) == ("canonical", "uci_retail", "sequences")
 
 
 def test_write_raw_then_read_source_round_trips(
