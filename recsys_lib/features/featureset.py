@@ -8,6 +8,7 @@ window: the summed event weight and the pair's last timestamp in that window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,9 @@ import scipy.sparse as sp
 
 from recsys_lib import schema
 from recsys_lib.features.history import UserHistory
-from recsys_lib.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from recsys_lib.storage import ObjectStore
 
 _TABLES = ("train", "validation", "test", "items")
 _WINDOWS = (schema.TRAIN, schema.VALIDATION, schema.TEST)

@@ -5,12 +5,17 @@ from __future__ import annotations
 from recsys_lib.config import ModelConfig
 from recsys_lib.errors import ConfigError
 from recsys_lib.models.base import Recommender
+from recsys_lib.models.item_knn import ItemKNN
 from recsys_lib.models.mf_bpr import MatrixFactorizationBPR
 from recsys_lib.models.popularity import PopularityRecommender
+from recsys_lib.models.sequential import GRU4Rec, SASRec
 
 MODELS: dict[str, type[Recommender]] = {
     PopularityRecommender.name: PopularityRecommender,
+    ItemKNN.name: ItemKNN,
     MatrixFactorizationBPR.name: MatrixFactorizationBPR,
+    SASRec.name: SASRec,
+    GRU4Rec.name: GRU4Rec,
 }
 
 
@@ -27,4 +32,12 @@ def create_model(config: ModelConfig, n_users: int, n_items: int) -> Recommender
     return model_class(config.name)(n_users, n_items, config)
 
 
-__all__ = ["MODELS", "MatrixFactorizationBPR", "PopularityRecommender", "Recommender", "create_model", "model_class"]
+__all__ = [
+    "MODELS",
+    "ItemKNN",
+    "MatrixFactorizationBPR",
+    "PopularityRecommender",
+    "Recommender",
+    "create_model",
+    "model_class",
+]

@@ -7,12 +7,14 @@ Sequences are right-aligned and padded on the left with -1 (inputs: no item; tar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset
 
 from recsys_lib.features import UserHistory
-from recsys_lib.training.batches import ShuffledBatches
+from recsys_lib.training.batches import LengthBucketBatches
 
 PAD = -1
 
@@ -22,14 +24,35 @@ def next_item_examples(history: UserHistory, max_length: int) -> tuple[torch.Ten
     users = np.flatnonzero(history.lengths() >= 2)
     window = history.padded(users, max_length + 1, pad=PAD)  # (n, L + 1) newest item last
     inputs, targets = window[:, :-1].copy(), window[:, 1:].copy()
-    inputs[targets == PAD] = PAD  # the oldest kept item is an input only if it has a successor
+    targets[inputs == PAD] = PAD  # a user's first item has no prefix to be predicted from
     return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
 def next_item_loader(history: UserHistory, max_length: int, batch_size: int, seed: int) -> DataLoader:
-    """Shuffled batches of :func:`next_item_examples` (a fresh seeded permutation each epoch)."""
-    data = TensorDataset(*next_item_examples(history, max_length))
-    return DataLoader(data, sampler=ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)
+    """Seeded batches of :func:`next_item_examples`, grouped by length and cut to the longest
+    sequence of each batch (columns that are padding in every row are dropped)."""
+    inputs, targets = next_item_examples(history, max_length)
+    lengths = (targets != PAD).sum(dim=1)  # (n_examples,)
+    sampler = LengthBucketBatches(lengths, batch_size, seed)
+
+    def trimmed(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(int(lengths[rows].max()), 1)
+        return inputs[rows, -width:], targets[rows, -width:]
+
+    return DataLoader(_Rows(len(lengths), trimmed), sampler=sampler, batch_size=None, num_workers=0)
+
+
+class _Rows(Dataset):
+    """A dataset whose item for a tensor of row indices is ``take(rows)`` (one whole batch)."""
+
+    def __init__(self, n_rows: int, take: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]):
+        self.n_rows, self.take = n_rows, take
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __getitem__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.take(rows)
 
 
 def recent_items(history: UserHistory, users: torch.Tensor, max_length: int) -> torch.Tensor:
