@@ -96,6 +96,7 @@ class MatrixFactorizationBPR(NeuralRecommender):
     """The ``mf_bpr`` model: :class:`MFNet` trained by :class:`BPRModule` on the train pairs."""
 
     name: ClassVar[str] = "mf_bpr"
+    net: MFNet
 
     def build_net(self) -> MFNet:
         return MFNet(self.n_users, self.n_items, self.config.embedding_dim)

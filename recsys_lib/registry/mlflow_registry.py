@@ -70,30 +70,42 @@ def end_run(run_id: str, status: str = "FINISHED") -> None:
     _client().set_terminated(run_id, status)
 
 
-def log_and_register(
-    run_id: str, bundle: ModelBundle, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
-) -> RegisteredVersion:
-    """Log ``bundle`` (saved in ``bundle_dir``) as a pyfunc model with signature and input example,
-    and register it."""
+def _pyfunc_arguments(bundle: ModelBundle, bundle_dir: str | Path, example_user_ids: list[str]) -> dict[str, Any]:
+    """What logging and saving a bundle as a pyfunc share: code entry, artifact, signature, example."""
     from mlflow.models import infer_signature
-
-    import mlflow
 
     example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
     output = bundle.recommend_ids(example[schema.USER_ID].to_numpy(), DEFAULT_K)
     with warnings.catch_warnings():  # "integer columns cannot hold missing values": rank never is missing
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(example, output, params={"k": DEFAULT_K})
+    return {
+        "python_model": str(_ENTRY),
+        "artifacts": {BUNDLE_ARTIFACT: str(bundle_dir)},
+        "signature": signature,
+        "input_example": example,
+        "pip_requirements": _REQUIREMENTS,
+    }
+
+
+def save_pyfunc(bundle: ModelBundle, bundle_dir: str | Path, path: str | Path, example_user_ids: list[str]) -> None:
+    """Write ``bundle`` (saved in ``bundle_dir``) as a local pyfunc model at ``path``, exactly as
+    :func:`log_and_register` logs it; ``mlflow.pyfunc.load_model(path)`` serves it."""
+    import mlflow
+
+    mlflow.pyfunc.save_model(str(path), **_pyfunc_arguments(bundle, bundle_dir, example_user_ids))
+
+
+def log_and_register(
+    run_id: str, bundle: ModelBundle, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
+) -> RegisteredVersion:
+    """Log ``bundle`` (saved in ``bundle_dir``) as a pyfunc model with signature and input example,
+    and register it."""
+    import mlflow
+
+    arguments = _pyfunc_arguments(bundle, bundle_dir, example_user_ids)
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(_ENTRY),
-            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-            signature=signature,
-            input_example=example,
-            registered_model_name=registered_name,
-            pip_requirements=_REQUIREMENTS,
-        )
+        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **arguments)
     version = info.registered_model_version
     if version is None:
         raise ModelError(f"MLflow did not register a version of {registered_name}")

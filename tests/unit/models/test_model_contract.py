@@ -1,6 +1,7 @@
 """The contract every registered model honours, run once per model (DESIGN.md section 6)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -9,6 +10,7 @@ from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.errors import ConfigError, ModelError
 from recsys_lib.models import MODELS, create_model, model_class
 from recsys_lib.models.base import Recommender
+from recsys_lib.models.bundle import ModelBundle
 
 QUICK = TrainConfig(epochs=2, batch_size=64, seed=3)
 
@@ -51,6 +53,25 @@ def test_state_round_trip_gives_identical_scores(fitted, small):
     assert torch.equal(rebuilt.score_users(users, history), fitted.score_users(users, history))
 
 
+def test_the_same_seed_gives_the_same_model(fitted, small):
+    again = create_model(fitted.config, small.n_users, small.n_items).fit(small, QUICK)
+    users, history = torch.arange(small.n_users), small.history()
+    assert torch.equal(again.score_users(users, history), fitted.score_users(users, history))
+
+
+def test_pyfunc_round_trip_gives_identical_recommendations(fitted, small, tmp_path):
+    from mlflow.pyfunc import load_model
+
+    from recsys_lib.registry.mlflow_registry import save_pyfunc
+
+    bundle = ModelBundle.from_training(fitted, small, run_id="r1")
+    users = [*small.user_ids[:8], "never-seen-user"]
+    save_pyfunc(bundle, bundle.save(tmp_path / "bundle"), tmp_path / "pyfunc", users)
+    served = load_model(str(tmp_path / "pyfunc")).predict(pd.DataFrame({"user_id": users}), params={"k": 5})
+    pd.testing.assert_frame_equal(served.reset_index(drop=True), bundle.recommend_ids(np.array(users), 5))
+    assert set(served["user_id"]) == set(users)
+
+
 def test_from_state_rejects_wrong_shapes(fitted, small):
     with pytest.raises(ModelError, match="state"):
         type(fitted).from_state(small.n_users, small.n_items + 1, fitted.config, fitted.state())
@@ -63,5 +84,5 @@ def test_fit_rejects_features_of_another_size(fitted, small):
 
 
 def test_unknown_model_name_lists_the_allowed_ones():
-    with pytest.raises(ConfigError, match=r"model.name 'sasrec'.*mf_bpr.*popularity"):
-        model_class("sasrec")
+    with pytest.raises(ConfigError, match=r"model.name 'no_such_model'.*mf_bpr.*popularity"):
+        model_class("no_such_model")
