@@ -125,6 +125,27 @@ class ModelBundle:
             items[cold], scores[cold] = idx.numpy(), sc.numpy()
         return long_format(user_ids, items, scores, self.item_ids)
 
+    def rerank(self, user_id: str, candidate_item_ids: list[str]) -> list[str]:
+        """A search engine's result list for ``user_id`` ordered by the model's scores for that user.
+
+        Items the model knows move, best first, into the slots that known items held; items it does
+        not know keep their slots, so new products stay where search put them. Ties keep the
+        incoming order. An unknown user gets the list back unchanged. Nothing is filtered out.
+        """
+        candidates = [str(i) for i in candidate_item_ids]
+        user = _positions(self.user_ids, np.array([str(user_id)]))[0]
+        items = _positions(self.item_ids, np.array(candidates, dtype=object))  # (n,) model item idx or -1
+        slots = np.flatnonzero(items >= 0)
+        if user < 0 or len(slots) < 2:
+            return candidates
+        with torch.no_grad():
+            scores = self.model.score_users(torch.tensor([user]), self.history)[0].numpy()  # (n_items,)
+        order = slots[np.argsort(-scores[items[slots]], kind="stable")]
+        out = list(candidates)
+        for slot, source in zip(slots, order, strict=True):
+            out[slot] = candidates[source]
+        return out
+
     def recommend_for(
         self,
         features: FeatureSet,

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from recsys_lib import schema
 from recsys_lib.config import ModelConfig, TrainConfig
@@ -84,3 +85,19 @@ def test_bundle_and_model_evaluation_agree_even_with_unavailable_items(bundle: M
     items.loc[: len(items) // 3, schema.AVAILABLE] = False
     features = dataclasses.replace(small, items=items)
     assert evaluate_bundle(bundle, features, ks=(5, 10)) == evaluate_recommender(bundle.model, features, ks=(5, 10))
+
+
+def test_rerank_orders_known_items_by_the_users_scores_and_keeps_the_rest(
+    bundle: ModelBundle, small: FeatureSet
+) -> None:
+    user = str(small.user_ids[0])
+    known = [str(i) for i in small.item_ids[:6]]
+    candidates = [known[0], "brand-new", known[1], known[2], known[3], "also-new", known[4], known[5]]
+    reranked = bundle.rerank(user, candidates)
+    assert sorted(reranked) == sorted(candidates)
+    assert reranked[1] == "brand-new" and reranked[5] == "also-new"  # unknown items keep their slots
+    scores = bundle.model.score_users(torch.tensor([0]), bundle.history)[0].numpy()
+    by_score = sorted(known, key=lambda i: -scores[list(small.item_ids).index(i)])
+    assert [i for i in reranked if i in known] == by_score
+    assert bundle.rerank("never-seen-user", candidates) == candidates
+    assert bundle.rerank(user, []) == []
