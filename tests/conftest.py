@@ -60,6 +60,16 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
+def retrain_dag(airflow_db: Path) -> object:
+    """The ``recsys_retrain`` DAG parsed from dags/ (no import errors), ready for ``dag.test()``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag.get_dag("recsys_retrain")
+
+
+@pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Real moto S3 and MLflow tracking server processes; their client env is exported."""
     from recsys_lib.devstack.services import start_stack, stop_stack

@@ -9,7 +9,6 @@ import pytest
 
 from recsys_lib import schema
 from recsys_lib.storage import ObjectStore, layout
-from tests.conftest import DAGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -32,19 +31,10 @@ def store(local_stack) -> ObjectStore:
 
 
 @pytest.fixture(scope="module")
-def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS))
-    assert bag.import_errors == {}
-    return bag.get_dag("recsys_retrain")
-
-
-@pytest.fixture(scope="module")
-def first_run(dag, store):
+def first_run(retrain_dag, store):
     from airflow.utils.state import DagRunState
 
-    run = dag.test(logical_date=LOGICAL_DATE, run_conf=CONF)
+    run = retrain_dag.test(logical_date=LOGICAL_DATE, run_conf=CONF)
     failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
     assert run.state == DagRunState.SUCCESS, f"failed tasks: {failed}"
     return run
@@ -90,14 +80,14 @@ def test_export_is_published_readable_and_excludes_seen_items(first_run, store) 
     assert not store.list_objects(f"exports/user_topk/dataset={DATASET}/_staging/")
 
 
-def test_rerun_of_the_same_date_replaces_the_export(first_run, dag, store) -> None:
+def test_rerun_of_the_same_date_replaces_the_export(first_run, retrain_dag, store) -> None:
     from airflow.utils.state import DagRunState
 
     from recsys_lib.export import read_manifest, read_recommendations
 
     before = read_recommendations(store, DATASET)
     first_manifest = read_manifest(store, DATASET)
-    rerun = dag.test(logical_date=LOGICAL_DATE, run_conf=CONF)
+    rerun = retrain_dag.test(logical_date=LOGICAL_DATE, run_conf=CONF)
     assert rerun.state == DagRunState.SUCCESS
     after = read_recommendations(store, DATASET)
     second_manifest = read_manifest(store, DATASET)
