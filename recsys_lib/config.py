@@ -81,21 +81,23 @@ class ItemKNNConfig(_Frozen):
 
 
 class SequentialConfig(_Frozen):
-    """Shared by the sequence models (``sasrec``, ``gru4rec``)."""
+    """Shared by the sequence models (``sasrec``, ``gru4rec``). The defaults are the setting measured
+    best on Amazon Beauty in benchmarks/quality.py (see benchmarks/RESULTS.md)."""
 
     max_length: int = Field(50, ge=1, le=1024)
     """Most recent history items the model reads per user."""
-    n_layers: int = Field(2, ge=1, le=12)
+    n_layers: int = Field(1, ge=1, le=12)
     """Transformer blocks (sasrec) or GRU layers (gru4rec)."""
-    n_heads: int = Field(2, ge=1, le=16)
+    n_heads: int = Field(1, ge=1, le=16)
     """Attention heads per block (sasrec); must divide ``model.embedding_dim``."""
-    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
     """Dropout on embeddings and inside each block; sparse catalogues want it high."""
-    loss: Literal["full_softmax", "sampled_softmax"] = "full_softmax"
-    """``full_softmax``: cross-entropy over the whole catalogue at every position. ``sampled_softmax``:
-    cross-entropy over the target and ``n_negatives`` shared uniform negatives (large catalogues)."""
-    n_negatives: int = Field(1024, ge=1)
-    """Negatives per batch for ``sampled_softmax``."""
+    loss: Literal["full_softmax", "sampled_softmax"] = "sampled_softmax"
+    """``full_softmax``: cross-entropy over the whole catalogue at every position (cost grows with the
+    catalogue). ``sampled_softmax``: cross-entropy over the target and ``n_negatives`` uniform
+    negatives drawn per sequence (cost independent of the catalogue)."""
+    n_negatives: int = Field(256, ge=1)
+    """Negatives per training sequence for ``sampled_softmax``."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     """Share of the target probability spread over the other items in the cross-entropy."""
 
