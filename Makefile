@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench-quality clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## bench-quality: every model on Amazon Beauty and UCI Online Retail (../shared/datasets); ~30 min on 2 cores
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check recsys_lib dags tests
-	$(BIN)/ruff format --check recsys_lib dags tests
+	$(BIN)/ruff check recsys_lib dags tests benchmarks
+	$(BIN)/ruff format --check recsys_lib dags tests benchmarks
 	$(BIN)/mypy recsys_lib
 
 clean:
