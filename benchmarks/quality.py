@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 KS = (5, 10, 20)
-MODELS = ("popularity", "item_knn", "mf_bpr", "gru4rec", "sasrec")
+MODELS = ("popularity", "item_knn", "mf_bpr", "gru4rec", "sasrec", "two_tower")
 
 _SEQUENTIAL = {"loss": "sampled_softmax", "n_negatives": 256, "n_layers": 1, "n_heads": 1, "dropout": 0.5}
 _SEQUENCE_TRAIN = {"batch_size": 128, "learning_rate": 1e-3, "weight_decay": 0.0, "validate_every": 3, "patience": 6}
@@ -80,6 +80,7 @@ def variants(dataset: str) -> list[Variant]:
         Variant("gru4rec", "gru4rec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec sampled softmax", "sasrec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec full softmax", "sasrec", {"sequential": _FULL}, sequence_train),
+        Variant("two_tower", "two_tower", {"sequential": _SEQUENTIAL}, sequence_train),
     ]
 
 

@@ -26,7 +26,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 SourceName = Literal["canonical", "uci_retail", "sequences"]
-ModelName = Literal["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec"]
+ModelName = Literal["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"]
 SplitName = Literal["temporal", "leave_one_out"]
 
 
@@ -81,7 +81,8 @@ class ItemKNNConfig(_Frozen):
 
 
 class SequentialConfig(_Frozen):
-    """Shared by the sequence models (``sasrec``, ``gru4rec``). The defaults are the setting measured
+    """Shared by the sequence models (``sasrec``, ``gru4rec``) and the two-tower model (its training
+    examples, loss and dropout). The defaults are the setting measured
     best on Amazon Beauty in benchmarks/quality.py (see benchmarks/RESULTS.md)."""
 
     max_length: int = Field(50, ge=1, le=1024)
@@ -102,15 +103,28 @@ class SequentialConfig(_Frozen):
     """Share of the target probability spread over the other items in the cross-entropy."""
 
 
+class TwoTowerConfig(_Frozen):
+    title_buckets: int = Field(2**14, ge=16)
+    """Hash buckets for lower-cased title tokens in the item content tower."""
+    category_buckets: int = Field(1024, ge=2)
+    """Hash buckets for categories and for brands in the item content tower."""
+    price_buckets: int = Field(10, ge=1, le=100)
+    """Price quantile buckets (fitted on the catalogue) in the item content tower."""
+    id_dropout: float = Field(0.3, ge=0.0, le=1.0)
+    """Chance of hiding an item's id embedding in a training step, so content alone must place it
+    (what lets items without interactions be recommended)."""
+
+
 class ModelConfig(_Frozen):
     name: ModelName = "mf_bpr"
     """Model to train: ``popularity`` (baseline), ``item_knn`` (item-item cosine), ``mf_bpr``
-    (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence) or ``gru4rec``
-    (GRU over the sequence)."""
+    (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence), ``gru4rec``
+    (GRU over the sequence) or ``two_tower`` (history tower x item content tower, cold items too)."""
     embedding_dim: int = Field(64, ge=2, le=1024)
     """Size of the user, item and hidden vectors of the learned models."""
     item_knn: ItemKNNConfig = ItemKNNConfig()
     sequential: SequentialConfig = SequentialConfig()
+    two_tower: TwoTowerConfig = TwoTowerConfig()
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> ModelConfig:

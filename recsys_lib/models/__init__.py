@@ -9,6 +9,7 @@ from recsys_lib.models.item_knn import ItemKNN
 from recsys_lib.models.mf_bpr import MatrixFactorizationBPR
 from recsys_lib.models.popularity import PopularityRecommender
 from recsys_lib.models.sequential import GRU4Rec, SASRec
+from recsys_lib.models.two_tower import TwoTower
 
 MODELS: dict[str, type[Recommender]] = {
     PopularityRecommender.name: PopularityRecommender,
@@ -16,6 +17,7 @@ MODELS: dict[str, type[Recommender]] = {
     MatrixFactorizationBPR.name: MatrixFactorizationBPR,
     SASRec.name: SASRec,
     GRU4Rec.name: GRU4Rec,
+    TwoTower.name: TwoTower,
 }
 
 
@@ -34,10 +36,13 @@ def create_model(config: ModelConfig, n_users: int, n_items: int) -> Recommender
 
 __all__ = [
     "MODELS",
+    "GRU4Rec",
     "ItemKNN",
     "MatrixFactorizationBPR",
     "PopularityRecommender",
     "Recommender",
+    "SASRec",
+    "TwoTower",
     "create_model",
     "model_class",
 ]

@@ -33,6 +33,19 @@ if TYPE_CHECKING:
 _INIT_STD = 0.02
 
 
+class SequenceNet(nn.Module):
+    """A network that reads item sequences: one hidden vector per position, scored against the
+    item vectors by dot product (what :class:`NextItemModule` trains and the recommender serves)."""
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq (B, L) item indices, right-aligned, -1 padded -> hidden states (B, L, dim)."""
+        raise NotImplementedError
+
+    def item_weights(self) -> torch.Tensor:
+        """(n_items, dim) item vectors the hidden states are scored against."""
+        raise NotImplementedError
+
+
 class _Block(nn.Module):
     """Pre-LayerNorm transformer block: masked multi-head self-attention, then a GELU feed-forward."""
 
@@ -61,7 +74,7 @@ class _Block(nn.Module):
         return x + self.drop(self.ff(self.norm_ff(x)))
 
 
-class SASRecNet(nn.Module):
+class SASRecNet(SequenceNet):
     """Item + position embeddings, causal transformer blocks, final LayerNorm."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
@@ -98,7 +111,7 @@ class SASRecNet(nn.Module):
         return self.norm(x)
 
 
-class GRU4RecNet(nn.Module):
+class GRU4RecNet(SequenceNet):
     """Item embeddings, a GRU over the sequence, a projection back to the embedding space."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
@@ -120,9 +133,6 @@ class GRU4RecNet(nn.Module):
         x = self.drop(self.item(seq.masked_fill(seq < 0, self.n_items)))  # (B, L, dim)
         hidden, _ = self.gru(x)
         return self.project(self.drop(hidden))
-
-
-SequenceNet = SASRecNet | GRU4RecNet
 
 
 class NextItemModule(pl.LightningModule):
@@ -177,7 +187,7 @@ class NextItemModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-class _SequenceRecommender(NeuralRecommender):
+class SequenceRecommender(NeuralRecommender):
     """Scoring and training shared by the sequence models; subclasses pick the network."""
 
     net: SequenceNet
@@ -205,7 +215,7 @@ class _SequenceRecommender(NeuralRecommender):
             return self._last_hidden(users, history).cpu().float().numpy()  # (n, dim)
 
 
-class SASRec(_SequenceRecommender):
+class SASRec(SequenceRecommender):
     """The ``sasrec`` model (see the module docstring)."""
 
     name: ClassVar[str] = "sasrec"
@@ -214,7 +224,7 @@ class SASRec(_SequenceRecommender):
         return SASRecNet(self.n_items, self.config.embedding_dim, self.config.sequential)
 
 
-class GRU4Rec(_SequenceRecommender):
+class GRU4Rec(SequenceRecommender):
     """The ``gru4rec`` model (see the module docstring)."""
 
     name: ClassVar[str] = "gru4rec"

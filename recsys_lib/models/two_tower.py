@@ -1,0 +1,150 @@
+"""Two-tower model: a history tower for the user, a content tower for the item (``two_tower``).
+
+* item tower: mean of the item's hashed title-token embeddings + category + brand + price-bucket
+  embeddings, plus its id embedding when the item had train interactions. In training each item's
+  id embedding is hidden with probability ``two_tower.id_dropout``, so content alone must put an
+  item in the right place: an item with no interactions yet is scored from its content only, and
+  can be recommended to users whose history matches it;
+* user tower: the running mean of the item-tower vectors of the user's recent items, through a
+  residual MLP and a LayerNorm (position t sees items 1..t only).
+
+Trained like the sequence models (next-item cross-entropy at every position, full or sampled
+softmax, :class:`~recsys_lib.models.sequential.NextItemModule`); scored by dot product.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from recsys_lib import schema
+from recsys_lib.errors import ModelError
+from recsys_lib.features.content import ItemContent, encode_content
+from recsys_lib.models.sequential import SequenceNet, SequenceRecommender
+
+if TYPE_CHECKING:
+    from recsys_lib.config import ModelConfig, TwoTowerConfig
+    from recsys_lib.features import FeatureSet
+
+_INIT_STD = 0.02
+_CONTENT_BUFFERS = ("title_tokens", "title_offsets", "category", "brand", "price_bucket", "known")
+
+
+class TwoTowerNet(SequenceNet):
+    """Item content tower and history-mean user tower; content and known-item mask are buffers, so
+    the ``state_dict`` alone rebuilds the model."""
+
+    title_tokens: torch.Tensor  # buffers, see ItemContent
+    title_offsets: torch.Tensor
+    category: torch.Tensor
+    brand: torch.Tensor
+    price_bucket: torch.Tensor
+    known: torch.Tensor  # (n_items,) bool: the item had train interactions
+
+    def __init__(
+        self, n_items: int, dim: int, content: ItemContent, known: np.ndarray, cfg: TwoTowerConfig, dropout: float
+    ):
+        super().__init__()
+        self.n_items, self.id_dropout = n_items, cfg.id_dropout
+        self.item_id = nn.Embedding(n_items, dim)
+        self.title_embedding = nn.EmbeddingBag(cfg.title_buckets + 1, dim, mode="mean", padding_idx=0)
+        self.category_embedding = nn.Embedding(cfg.category_buckets + 1, dim, padding_idx=0)
+        self.brand_embedding = nn.Embedding(cfg.category_buckets + 1, dim, padding_idx=0)
+        self.price_embedding = nn.Embedding(cfg.price_buckets + 1, dim, padding_idx=0)
+        self.user_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        for table in (
+            self.item_id,
+            self.title_embedding,
+            self.category_embedding,
+            self.brand_embedding,
+            self.price_embedding,
+        ):
+            nn.init.normal_(table.weight, std=_INIT_STD)
+            if table.padding_idx is not None:
+                nn.init.zeros_(table.weight[table.padding_idx])
+        fields = {
+            "title_tokens": content.title_tokens,
+            "title_offsets": content.title_offsets,
+            "category": content.category,
+            "brand": content.brand,
+            "price_bucket": content.price_bucket,
+        }
+        for name, values in fields.items():
+            self.register_buffer(name, torch.as_tensor(values, dtype=torch.int64))
+        self.register_buffer("known", torch.as_tensor(known, dtype=torch.bool))  # (n_items,) had train interactions
+
+    def item_weights(self) -> torch.Tensor:
+        """(n_items, dim) content vectors plus id vectors of known items (randomly hidden in training,
+        with probability ``id_dropout``)."""
+        content = self.title_embedding(self.title_tokens, self.title_offsets)  # (n_items, dim) token mean
+        content = content + self.category_embedding(self.category) + self.brand_embedding(self.brand)
+        content = content + self.price_embedding(self.price_bucket)
+        if not self.training:
+            return content + self.item_id.weight * self.known.unsqueeze(-1)
+        # items without interactions are no evidence: as negatives they would only teach their own
+        # tokens to score low, so their vectors take part in the softmax without being trained
+        content = torch.where(self.known.unsqueeze(-1), content, content.detach())
+        use_id = self.known & (torch.rand(self.n_items, device=content.device) >= self.id_dropout)
+        return content + self.item_id.weight * use_id.unsqueeze(-1)
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """seq (B, L) right-aligned, -1 padded -> (B, L, dim): the tower applied to the running mean
+        of the item vectors up to each position."""
+        present = (seq >= 0).unsqueeze(-1)  # (B, L, 1)
+        x = self.drop(self.item_weights()[seq.clamp(min=0)]) * present  # (B, L, dim)
+        mean = x.cumsum(dim=1) / present.cumsum(dim=1).clamp(min=1)  # (B, L, dim) causal mean
+        return self.norm(mean + self.user_mlp(mean))
+
+
+def _known_items(features: FeatureSet) -> np.ndarray:
+    known = np.zeros(features.n_items, dtype=bool)
+    known[features.train[schema.ITEM_IDX].to_numpy(np.int64)] = True
+    return known
+
+
+class TwoTower(SequenceRecommender):
+    """The ``two_tower`` model (see the module docstring)."""
+
+    name: ClassVar[str] = "two_tower"
+    net: TwoTowerNet
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig):
+        no_catalogue = pd.DataFrame({schema.ITEM_ID: np.arange(n_items).astype(str)})
+        self.content = encode_content(no_catalogue, 1, 1, 1)  # every field missing until prepare()
+        self.known = np.zeros(n_items, dtype=bool)
+        super().__init__(n_users, n_items, config)
+
+    def prepare(self, features: FeatureSet) -> None:
+        tt = self.config.two_tower
+        self.content = encode_content(features.items, tt.title_buckets, tt.category_buckets, tt.price_buckets)
+        self.known = _known_items(features)
+
+    def build_net(self) -> TwoTowerNet:
+        cfg = self.config
+        return TwoTowerNet(
+            self.n_items, cfg.embedding_dim, self.content, self.known, cfg.two_tower, cfg.sequential.dropout
+        )
+
+    @classmethod
+    def from_state(cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]) -> TwoTower:
+        missing = [name for name in _CONTENT_BUFFERS if name not in state]
+        if missing:
+            raise ModelError(f"two_tower state lacks the content buffers {missing}")
+        model = cls(n_users, n_items, config)
+        model.content = ItemContent(**{name: state[name].numpy() for name in _CONTENT_BUFFERS if name != "known"})
+        model.known = state["known"].numpy()
+        if len(model.known) != n_items or len(model.content.title_offsets) != n_items:
+            raise ModelError(f"two_tower state describes {len(model.known)} items, not {n_items}")
+        model.net = model.build_net()
+        try:
+            model.net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"two_tower state does not fit {n_users} users x {n_items} items: {exc}") from exc
+        model.net.eval()
+        return model

@@ -1,0 +1,67 @@
+"""The two-tower model recommends an item nobody has interacted with yet, from its content."""
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recsys_lib import schema
+from recsys_lib.config import FeaturesConfig, ModelConfig, SequentialConfig, TrainConfig
+from recsys_lib.features import build_features
+from recsys_lib.models import MatrixFactorizationBPR, TwoTower
+from tests.unit.models.conftest import planted_events
+
+CATEGORY_WORDS = ["lipstick", "shampoo", "perfume", "nail"]
+
+
+def _shop_with_a_new_item():
+    """The planted shop (users loyal to one of 4 categories) with titles and a brand-new lipstick."""
+    events, items = planted_events(200, 100, 4, events_per_user=30, loyalty=0.9, seed=0)
+    category = items[schema.CATEGORY].str[1:].astype(int)
+    items = items.assign(
+        **{
+            schema.TITLE: [f"{CATEGORY_WORDS[c]} shade {i}" for i, c in enumerate(category)],
+            schema.PRICE: 5.0 + category,
+        }
+    )
+    new = pd.DataFrame(
+        {
+            schema.ITEM_ID: ["new-lipstick"],
+            schema.CATEGORY: ["c0"],
+            schema.TITLE: ["lipstick glow"],
+            schema.PRICE: [5.0],
+        }
+    )
+    return build_features(events, pd.concat([items, new], ignore_index=True), FeaturesConfig())
+
+
+def test_a_new_item_reaches_the_top_k_of_users_whose_history_matches_its_category():
+    features = _shop_with_a_new_item()
+    new = int(np.flatnonzero(features.item_ids == "new-lipstick")[0])
+    assert new not in set(features.train[schema.ITEM_IDX])  # no interactions at all
+    config = ModelConfig(name="two_tower", embedding_dim=32, sequential=SequentialConfig(dropout=0.1))
+    model = TwoTower(features.n_users, features.n_items, config).fit(
+        features, TrainConfig(epochs=15, batch_size=32, learning_rate=0.01, seed=0)
+    )
+
+    history = features.history("train", "validation", "test")
+    users = np.arange(features.n_users)
+    top, _ = model.recommend(users, 20, history, exclude=history.matrix())
+    shown = (top == new).any(axis=1)  # (n_users,)
+    loyal_to_c0 = np.array([int(u[1:]) % 4 == 0 for u in features.user_ids])
+    assert shown[loyal_to_c0].mean() > 0.8  # lipstick shoppers see it in their top 20
+    assert shown[~loyal_to_c0].mean() < 0.1  # others do not
+
+    mf = MatrixFactorizationBPR(features.n_users, features.n_items, ModelConfig(embedding_dim=32))
+    mf.fit(features, TrainConfig(epochs=5, seed=0))
+    mf_top, _ = mf.recommend(users, 20, history, exclude=history.matrix())
+    assert (mf_top == new).any(axis=1)[loyal_to_c0].mean() < 0.1  # a model of ids alone cannot
+
+
+def test_the_state_carries_the_content_so_a_rebuilt_model_scores_alike():
+    features = _shop_with_a_new_item()
+    model = TwoTower(features.n_users, features.n_items, ModelConfig(name="two_tower", embedding_dim=16))
+    model.fit(features, TrainConfig(epochs=1, seed=0))
+    rebuilt = TwoTower.from_state(features.n_users, features.n_items, model.config, model.state())
+    users, history = torch.arange(20), features.history()
+    assert torch.equal(rebuilt.score_users(users, history), model.score_users(users, history))
+    assert rebuilt.known.sum() == model.known.sum() < features.n_items
