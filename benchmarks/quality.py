@@ -234,8 +234,15 @@ def section(
                 f"2 heads, max length 50, batch 256): {seconds:.1f} s/epoch here vs RecBole 1.2.1's {low}-{high} s "
                 f"({low / seconds:.1f}x faster); validation NDCG@10 after two epochs {ndcg:.4f} (RecBole: 0.026).",
             ]
-    out.append(f"<!-- /quality:{dataset} -->")
+    out += ["", f"`{result_line(dataset, rows)}`", f"<!-- /quality:{dataset} -->"]
     return "\n".join(out)
+
+
+def result_line(dataset: str, rows: list[Row]) -> str:
+    """``RESULT dataset=... model=<best by NDCG@10> hr@10=... ndcg@10=...`` (labels hyphenated)."""
+    best = max(rows, key=lambda r: r.metrics["ndcg_at_10"])
+    m, model = best.metrics, best.model.replace(" ", "-")
+    return f"RESULT dataset={dataset} model={model} hr@10={m['hr_at_10']:.4f} ndcg@10={m['ndcg_at_10']:.4f}"
 
 
 def update_results(dataset: str, text: str) -> None:
@@ -268,12 +275,7 @@ def main() -> None:
         print(text)
         if not args.no_write:
             update_results(dataset, text)
-        best = max(rows, key=lambda r: r.metrics["ndcg_at_10"])
-        m = best.metrics
-        print(
-            f"RESULT dataset={dataset} model={best.model} hr@10={m['hr_at_10']:.4f} ndcg@10={m['ndcg_at_10']:.4f}",
-            flush=True,
-        )
+        print(result_line(dataset, rows), flush=True)
 
 
 if __name__ == "__main__":
