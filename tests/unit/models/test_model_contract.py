@@ -8,6 +8,7 @@ import torch
 
 from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.errors import ConfigError, ModelError
+from recsys_lib.evaluation import evaluate_recommender
 from recsys_lib.models import MODELS, create_model, model_class
 from recsys_lib.models.base import Recommender
 from recsys_lib.models.bundle import ModelBundle
@@ -86,3 +87,16 @@ def test_fit_rejects_features_of_another_size(fitted, small):
 def test_unknown_model_name_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match=r"model.name 'no_such_model'.*mf_bpr.*popularity"):
         model_class("no_such_model")
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"popularity"}))
+def test_every_learned_model_beats_popularity_on_planted_preferences(name, planted):
+    train = TrainConfig(epochs=20, batch_size=32, learning_rate=0.005, seed=0)
+    baseline = evaluate_recommender(
+        create_model(ModelConfig(name="popularity"), planted.n_users, planted.n_items).fit(planted, train),
+        planted,
+        ks=(10,),
+    )
+    model = create_model(ModelConfig(name=name, embedding_dim=32), planted.n_users, planted.n_items).fit(planted, train)
+    result = evaluate_recommender(model, planted, ks=(10,))
+    assert result["ndcg_at_10"] > 1.5 * baseline["ndcg_at_10"]
