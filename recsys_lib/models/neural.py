@@ -53,6 +53,10 @@ class NeuralRecommender(Recommender):
     def prepare(self, features: FeatureSet) -> None:
         """Hook run before the network is built in :meth:`fit` (e.g. to read the catalogue)."""
 
+    def prepare_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Hook run by :meth:`from_state` before the weights are loaded (e.g. to size the network
+        from buffers the state carries); raises ModelError when the state cannot fit."""
+
     def fit(
         self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None
     ) -> NeuralRecommender:
@@ -83,6 +87,7 @@ class NeuralRecommender(Recommender):
         cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
     ) -> NeuralRecommender:
         model = cls(n_users, n_items, config)
+        model.prepare_state(state)
         try:
             model.net.load_state_dict(state, strict=True)
         except RuntimeError as exc:

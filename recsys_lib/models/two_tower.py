@@ -131,20 +131,13 @@ class TwoTower(SequenceRecommender):
             self.n_items, cfg.embedding_dim, self.content, self.known, cfg.two_tower, cfg.sequential.dropout
         )
 
-    @classmethod
-    def from_state(cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]) -> TwoTower:
+    def prepare_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Rebuild the network around the catalogue content and known-item mask the state carries."""
         missing = [name for name in _CONTENT_BUFFERS if name not in state]
         if missing:
             raise ModelError(f"two_tower state lacks the content buffers {missing}")
-        model = cls(n_users, n_items, config)
-        model.content = ItemContent(**{name: state[name].numpy() for name in _CONTENT_BUFFERS if name != "known"})
-        model.known = state["known"].numpy()
-        if len(model.known) != n_items or len(model.content.title_offsets) != n_items:
-            raise ModelError(f"two_tower state describes {len(model.known)} items, not {n_items}")
-        model.net = model.build_net()
-        try:
-            model.net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ModelError(f"two_tower state does not fit {n_users} users x {n_items} items: {exc}") from exc
-        model.net.eval()
-        return model
+        self.content = ItemContent(**{name: state[name].numpy() for name in _CONTENT_BUFFERS if name != "known"})
+        self.known = state["known"].numpy()
+        if len(self.known) != self.n_items or len(self.content.title_offsets) != self.n_items:
+            raise ModelError(f"two_tower state describes {len(self.known)} items, not {self.n_items}")
+        self.net = self.build_net()
