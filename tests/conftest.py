@@ -59,9 +59,12 @@ def airflow_db() -> Path:
     return Path(os.environ["AIRFLOW_HOME"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def retrain_dag(airflow_db: Path) -> object:
-    """The ``recsys_retrain`` DAG parsed from dags/ (no import errors), ready for ``dag.test()``."""
+    """The ``recsys_retrain`` DAG parsed from dags/ (no import errors), ready for ``dag.test()``.
+
+    Parsed anew for each test module: ``dag.test(run_conf=...)`` leaves the conf in the DAG's
+    params, so a module's runs must not inherit another module's (e.g. its ``model``)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
