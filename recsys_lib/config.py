@@ -187,6 +187,9 @@ class ExportConfig(_Frozen):
     """Users scored per matrix product; bounds peak memory."""
     rows_per_file: int = Field(1_000_000, ge=1)
     """Rows per Parquet part file."""
+    embeddings: bool = True
+    """Also publish the champion's user and item vectors (``user_embeddings``, ``item_embeddings``)
+    for an online re-ranker, when the model has vectors (not popularity or item-kNN)."""
 
 
 class PipelineConfig(_Frozen):

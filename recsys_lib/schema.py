@@ -78,6 +78,19 @@ EXPORT_DTYPES: Final[dict[str, str]] = {
 }
 EXPORT_SCHEMA_VERSION: Final = 1
 
+# --- embedding exports (for online re-rankers) --------------------------------------------------
+EMBEDDING: Final = "embedding"
+#: Embedding export tables and their id column; the other columns are ``embedding`` (a list of
+#: float32, the same length in every row), ``model_name`` and ``model_version``.
+EMBEDDING_TABLES: Final[dict[str, str]] = {"user_embeddings": USER_ID, "item_embeddings": ITEM_ID}
+
+
+def export_columns(table: str) -> dict[str, str]:
+    """Column -> dtype of an export table (an embedding is ``list<float32>``)."""
+    if table in EMBEDDING_TABLES:
+        return {EMBEDDING_TABLES[table]: "str", EMBEDDING: "list<float32>", MODEL_NAME: "str", MODEL_VERSION: "str"}
+    return EXPORT_DTYPES
+
 
 def conform(df: pd.DataFrame, dtypes: dict[str, str], required: tuple[str, ...]) -> pd.DataFrame:
     """Return a copy of ``df`` with exactly the columns of ``dtypes``, cast to those dtypes.

@@ -107,7 +107,7 @@ def publish(
         "attempt": attempt,
         "rows": sum(p.rows for p in parts),
         "files": [asdict(p) for p in parts],
-        "columns": schema.EXPORT_DTYPES,
+        "columns": schema.export_columns(table),
         "model": model,
         "snapshot_uri": snapshot_uri,
         "created_at": datetime.now(UTC).isoformat(),

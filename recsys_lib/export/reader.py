@@ -60,7 +60,7 @@ def read_recommendations(
             raise StorageError(f"{store.uri(prefix)} has {len(df)} rows but its manifest says {manifest['rows']}")
         if user_ids is not None:
             df = df[df[schema.USER_ID].isin([str(u) for u in user_ids])].reset_index(drop=True)
-        return df.astype(schema.EXPORT_DTYPES)
+        return df.astype(schema.EXPORT_DTYPES) if table not in schema.EMBEDDING_TABLES else df
     raise AssertionError("unreachable")
 
 

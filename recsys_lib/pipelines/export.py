@@ -1,4 +1,5 @@
-"""Task ``export``: top-k for every user from the champion model, staged (not yet visible)."""
+"""Task ``export``: top-k for every user from the champion model, and its user and item vectors
+(``export.embeddings``), staged (not yet visible)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from recsys_lib.errors import ModelError
 from recsys_lib.export.batch import topk_frames
+from recsys_lib.export.embeddings import embedding_frames
 from recsys_lib.export.publish import stage_parts
 from recsys_lib.features import FeatureSet
 from recsys_lib.pipelines.context import RunContext
@@ -40,6 +42,14 @@ def run(params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapsho
         chunk_size=cfg.export.chunk_size,
     )
     parts = stage_parts(ctx.store, TABLE, ctx.dataset, ds, attempt, frames, cfg.export.rows_per_file)
+    embeddings = {}
+    if cfg.export.embeddings:
+        tables = embedding_frames(
+            bundle, model_name=champion.name, model_version=champion.version, chunk_size=cfg.export.chunk_size
+        )
+        for table, table_frames in tables.items():
+            staged = stage_parts(ctx.store, table, ctx.dataset, ds, attempt, table_frames, cfg.export.rows_per_file)
+            embeddings[table] = [asdict(p) for p in staged]
     staging = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt)
     rows = sum(p.rows for p in parts)
     ctx.store.put_json(
@@ -47,6 +57,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapsho
         {
             "attempt": attempt,
             "parts": [asdict(p) for p in parts],
+            "embeddings": embeddings,
             "snapshot_uri": snapshot_uri,
             "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
         },
@@ -64,4 +75,5 @@ def run(params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapsho
         "rows": rows,
         "parts": len(parts),
         "model_version": champion.version,
+        "embedding_tables": sorted(embeddings),
     }

@@ -1,4 +1,7 @@
-"""Task ``publish``: staged export -> published partition, manifest, ``_SUCCESS``, latest pointer."""
+"""Task ``publish``: staged export -> published partition, manifest, ``_SUCCESS``, latest pointer.
+
+Embedding tables (if staged) are published first, the user top-k table last, so that when the
+top-k pointer moves everything of the run is readable."""
 
 from __future__ import annotations
 
@@ -17,6 +20,17 @@ log = logging.getLogger(__name__)
 def run(params: Mapping[str, Any] | None, ds: str, *, staged_uri: str) -> dict[str, Any]:
     ctx = RunContext.create(params, ds)
     staged = ctx.store.get_json(ctx.store.key_from_uri(staged_uri))
+    for table, table_parts in staged.get("embeddings", {}).items():
+        publish(
+            ctx.store,
+            table,
+            ctx.dataset,
+            ds,
+            staged["attempt"],
+            [PartFile(**p) for p in table_parts],
+            model=staged["model"],
+            snapshot_uri=staged["snapshot_uri"],
+        )
     parts = [PartFile(**p) for p in staged["parts"]]
     manifest = publish(
         ctx.store,

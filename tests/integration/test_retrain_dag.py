@@ -80,6 +80,21 @@ def test_export_is_published_readable_and_excludes_seen_items(first_run, store) 
     assert not store.list_objects(f"exports/user_topk/dataset={DATASET}/_staging/")
 
 
+def test_user_and_item_vectors_are_published_for_an_online_reranker(first_run, store) -> None:
+    import numpy as np
+
+    from recsys_lib.export import read_manifest, read_recommendations
+
+    items = read_recommendations(store, DATASET, table="item_embeddings")
+    users = read_recommendations(store, DATASET, table="user_embeddings")
+    topk = read_recommendations(store, DATASET)
+    assert read_manifest(store, DATASET, table="user_embeddings")["model"] == read_manifest(store, DATASET)["model"]
+    assert users[schema.USER_ID].is_unique and set(users[schema.USER_ID]) == set(topk[schema.USER_ID])
+    assert items[schema.ITEM_ID].is_unique and set(topk[schema.ITEM_ID]) <= set(items[schema.ITEM_ID])
+    vectors = np.stack(items[schema.EMBEDDING])
+    assert vectors.shape == (len(items), CONF["embedding_dim"]) and np.isfinite(vectors).all()
+
+
 def test_rerun_of_the_same_date_replaces_the_export(first_run, retrain_dag, store) -> None:
     from airflow.utils.state import DagRunState
 
