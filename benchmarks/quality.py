@@ -34,7 +34,7 @@ import torch
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.evaluation import evaluate_recommender, evaluate_sampled
 from recsys_lib.features import FeatureSet, build_features
-from recsys_lib.models import create_model
+from recsys_lib.models import MODELS, create_model
 from recsys_lib.sources import uci_retail
 from recsys_lib.sources.sequences import parse_sequences, sequence_tables
 
@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 KS = (5, 10, 20)
-MODELS = ("popularity", "item_knn", "mf_bpr", "gru4rec", "sasrec", "two_tower")
 
 _SEQUENTIAL = {"loss": "sampled_softmax", "n_negatives": 256, "n_layers": 1, "n_heads": 1, "dropout": 0.5}
 _SEQUENCE_TRAIN = {"batch_size": 128, "learning_rate": 1e-3, "weight_decay": 0.0, "validate_every": 3, "patience": 6}
@@ -260,7 +259,7 @@ def update_results(dataset: str, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=[*LOADERS, "all"], default="all")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()

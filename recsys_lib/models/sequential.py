@@ -6,8 +6,8 @@
 Both encode a sequence into one hidden vector per position and score items by the dot product with
 the item embeddings (tied input and output embeddings). Training is next-item prediction at every
 position with cross-entropy over the whole catalogue (``full_softmax``, what makes SASRec strong in
-full-ranking evaluation) or over the target plus shared uniform negatives (``sampled_softmax``, for
-catalogues too large for a full softmax per step).
+full-ranking evaluation) or over the target plus uniform negatives drawn per sequence
+(``sampled_softmax``, whose cost does not grow with the catalogue).
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class NextItemModule(pl.LightningModule):
         """Logits of the target (column 0) and of ``n_negatives`` uniform negatives drawn per
         sequence and shared by its positions; a negative that is the target is masked out.
 
-        Per-sequence draws reach ~every item each step (batch x n_negatives samples) at a seventh
+        Per-sequence draws reach ~every item each step (batch x n_negatives samples) at a fifth
         of the cost of per-position draws, and learn as fast per epoch on Beauty; one draw shared by
         the whole batch is cheaper still but learned ~2.5x slower per epoch there.
         """
