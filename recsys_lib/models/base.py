@@ -67,9 +67,16 @@ class Recommender(ABC):
         """``(n_items, dim)`` item embeddings where the model has them, else None."""
         return None
 
+    def item_bias(self) -> np.ndarray | None:
+        """``(n_items,)`` per-item score offsets where the model has them (MF-BPR), else None."""
+        return None
+
     def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray | None:
         """``(n, dim)`` user embeddings such that ``user_vectors @ item_vectors.T`` ranks like
-        :meth:`score_users` (up to per-item biases), where the model has them, else None."""
+        :meth:`score_users` (plus :meth:`item_bias`), where the model has them, else None.
+
+        Where a model has vectors, serving scores with them (an inner-product index), so
+        ``user_vectors @ item_vectors.T + item_bias`` must equal :meth:`score_users`."""
         return None
 
     def recommend(

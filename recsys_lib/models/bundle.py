@@ -25,11 +25,11 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet, UserHistory
 from recsys_lib.models import model_class
 from recsys_lib.models.base import Recommender
+from recsys_lib.models.scorer import ALL_SPLITS, BundleScorer, positions
 from recsys_lib.models.topk import topk_excluding
 
 FORMAT_VERSION = 2  # 2: chronological history instead of an unordered seen set; state = net state_dict
 _FALLBACK = "__fallback_scores"
-ALL_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
 
 @dataclass
@@ -110,7 +110,7 @@ class ModelBundle:
         Returns a long frame: user_id, rank (1-based), item_id, score; padding rows are dropped.
         """
         user_ids = np.asarray(user_ids).astype(str)
-        user_map = _positions(self.user_ids, user_ids)
+        user_map = positions(self.user_ids, user_ids)
         items = np.full((len(user_ids), k), -1, dtype=np.int64)
         scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
         known = np.flatnonzero(user_map >= 0)
@@ -133,8 +133,8 @@ class ModelBundle:
         incoming order. An unknown user gets the list back unchanged. Nothing is filtered out.
         """
         candidates = [str(i) for i in candidate_item_ids]
-        user = _positions(self.user_ids, np.array([str(user_id)]))[0]
-        items = _positions(self.item_ids, np.array(candidates, dtype=object))  # (n,) model item idx or -1
+        user = positions(self.user_ids, np.array([str(user_id)]))[0]
+        items = positions(self.item_ids, np.array(candidates, dtype=object))  # (n,) model item idx or -1
         slots = np.flatnonzero(items >= 0)
         if user < 0 or len(slots) < 2:
             return candidates
@@ -145,6 +145,19 @@ class ModelBundle:
         for slot, source in zip(slots, order, strict=True):
             out[slot] = candidates[source]
         return out
+
+    def scorer(
+        self,
+        features: FeatureSet,
+        *,
+        history_splits: tuple[str, ...] = ALL_SPLITS,
+        exclude_unavailable: bool = True,
+        device: torch.device | str | None = None,
+    ) -> BundleScorer:
+        """This bundle bound to ``features``, to serve its users chunk by chunk (see BundleScorer)."""
+        return BundleScorer(
+            self, features, history_splits=history_splits, exclude_unavailable=exclude_unavailable, device=device
+        )
 
     def recommend_for(
         self,
@@ -158,64 +171,18 @@ class ModelBundle:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for ``features``' users ``users`` (their user_idx), in ``features``' item index space.
 
-        Each user's history is their items in ``history_splits`` of ``features`` (items the model
-        does not know are left out): the model scores from it and it is excluded, as are, unless
-        ``exclude_unavailable`` is False (offline evaluation), unavailable catalogue items. Users
-        unknown to the model get the popularity fallback. Returns ``(items, scores)`` of shape
-        (n, k): item_idx of ``features`` (-1 padding) and float32 scores (-inf padding).
+        See :class:`~recsys_lib.models.scorer.BundleScorer` for what is read and excluded. Users are
+        scored ``chunk_size`` at a time. Returns ``(items, scores)`` of shape (n, k): item_idx of
+        ``features`` (-1 padding) and float32 scores (-inf padding).
         """
+        scorer = self.scorer(features, history_splits=history_splits, exclude_unavailable=exclude_unavailable)
         users = np.asarray(users, dtype=np.int64)
-        user_map = _positions(self.user_ids, features.user_ids[users])  # (n,) model user idx or -1
-        item_map = _positions(self.item_ids, features.item_ids)  # features item idx -> model item idx
-        back = np.full(self.model.n_items + 1, -1, dtype=np.int64)  # model item idx -> features item idx
-        known_items = np.flatnonzero(item_map >= 0)
-        back[item_map[known_items]] = known_items
-        exclude = self._exclusions(features, users, item_map, history_splits, exclude_unavailable)  # (n, model items)
-
-        out_items = np.full((len(users), k), -1, dtype=np.int64)
-        out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
-        known = np.flatnonzero(user_map >= 0)
-        if len(known):
-            by_model_user = sp.csr_matrix(
-                (np.ones(len(known)), (user_map[known], np.arange(len(known)))),
-                shape=(self.model.n_users, len(known)),
-            )
-            rows = (by_model_user @ exclude[known]).tocsr()  # exclusions indexed by model user idx
-            to_model_user = np.full(features.n_users, -1, dtype=np.int64)
-            to_model_user[users[known]] = user_map[known]
-            history = features.history(*history_splits).remap(
-                to_model_user, item_map, self.model.n_users, self.model.n_items
-            )
-            idx, sc = self.model.recommend(user_map[known], k, history, exclude=rows, chunk_size=chunk_size)
-            out_items[known], out_scores[known] = _to_features_space(idx, back), sc
-        cold = np.flatnonzero(user_map < 0)
-        fallback = torch.from_numpy(self.fallback_scores)
-        for start in range(0, len(cold), chunk_size):
-            chunk = cold[start : start + chunk_size]
-            idx_t, sc_t = topk_excluding(fallback.expand(len(chunk), -1), exclude[chunk], k)
-            out_items[chunk], out_scores[chunk] = _to_features_space(idx_t.numpy(), back), sc_t.numpy()
-        return out_items, out_scores
-
-    def _exclusions(
-        self,
-        features: FeatureSet,
-        users: np.ndarray,
-        item_map: np.ndarray,
-        splits: tuple[str, ...],
-        unavailable_too: bool,
-    ) -> sp.csr_matrix:
-        """(len(users), model n_items) CSR: history items and unavailable items, in model item space."""
-        history = features.matrix(*splits)[users].tocoo() if splits else sp.coo_matrix((len(users), features.n_items))
-        cols = item_map[history.col]
-        keep = cols >= 0
-        rows, cols = history.row[keep], cols[keep]
-        unavailable = item_map[features.unavailable_items()] if unavailable_too else np.empty(0, np.int64)
-        unavailable = unavailable[unavailable >= 0]
-        rows = np.concatenate([rows, np.repeat(np.arange(len(users)), len(unavailable))])
-        cols = np.concatenate([cols, np.tile(unavailable, len(users))])
-        m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(users), self.model.n_items))
-        m.sum_duplicates()
-        return m
+        items = np.empty((len(users), k), dtype=np.int64)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), chunk_size):
+            end = start + chunk_size
+            items[start:end], scores[start:end] = scorer.topk(users[start:end], k)
+        return items, scores
 
 
 def long_format(user_ids: np.ndarray, items: np.ndarray, scores: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
@@ -230,14 +197,3 @@ def long_format(user_ids: np.ndarray, items: np.ndarray, scores: np.ndarray, ite
             schema.SCORE: scores.ravel()[valid].astype(np.float32),
         }
     )
-
-
-def _positions(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of each of ``values`` in ``reference`` (sorted or not), -1 where absent."""
-    index = pd.Index(reference.astype(str))
-    return np.asarray(index.get_indexer(pd.Index(np.asarray(values).astype(str))), dtype=np.int64)
-
-
-def _to_features_space(model_items: np.ndarray, back: np.ndarray) -> np.ndarray:
-    """Map model item indices (-1 padding stays -1) to the features' item indices."""
-    return np.where(model_items >= 0, back[np.where(model_items >= 0, model_items, -1)], -1)

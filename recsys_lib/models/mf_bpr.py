@@ -114,5 +114,8 @@ class MatrixFactorizationBPR(NeuralRecommender):
     def item_vectors(self) -> np.ndarray:
         return self.net.item.weight.detach().cpu().float().numpy().copy()  # (n_items, dim)
 
+    def item_bias(self) -> np.ndarray:
+        return self.net.item_bias.weight.detach().cpu().float().numpy().ravel().copy()  # (n_items,)
+
     def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray:
         return self.net.user.weight.detach().cpu().float().numpy()[np.asarray(user_idx, dtype=np.int64)]

@@ -54,6 +54,19 @@ def test_state_round_trip_gives_identical_scores(fitted, small):
     assert torch.equal(rebuilt.score_users(users, history), fitted.score_users(users, history))
 
 
+def test_vectors_score_like_score_users(fitted, small):
+    """Serving ranks with the vectors (an inner-product index), so they must give the model's scores."""
+    items = fitted.item_vectors()
+    users, history = np.arange(small.n_users), small.history()
+    if items is None:
+        assert fitted.user_vectors(users, history) is None
+        return
+    bias = fitted.item_bias()
+    scores = fitted.user_vectors(users, history) @ items.T + (0 if bias is None else bias)
+    expected = fitted.score_users(torch.from_numpy(users), history).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_the_same_seed_gives_the_same_model(fitted, small):
     again = create_model(fitted.config, small.n_users, small.n_items).fit(small, QUICK)
     users, history = torch.arange(small.n_users), small.history()

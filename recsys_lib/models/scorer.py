@@ -1,0 +1,130 @@
+"""A model bundle bound to one FeatureSet, ready to serve top-k to any chunk of its users.
+
+Everything that depends only on the pair (id maps between the two index spaces, every user's
+history in the model's index space, the exclusions, the item index) is computed once here, so
+scoring a chunk costs only that chunk: the batch export walks millions of users chunk by chunk, and
+evaluation serves all test users at once, through the same code.
+
+Models with item vectors (MF, the sequence models, the two-tower) are served by an
+:class:`~recsys_lib.models.inner_product.InnerProductIndex` (on the GPU when there is one); the
+others (popularity, item-kNN) by their own ``score_users`` and a masked top-k.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from recsys_lib import schema
+from recsys_lib.features import UserHistory
+from recsys_lib.models.inner_product import InnerProductIndex
+from recsys_lib.models.topk import topk_excluding
+
+if TYPE_CHECKING:
+    from recsys_lib.features import FeatureSet
+    from recsys_lib.models.bundle import ModelBundle
+
+ALL_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
+
+
+class BundleScorer:
+    """Top-k for the users of ``features`` from ``bundle``, in ``features``' index spaces.
+
+    Each user's history is their items in ``history_splits`` of ``features`` (items the model does
+    not know are left out): the model scores from it and it is never recommended back, nor are,
+    unless ``exclude_unavailable`` is False (offline evaluation), unavailable catalogue items.
+    Users the model does not know get its popularity fallback.
+    """
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        features: FeatureSet,
+        *,
+        history_splits: tuple[str, ...] = ALL_SPLITS,
+        exclude_unavailable: bool = True,
+        device: torch.device | str | None = None,
+    ):
+        model = bundle.model
+        self.bundle, self.features, self.model = bundle, features, model
+        self.user_map = positions(bundle.user_ids, features.user_ids)  # features user -> model user, or -1
+        item_map = positions(bundle.item_ids, features.item_ids)  # features item -> model item, or -1
+        known = np.flatnonzero(item_map >= 0)
+        self.back = np.full(model.n_items + 1, -1, dtype=np.int64)  # model item -> features item ([-1] = -1)
+        self.back[item_map[known]] = known
+
+        seen = features.matrix(*history_splits) if history_splits else sp.csr_matrix((features.n_users, 0))
+        to_model = sp.csr_matrix(  # (features items, model items) 0/1 selection
+            (np.ones(len(known), np.float32), (known, item_map[known])), shape=(seen.shape[1], model.n_items)
+        )
+        self.seen = (seen @ to_model).tocsr()  # (features users, model items)
+        self.seen.data[:] = 1.0
+        unavailable = item_map[features.unavailable_items()] if exclude_unavailable else np.empty(0, np.int64)
+        self.unavailable = unavailable[unavailable >= 0]
+        if history_splits:
+            self.history = features.history(*history_splits).remap(
+                self.user_map, item_map, model.n_users, model.n_items
+            )
+        else:  # nothing read: every user starts from an empty history
+            empty = pd.DataFrame({schema.USER_IDX: [], schema.ITEM_IDX: [], schema.TIMESTAMP: []})
+            self.history = UserHistory.from_pairs(empty, model.n_users, model.n_items)
+        self.fallback = torch.from_numpy(bundle.fallback_scores)
+        self.index: InnerProductIndex | None = None
+        vectors = model.item_vectors()
+        if vectors is not None:
+            allowed = np.ones(model.n_items, dtype=bool)
+            allowed[self.unavailable] = False
+            self.index = InnerProductIndex(vectors, model.item_bias(), allowed=allowed, device=device)
+
+    def topk(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for ``users`` (features user_idx), computed as one chunk: memory grows with
+        ``len(users) * n_items``. Returns ``(items, scores)`` of shape (n, k): features item_idx
+        (-1 padding) and float32 scores (-inf padding)."""
+        users = np.asarray(users, dtype=np.int64)
+        model_users = self.user_map[users]
+        items = np.full((len(users), k), -1, dtype=np.int64)
+        scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(model_users >= 0)
+        if len(known):
+            seen = self.seen[users[known]]
+            if self.index is not None:
+                vectors = self.model.user_vectors(model_users[known], self.history)
+                assert vectors is not None, f"{self.model.name} has item vectors but no user vectors"
+                top, top_scores = self.index.search(vectors, k, seen)
+            else:
+                with torch.no_grad():
+                    s = self.model.score_users(torch.from_numpy(model_users[known]), self.history).float()
+                t_items, t_scores = topk_excluding(s, self._with_unavailable(seen), k)
+                top, top_scores = t_items.cpu().numpy(), t_scores.cpu().numpy()
+            items[known], scores[known] = self.back[top], top_scores
+        cold = np.flatnonzero(model_users < 0)
+        if len(cold):
+            exclude = self._with_unavailable(self.seen[users[cold]])
+            t_items, t_scores = topk_excluding(self.fallback.expand(len(cold), -1), exclude, k)
+            items[cold], scores[cold] = self.back[t_items.numpy()], t_scores.numpy()
+        return items, scores
+
+    def _with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
+        """``seen`` rows plus every unavailable item, for the paths without an index."""
+        if not len(self.unavailable):
+            return seen
+        n = seen.shape[0]
+        extra = sp.csr_matrix(
+            (
+                np.ones(n * len(self.unavailable), np.float32),
+                np.tile(self.unavailable, n),
+                np.arange(n + 1) * len(self.unavailable),
+            ),
+            shape=seen.shape,
+        )
+        return (seen + extra).tocsr()
+
+
+def positions(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each of ``values`` in ``reference`` (sorted or not), -1 where absent."""
+    index = pd.Index(np.asarray(reference).astype(str))
+    return np.asarray(index.get_indexer(pd.Index(np.asarray(values).astype(str))), dtype=np.int64)

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys_lib.models.inner_product import InnerProductIndex
+from tests.unit.models.test_topk import brute_force
+
+
+def _case(rng, n, n_items, dim, levels):
+    """Small integer vectors: every product is exact in float32, and equal scores are common."""
+    users = rng.integers(-levels, levels + 1, size=(n, dim)).astype(np.float32)
+    items = rng.integers(-levels, levels + 1, size=(n_items, dim)).astype(np.float32)
+    return users, items
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("levels", [1, 3, 50])  # 1: ties everywhere; 50: few ties
+def test_pruned_search_equals_a_full_sort(seed, levels):
+    rng = np.random.default_rng(seed)
+    n, n_items, dim, k = 37, 3000, 6, 7  # 3000 >= 4 * 64 * 7: the pruned path
+    users, items = _case(rng, n, n_items, dim, levels)
+    bias = rng.integers(-2, 3, size=n_items).astype(np.float32)
+    allowed = rng.random(n_items) > 0.1  # unavailable items are never returned
+    excluded = sp.random(n, n_items, density=0.02, random_state=seed, format="csr")  # history items
+    excluded.data[:] = 1.0
+
+    index = InnerProductIndex(items, bias, allowed=allowed, device="cpu", tile=512)
+    got_items, got_scores = index.search(users, k, excluded)
+
+    scores = users @ items.T + bias
+    mask = excluded.toarray() > 0
+    mask |= ~allowed[None, :]
+    ref_items, ref_scores = brute_force(scores, mask, k)
+    np.testing.assert_array_equal(got_items, ref_items)
+    np.testing.assert_array_equal(got_scores, ref_scores)
+
+
+def test_rows_with_fewer_eligible_items_than_k_are_padded():
+    rng = np.random.default_rng(0)
+    users, items = _case(rng, 3, 2000, 4, 5)
+    allowed = np.ones(2000, dtype=bool)
+    excluded = np.zeros((3, 2000), dtype=np.float32)
+    excluded[1, 3:] = 1.0  # user 1 may only get items 0, 1 and 2
+    index = InnerProductIndex(items, allowed=allowed, device="cpu")
+    got_items, got_scores = index.search(users, 5, sp.csr_matrix(excluded))
+    ref_items, ref_scores = brute_force(users @ items.T, excluded > 0, 5)
+    np.testing.assert_array_equal(got_items, ref_items)
+    np.testing.assert_array_equal(got_scores, ref_scores)
+    assert got_items[1, 3:].tolist() == [-1, -1] and np.isneginf(got_scores[1, 3:]).all()
+
+
+@pytest.mark.parametrize("n_items", [1, 5, 64, 300])
+def test_small_catalogues_take_the_exact_path(n_items):
+    rng = np.random.default_rng(n_items)
+    users, items = _case(rng, 4, n_items, 3, 2)
+    got_items, got_scores = InnerProductIndex(items, device="cpu").search(users, 10, None)
+    ref_items, ref_scores = brute_force(users @ items.T, np.zeros((4, n_items), dtype=bool), 10)
+    np.testing.assert_array_equal(got_items, ref_items)
+    np.testing.assert_array_equal(got_scores, ref_scores)
+
+
+def test_every_item_unavailable_gives_only_padding():
+    items = np.ones((10, 2), dtype=np.float32)
+    got_items, got_scores = InnerProductIndex(items, allowed=np.zeros(10, bool), device="cpu").search(
+        np.ones((2, 2), np.float32), 3
+    )
+    assert (got_items == -1).all() and np.isneginf(got_scores).all()
