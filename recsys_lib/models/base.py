@@ -14,15 +14,15 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from recsys_lib.errors import ModelError
+from recsys_lib.models.inner_product import InnerProductIndex
 from recsys_lib.models.topk import topk_excluding
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import scipy.sparse as sp
 
     from recsys_lib.config import ModelConfig, TrainConfig
     from recsys_lib.features import FeatureSet, UserHistory
@@ -37,6 +37,7 @@ class Recommender(ABC):
         self.n_users = n_users
         self.n_items = n_items
         self.config = config
+        self._neighbour_index: tuple[bytes, InnerProductIndex] | None = None  # for similar_items
 
     @abstractmethod
     def fit(
@@ -77,6 +78,35 @@ class Recommender(ABC):
 
         Where a model has vectors, serving scores with them (an inner-product index), so
         ``user_vectors @ item_vectors.T + item_bias`` must equal :meth:`score_users`."""
+        return None
+
+    def similar_items(
+        self, item_idx: np.ndarray, k: int, exclude_items: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ``k`` items nearest each of ``item_idx`` (n,), best first, never the item itself nor
+        any of ``exclude_items``: by cosine of the item vectors where the model has them, else None.
+        Returns ``(items int64 (n, k) padded -1, scores float32 (n, k) padded -inf)``."""
+        vectors = self.item_vectors()
+        if vectors is None:
+            return None
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.maximum(norms, 1e-12)
+        allowed = np.ones(self.n_items, dtype=bool)
+        if exclude_items is not None:
+            allowed[np.asarray(exclude_items, dtype=np.int64)] = False
+        key = allowed.tobytes()
+        if self._neighbour_index is None or self._neighbour_index[0] != key:
+            self._neighbour_index = (key, InnerProductIndex(unit, allowed=allowed))
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        itself = sp.csr_matrix(
+            (np.ones(len(item_idx), np.float32), (np.arange(len(item_idx)), item_idx)),
+            shape=(len(item_idx), self.n_items),
+        )
+        return self._neighbour_index[1].search(unit[item_idx], k, itself)
+
+    def explain(self, user_idx: np.ndarray, items: np.ndarray, history: UserHistory) -> np.ndarray | None:
+        """For recommended ``items`` (n, k) of ``user_idx``, the history item each is recommended
+        because of ("because you bought X"), -1 where none, or None if the model cannot say."""
         return None
 
     def recommend(

@@ -34,8 +34,9 @@ BLOCK = 8
 GROUP = 8
 """Blocks per group (second level): a group spans ``BLOCK * GROUP`` = 64 items."""
 _SPAN = BLOCK * GROUP
-_PRUNE_FACTOR = 4
-"""Prune only when the catalogue has at least this many times ``64 k`` items; below, sort the row."""
+_PRUNE_FACTOR = 2
+"""Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
+the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
 
 
 def default_device() -> torch.device:
@@ -90,7 +91,7 @@ class InnerProductIndex:
         if self.has_bias:
             users = torch.cat([users, torch.ones(len(users), 1, device=self.device)], dim=1)
         n = len(users)
-        prune = self.n_kept >= _PRUNE_FACTOR * _SPAN * k
+        prune = self.n_kept >= _PRUNE_FACTOR * _SPAN * (k + 1)
         with torch.no_grad():
             scores, block_max = self._buffers(n)
             masked = self._mask_by_tile(exclude)

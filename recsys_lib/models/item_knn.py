@@ -82,8 +82,11 @@ class ItemKNN(Recommender):
         scores = (weights @ self.similarity).toarray()  # (n, n_items) float32
         return torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
 
-    def similar_items(self, item_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` most similar items of each item in ``item_idx`` (n,), best first, never the item itself.
+    def similar_items(
+        self, item_idx: np.ndarray, k: int, exclude_items: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar items of each item in ``item_idx`` (n,), best first, never the item
+        itself nor any of ``exclude_items``.
 
         Only stored neighbours are returned (at most ``item_knn.neighbours``), ties by the lower item
         index. Returns ``(items int64 (n, k) padded with -1, scores float32 (n, k) padded with -inf)``.
@@ -93,8 +96,10 @@ class ItemKNN(Recommender):
         item_idx = np.asarray(item_idx, dtype=np.int64)
         block = self.similarity[item_idx].tocoo()  # (n, n_items): row r is item item_idx[r]
         rows, cols, sims = block.row.astype(np.int64), block.col.astype(np.int64), block.data
-        not_self = cols != item_idx[rows]
-        rows, cols, sims = rows[not_self], cols[not_self], sims[not_self]
+        keep = cols != item_idx[rows]
+        if exclude_items is not None and len(exclude_items):
+            keep &= ~np.isin(cols, exclude_items)
+        rows, cols, sims = rows[keep], cols[keep], sims[keep]
         order, rank = _rank_within_rows(rows, cols, sims)
         kept = order[rank < k]
         items = np.full((len(item_idx), k), -1, dtype=np.int64)
@@ -102,6 +107,33 @@ class ItemKNN(Recommender):
         items[rows[kept], rank[rank < k]] = cols[kept]
         scores[rows[kept], rank[rank < k]] = sims[kept]
         return items, scores
+
+    def explain(self, user_idx: np.ndarray, items: np.ndarray, history: UserHistory) -> np.ndarray:
+        """For each recommended item, the history item with the largest share of its score,
+        ``w_h * sim(h, t)`` (ties: the lower item index); -1 for padding or no contribution."""
+        users = np.asarray(user_idx, dtype=np.int64)
+        weights = _recency_weights(history, users, self.config.item_knn.recency_decay).tocoo()  # (n, n_items)
+        n, k = items.shape
+        # one candidate per (history entry, recommendation slot) of the same user
+        entry = np.repeat(np.arange(weights.nnz), k)
+        slot = np.tile(np.arange(k), weights.nnz)
+        user = weights.row[entry]
+        target = items[user, slot]
+        valid = target >= 0
+        entry, slot, user, target = entry[valid], slot[valid], user[valid], target[valid]
+        source = weights.col[entry].astype(np.int64)
+        share = weights.data[entry] * np.asarray(self.similarity[source, target]).ravel()
+        positive = share > 0
+        slot, user, source, share = slot[positive], user[positive], source[positive], share[positive]
+        reasons = np.full((n, k), -1, dtype=np.int64)
+        if len(share):
+            order = np.lexsort((source, -share, user * k + slot))  # best share first in each slot
+            first = np.ones(len(order), dtype=bool)
+            keyed = (user * k + slot)[order]
+            first[1:] = keyed[1:] != keyed[:-1]
+            best = order[first]
+            reasons[user[best], slot[best]] = source[best]
+        return reasons
 
     def state(self) -> dict[str, torch.Tensor]:
         s = self.similarity

@@ -53,6 +53,7 @@ class BundleScorer:
         self.bundle, self.features, self.model = bundle, features, model
         self.user_map = positions(bundle.user_ids, features.user_ids)  # features user -> model user, or -1
         item_map = positions(bundle.item_ids, features.item_ids)  # features item -> model item, or -1
+        self.item_map = np.append(item_map, -1)  # [-1] maps padding to padding
         known = np.flatnonzero(item_map >= 0)
         self.back = np.full(model.n_items + 1, -1, dtype=np.int64)  # model item -> features item ([-1] = -1)
         self.back[item_map[known]] = known
@@ -107,6 +108,22 @@ class BundleScorer:
             t_items, t_scores = topk_excluding(self.fallback.expand(len(cold), -1), exclude, k)
             items[cold], scores[cold] = self.back[t_items.numpy()], t_scores.numpy()
         return items, scores
+
+    def reasons(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+        """For :meth:`topk`'s ``items`` (n, k) of ``users``, the history item (features item_idx)
+        each was recommended because of, -1 where there is none (new users, padding); None when
+        the model cannot explain (see ``Recommender.explain``)."""
+        users = np.asarray(users, dtype=np.int64)
+        model_users = self.user_map[users]
+        known = np.flatnonzero(model_users >= 0)
+        out = np.full(items.shape, -1, dtype=np.int64)
+        if not len(known):
+            return out
+        found = self.model.explain(model_users[known], self.item_map[items[known]], self.history)
+        if found is None:
+            return None
+        out[known] = self.back[found]
+        return out
 
     def _with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
         """``seen`` rows plus every unavailable item, for the paths without an index."""
