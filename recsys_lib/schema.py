@@ -67,7 +67,11 @@ RANK: Final = "rank"
 SCORE: Final = "score"
 MODEL_NAME: Final = "model_name"
 MODEL_VERSION: Final = "model_version"
+REASON_ITEM_ID: Final = "reason_item_id"
+SIMILAR_ITEM_ID: Final = "similar_item_id"
 
+#: ``user_topk``: ``reason_item_id`` is the history item that contributed most to the score
+#: ("because you bought X") where the model can say (item-kNN), else null.
 EXPORT_DTYPES: Final[dict[str, str]] = {
     USER_ID: "str",
     RANK: "int32",
@@ -75,8 +79,18 @@ EXPORT_DTYPES: Final[dict[str, str]] = {
     SCORE: "float32",
     MODEL_NAME: "str",
     MODEL_VERSION: "str",
+    REASON_ITEM_ID: "str",
 }
-EXPORT_SCHEMA_VERSION: Final = 1
+#: ``similar_items``: each item's nearest items by the model (co-occurrence or vector cosine).
+SIMILAR_ITEMS_DTYPES: Final[dict[str, str]] = {
+    ITEM_ID: "str",
+    RANK: "int32",
+    SIMILAR_ITEM_ID: "str",
+    SCORE: "float32",
+    MODEL_NAME: "str",
+    MODEL_VERSION: "str",
+}
+EXPORT_SCHEMA_VERSION: Final = 2  # 2: reason_item_id in user_topk; similar_items
 
 # --- embedding exports (for online re-rankers) --------------------------------------------------
 EMBEDDING: Final = "embedding"
@@ -89,6 +103,8 @@ def export_columns(table: str) -> dict[str, str]:
     """Column -> dtype of an export table (an embedding is ``list<float32>``)."""
     if table in EMBEDDING_TABLES:
         return {EMBEDDING_TABLES[table]: "str", EMBEDDING: "list<float32>", MODEL_NAME: "str", MODEL_VERSION: "str"}
+    if table == "similar_items":
+        return SIMILAR_ITEMS_DTYPES
     return EXPORT_DTYPES
 
 

@@ -8,7 +8,7 @@ of the model's training data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,17 @@ def _rows(id_column: str, ids: np.ndarray, vectors: np.ndarray, model_name: str,
 
 
 def embedding_frames(
-    bundle: ModelBundle, *, model_name: str, model_version: str, chunk_size: int = 4096
+    bundle: ModelBundle,
+    *,
+    model_name: str,
+    model_version: str,
+    users: np.ndarray | None = None,
+    user_id_map: Callable[[np.ndarray], np.ndarray] | None = None,
+    chunk_size: int = 4096,
 ) -> dict[str, Iterator[pd.DataFrame]]:
     """``{"item_embeddings": frames, "user_embeddings": frames}`` for a model with vectors, ``{}``
-    for one without (popularity, item-kNN). Users are computed ``chunk_size`` at a time."""
+    for one without (popularity, item-kNN). ``users`` (model user_idx, default all) are computed
+    ``chunk_size`` at a time; ``user_id_map`` rewrites their exported ids (pseudonymisation)."""
     model = bundle.model
     items = model.item_vectors()  # (n_items, dim) or None
     if items is None:
@@ -42,10 +49,13 @@ def embedding_frames(
         yield _rows(schema.ITEM_ID, bundle.item_ids, items, model_name, model_version)
 
     def user_frames() -> Iterator[pd.DataFrame]:
-        for start in range(0, model.n_users, chunk_size):
-            users = np.arange(start, min(start + chunk_size, model.n_users))
-            vectors = model.user_vectors(users, bundle.history)  # (n, dim)
+        wanted = np.arange(model.n_users) if users is None else np.asarray(users, dtype=np.int64)
+        for start in range(0, len(wanted), chunk_size):
+            chunk = wanted[start : start + chunk_size]
+            vectors = model.user_vectors(chunk, bundle.history)  # (n, dim)
             if vectors is not None:
-                yield _rows(schema.USER_ID, bundle.user_ids[users], vectors, model_name, model_version)
+                ids = bundle.user_ids[chunk].astype(str)
+                ids = user_id_map(ids) if user_id_map is not None else ids
+                yield _rows(schema.USER_ID, ids, vectors, model_name, model_version)
 
     return {"item_embeddings": item_frames(), "user_embeddings": user_frames()}

@@ -13,19 +13,23 @@ import hashlib
 import random
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from recsys_lib import schema
 from recsys_lib.errors import PreconditionFailedError, StorageError
-from recsys_lib.storage import ObjectStore, frame_to_parquet, layout
+from recsys_lib.storage import ObjectStore, layout, table_to_parquet
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+SHARD_DONE = "_parts.json"
 _POINTER_RETRIES = 10
+_IN_FLIGHT = 2  # encoded parts waiting for upload while the next chunk is scored
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,13 @@ class PartFile:
     rows: int
     size: int
     sha256: str
+    etag: str = ""
+    shard: int = 0
+
+
+def shard_prefix(table: str, dataset: str, ds: str, attempt: str, shard: int) -> str:
+    """Where shard ``shard`` of an export attempt stages its parts (and, last, ``_parts.json``)."""
+    return layout.export_staging_prefix(table, dataset, ds, attempt) + f"shard={shard:05d}/"
 
 
 def stage_parts(
@@ -42,34 +53,74 @@ def stage_parts(
     dataset: str,
     ds: str,
     attempt: str,
-    frames: Iterable[pd.DataFrame],
+    tables: Iterable[pa.Table | pd.DataFrame],
     rows_per_file: int,
+    *,
+    shard: int = 0,
 ) -> list[PartFile]:
-    """Write ``frames`` as Parquet parts of at most ``rows_per_file`` rows into the staging area."""
-    prefix = layout.export_staging_prefix(table, dataset, ds, attempt)
-    store.delete([o.key for o in store.list_objects(prefix)])  # a retried attempt starts clean
+    """Write ``tables`` as Parquet parts of at most ``rows_per_file`` rows into shard ``shard``'s
+    staging area, then ``_parts.json`` listing them: a shard without it never finished.
+
+    Idempotent: a retried shard first clears what an earlier try left, and writes the same part
+    names. Encoding and upload run in a background thread, overlapping the scoring of the next
+    chunk; at most two parts wait in memory.
+    """
+    prefix = shard_prefix(table, dataset, ds, attempt, shard)
+    store.delete([o.key for o in store.list_objects(prefix)])  # a retried shard starts clean
     parts: list[PartFile] = []
-    pending: list[pd.DataFrame] = []
+    pending: list[pa.Table] = []
     pending_rows = 0
+    in_flight: list[Future[PartFile]] = []
 
-    def flush() -> None:
-        nonlocal pending, pending_rows
-        if not pending:
-            return
-        data = frame_to_parquet(pd.concat(pending, ignore_index=True))
-        name = f"part-{len(parts):05d}-{attempt}.parquet"
-        store.put_bytes(prefix + name, data, content_type="application/vnd.apache.parquet")
-        parts.append(PartFile(name, pending_rows, len(data), hashlib.sha256(data).hexdigest()))
-        pending, pending_rows = [], 0
+    def upload(name: str, data: pa.Table) -> PartFile:
+        body = table_to_parquet(data)
+        etag = store.put_bytes(prefix + name, body, content_type="application/vnd.apache.parquet")
+        return PartFile(name, data.num_rows, len(body), hashlib.sha256(body).hexdigest(), etag, shard)
 
-    for frame in frames:
-        for start in range(0, len(frame), rows_per_file):
-            piece = frame.iloc[start : start + rows_per_file]
-            if pending_rows + len(piece) > rows_per_file:
-                flush()
-            pending.append(piece)
-            pending_rows += len(piece)
-    flush()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-parts") as pool:
+
+        def flush() -> None:
+            nonlocal pending, pending_rows
+            if not pending:
+                return
+            name = f"part-{shard:05d}-{len(parts) + len(in_flight):05d}-{attempt}.parquet"
+            in_flight.append(pool.submit(upload, name, pa.concat_tables(pending)))
+            pending, pending_rows = [], 0
+            while len(in_flight) > _IN_FLIGHT:
+                parts.append(in_flight.pop(0).result())
+
+        for item in tables:
+            frame = item if isinstance(item, pa.Table) else pa.Table.from_pandas(item, preserve_index=False)
+            for start in range(0, frame.num_rows, rows_per_file):
+                piece = frame.slice(start, rows_per_file)
+                if pending_rows + piece.num_rows > rows_per_file:
+                    flush()
+                pending.append(piece)
+                pending_rows += piece.num_rows
+        flush()
+        parts.extend(f.result() for f in in_flight)
+    store.put_json(prefix + SHARD_DONE, {"shard": shard, "attempt": attempt, "parts": [asdict(p) for p in parts]})
+    return parts
+
+
+def staged_parts(store: ObjectStore, table: str, dataset: str, ds: str, attempt: str, shards: int) -> list[PartFile]:
+    """Every part that shards ``0..shards-1`` of an attempt staged, in shard order.
+
+    Raises StorageError naming the shards that never finished (no ``_parts.json``).
+    """
+    parts: list[PartFile] = []
+    missing: list[int] = []
+    for shard in range(shards):
+        key = shard_prefix(table, dataset, ds, attempt, shard) + SHARD_DONE
+        if not store.exists(key):
+            missing.append(shard)
+            continue
+        parts.extend(PartFile(**p) for p in store.get_json(key)["parts"])
+    if missing:
+        raise StorageError(
+            f"{table} export {attempt} for {dataset} on {ds}: shard(s) {missing} of {shards} did not finish; "
+            "nothing published"
+        )
     return parts
 
 
@@ -87,18 +138,23 @@ def publish(
     """Make staged ``parts`` the published partition for ``ds`` and move the latest pointer.
 
     Raises StorageError (and publishes nothing) if a staged part is missing or differs from what
-    was staged. Returns the manifest.
+    was staged (size or ETag: truncated, overwritten or corrupted). Returns the manifest.
     """
     staging = layout.export_staging_prefix(table, dataset, ds, attempt)
     target = layout.export_prefix(table, dataset, ds)
+    names = [p.name for p in parts]
+    if len(set(names)) != len(names):
+        raise StorageError(f"{table} export {attempt}: two staged parts share a name; nothing published")
     for part in parts:
-        info = store.head(staging + part.name)
-        if info is None or info.size != part.size:
+        key = shard_prefix(table, dataset, ds, attempt, part.shard) + part.name
+        info = store.head(key)
+        if info is None or info.size != part.size or (part.etag and info.etag != part.etag):
             raise StorageError(
-                f"staged part {store.uri(staging + part.name)} is missing or incomplete; nothing published"
+                f"staged part {store.uri(key)} is missing or differs from what was staged "
+                f"(size {None if info is None else info.size} vs {part.size}); nothing published"
             )
     for part in parts:
-        store.copy(staging + part.name, target + part.name)
+        store.copy(shard_prefix(table, dataset, ds, attempt, part.shard) + part.name, target + part.name)
     manifest = {
         "schema_version": schema.EXPORT_SCHEMA_VERSION,
         "table": table,
@@ -106,7 +162,7 @@ def publish(
         "dt": ds,
         "attempt": attempt,
         "rows": sum(p.rows for p in parts),
-        "files": [asdict(p) for p in parts],
+        "files": [{"name": p.name, "rows": p.rows, "size": p.size, "sha256": p.sha256} for p in parts],
         "columns": schema.export_columns(table),
         "model": model,
         "snapshot_uri": snapshot_uri,

@@ -55,12 +55,15 @@ def read_recommendations(
             if attempt == _RETRIES - 1:
                 raise
             continue  # replaced by a newer publish while reading: follow the new manifest
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(schema.EXPORT_DTYPES))
+        columns = schema.export_columns(table)
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
         if len(df) != manifest["rows"]:
             raise StorageError(f"{store.uri(prefix)} has {len(df)} rows but its manifest says {manifest['rows']}")
         if user_ids is not None:
             df = df[df[schema.USER_ID].isin([str(u) for u in user_ids])].reset_index(drop=True)
-        return df.astype(schema.EXPORT_DTYPES) if table not in schema.EMBEDDING_TABLES else df
+        if table in schema.EMBEDDING_TABLES:
+            return df
+        return df.astype({c: t for c, t in columns.items() if c in df.columns})
     raise AssertionError("unreachable")
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recsys_lib.errors import ObjectNotFoundError, PreconditionFailedError, StorageError
 
@@ -229,6 +231,13 @@ class ObjectStore:
 def frame_to_parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+    return buf.getvalue()
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    """An Arrow table as Parquet bytes (zstd), row groups of at most a million rows."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=1_000_000)
     return buf.getvalue()
 
 

@@ -10,7 +10,7 @@ import pytest
 from recsys_lib import schema
 from recsys_lib.errors import ExportNotFoundError, StorageError
 from recsys_lib.export import read_manifest, read_recommendations
-from recsys_lib.export.publish import move_latest_pointer, publish, stage_parts
+from recsys_lib.export.publish import SHARD_DONE, move_latest_pointer, publish, shard_prefix, stage_parts, staged_parts
 from recsys_lib.storage import ObjectStore, layout
 
 TABLE, DATASET = "user_topk", "shop"
@@ -26,6 +26,7 @@ def _rows(users: list[str], k: int = 3, version: str = "1") -> pd.DataFrame:
             schema.SCORE: [1.0 / r for _ in users for r in range(1, k + 1)],
             schema.MODEL_NAME: "recsys-shop",
             schema.MODEL_VERSION: version,
+            schema.REASON_ITEM_ID: None,
         }
     ).astype(schema.EXPORT_DTYPES)
 
@@ -71,8 +72,8 @@ def test_missing_staged_part_publishes_nothing(mock_s3: ObjectStore) -> None:
     _publish(mock_s3, "2026-01-01", "a1", [_rows(["u1"])])
     pointer_before = mock_s3.get_bytes(layout.latest_pointer_key(TABLE, DATASET))
     parts = stage_parts(mock_s3, TABLE, DATASET, "2026-01-02", "b1", [_rows(["u1", "u2"])], 3)
-    mock_s3.delete([layout.export_staging_prefix(TABLE, DATASET, "2026-01-02", "b1") + parts[1].name])
-    with pytest.raises(StorageError, match="missing or incomplete"):
+    mock_s3.delete([shard_prefix(TABLE, DATASET, "2026-01-02", "b1", 0) + parts[1].name])
+    with pytest.raises(StorageError, match="missing or differs"):
         publish(mock_s3, TABLE, DATASET, "2026-01-02", "b1", parts, model=MODEL, snapshot_uri="s3://b/s/")
     assert mock_s3.get_bytes(layout.latest_pointer_key(TABLE, DATASET)) == pointer_before
     assert not mock_s3.exists(layout.export_prefix(TABLE, DATASET, "2026-01-02") + "_SUCCESS")
@@ -112,3 +113,63 @@ def test_racing_pointer_writers_leave_one_consistent_winner(mock_s3: ObjectStore
     assert not errors
     pointer = mock_s3.get_json(layout.latest_pointer_key(TABLE, DATASET))
     assert pointer["dt"] == max(dates) and pointer["attempt"] == max(dates)
+
+
+# --- shards -------------------------------------------------------------------------------------
+def _stage_shards(store: ObjectStore, ds: str, attempt: str, users_per_shard: list[list[str]]) -> None:
+    for shard, users in enumerate(users_per_shard):
+        stage_parts(store, TABLE, DATASET, ds, attempt, [_rows(users)], 4, shard=shard)
+
+
+def test_shards_publish_together_as_one_export(mock_s3: ObjectStore) -> None:
+    _stage_shards(mock_s3, "2026-03-01", "s1", [["u1", "u2"], ["u3"], ["u4", "u5"]])
+    parts = staged_parts(mock_s3, TABLE, DATASET, "2026-03-01", "s1", 3)
+    assert [p.shard for p in parts] == [0, 0, 1, 2, 2]
+    publish(mock_s3, TABLE, DATASET, "2026-03-01", "s1", parts, model=MODEL, snapshot_uri="s3://b/s/")
+    recs = read_recommendations(mock_s3, DATASET)
+    assert len(recs) == 15 and set(recs[schema.USER_ID]) == {"u1", "u2", "u3", "u4", "u5"}
+
+
+def test_a_shard_rerun_after_a_crash_mid_write_stages_the_same_content(mock_s3: ObjectStore) -> None:
+    def crashing():
+        yield _rows(["u1", "u2"])
+        yield _rows(["u3", "u4"])
+        raise RuntimeError("worker killed")
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        stage_parts(mock_s3, TABLE, DATASET, "2026-03-01", "s1", crashing(), 4, shard=1)
+    prefix = shard_prefix(TABLE, DATASET, "2026-03-01", "s1", 1)
+    assert mock_s3.list_objects(prefix) and not mock_s3.exists(prefix + SHARD_DONE)  # half written, not done
+    with pytest.raises(StorageError, match=r"shard\(s\) \[0, 1\] of 2 did not finish"):
+        staged_parts(mock_s3, TABLE, DATASET, "2026-03-01", "s1", 2)
+
+    retried = stage_parts(
+        mock_s3, TABLE, DATASET, "2026-03-01", "s1", [_rows(["u1", "u2", "u3", "u4", "u5"])], 4, shard=1
+    )
+    clean = stage_parts(
+        mock_s3, TABLE, "other", "2026-03-01", "s1", [_rows(["u1", "u2", "u3", "u4", "u5"])], 4, shard=1
+    )
+    assert [(p.name, p.rows, p.sha256) for p in retried] == [(p.name, p.rows, p.sha256) for p in clean]
+    names = sorted(o.key.rsplit("/", 1)[1] for o in mock_s3.list_objects(prefix))
+    assert names == sorted([p.name for p in retried] + [SHARD_DONE])  # nothing left from the crash
+
+
+@pytest.mark.parametrize("damage", ["missing shard", "corrupt part", "truncated part"])
+def test_a_missing_or_corrupt_shard_publishes_nothing_and_keeps_the_pointer(mock_s3: ObjectStore, damage) -> None:
+    _publish(mock_s3, "2026-03-01", "a1", [_rows(["u0"])])
+    pointer_before = mock_s3.get_bytes(layout.latest_pointer_key(TABLE, DATASET))
+    _stage_shards(mock_s3, "2026-03-02", "s1", [["u1"], ["u2"], ["u3"]])
+    victim = shard_prefix(TABLE, DATASET, "2026-03-02", "s1", 1)
+    if damage == "missing shard":
+        mock_s3.delete([o.key for o in mock_s3.list_objects(victim)])
+    else:
+        part = next(o.key for o in mock_s3.list_objects(victim) if o.key.endswith(".parquet"))
+        data = mock_s3.get_bytes(part)
+        bad = bytes(b ^ 0xFF for b in data[:8]) + data[8:] if damage == "corrupt part" else data[:-5]
+        mock_s3.put_bytes(part, bad)
+    with pytest.raises(StorageError, match=r"did not finish|differs from what was staged"):
+        parts = staged_parts(mock_s3, TABLE, DATASET, "2026-03-02", "s1", 3)
+        publish(mock_s3, TABLE, DATASET, "2026-03-02", "s1", parts, model=MODEL, snapshot_uri="s3://b/s/")
+    assert mock_s3.get_bytes(layout.latest_pointer_key(TABLE, DATASET)) == pointer_before
+    assert not mock_s3.exists(layout.export_prefix(TABLE, DATASET, "2026-03-02") + "_SUCCESS")
+    assert set(read_recommendations(mock_s3, DATASET)[schema.USER_ID]) == {"u0"}

@@ -1,0 +1,43 @@
+"""Pseudonymised user ids: a keyed hash (HMAC-SHA256) in place of the shop's user id.
+
+Downstream readers can join exports on the pseudonym (it is stable for a key) but cannot recover
+the id without the key. The key never lives in code or config files: it comes from the environment
+(``RECSYS_PSEUDONYM_KEY``) or, in Airflow, from the connection ``recsys_pseudonym`` (its password),
+which the DAG task reads and passes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+import numpy as np
+
+from recsys_lib.errors import ConfigError
+
+KEY_ENV = "RECSYS_PSEUDONYM_KEY"
+CONNECTION_ID = "recsys_pseudonym"
+_MIN_KEY_BYTES = 16
+
+
+def pseudonym_key(explicit: str | bytes | None = None) -> bytes:
+    """The key to hash with: ``explicit`` if given, else ``$RECSYS_PSEUDONYM_KEY``.
+
+    Raises ConfigError when there is none or it is too short to be a secret.
+    """
+    key = explicit if explicit is not None else os.environ.get(KEY_ENV)
+    if not key:
+        raise ConfigError(
+            f"export.pseudonymize is on but no key is set: export {KEY_ENV} or add the Airflow connection "
+            f"{CONNECTION_ID!r} with the key as its password"
+        )
+    raw = key.encode() if isinstance(key, str) else key
+    if len(raw) < _MIN_KEY_BYTES:
+        raise ConfigError(f"the pseudonymisation key must be at least {_MIN_KEY_BYTES} bytes long")
+    return raw
+
+
+def pseudonymize(ids: np.ndarray, key: bytes) -> np.ndarray:
+    """HMAC-SHA256 of each id under ``key``, as 32 hex characters (128 bits)."""
+    return np.array([hmac.new(key, str(i).encode(), hashlib.sha256).hexdigest()[:32] for i in ids], dtype=object)
