@@ -1,7 +1,11 @@
 """Retrain and republish recommendations for one shop dataset.
 
 ingest_snapshot -> validate -> build_features -> train (pool "gpu") -> evaluate_and_register
--> export -> publish (Asset "recsys_recommendations")
+-> plan_export -> export_shard (one mapped task per shard) + export_items
+-> publish (Asset "recsys_recommendations")
+
+Each export shard is idempotent and retryable alone; publish checks every shard before anything
+becomes visible.
 
 Every task is one call into ``recsys_lib.pipelines``; XCom carries only URIs, ids and counts.
 Business logic, pandas, torch, boto3 and GX never appear here.
@@ -23,6 +27,17 @@ RECOMMENDATIONS = Asset(
     name="recsys_recommendations",
     uri=f"s3://{os.environ.get('RECSYS_BUCKET', 'recsys')}/exports/user_topk",
 )
+
+
+def _pseudonym_key() -> str | None:
+    """The pseudonymisation key from the Airflow connection ``recsys_pseudonym``, if defined."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get("recsys_pseudonym").password or None
+    except AirflowNotFoundException:
+        return None
 
 
 def _run() -> dict[str, Any]:
@@ -86,6 +101,21 @@ def _run() -> dict[str, Any]:
             description="The new model becomes champion only if it beats it by more than this.",
         ),
         "force_promote": Param(False, type="boolean", title="Force promotion to champion"),
+        "export_shards": Param(
+            2,
+            type="integer",
+            minimum=1,
+            maximum=1024,
+            title="Export shards",
+            description="Users are split into this many shards, each exported by its own mapped task.",
+        ),
+        "pseudonymize": Param(
+            False,
+            type="boolean",
+            title="Pseudonymise user ids",
+            description="Export a keyed hash of each user id; the key is the password of the Airflow "
+            "connection 'recsys_pseudonym' (or $RECSYS_PSEUDONYM_KEY).",
+        ),
     },
     doc_md=__doc__,
 )
@@ -144,27 +174,52 @@ def recsys_retrain() -> None:
         )
 
     @task
-    def export(snapshot: dict[str, Any], feats: dict[str, Any], registered: dict[str, Any]) -> dict[str, Any]:
+    def plan_export(snapshot: dict[str, Any], feats: dict[str, Any], registered: dict[str, Any]) -> list[dict]:
+        from recsys_lib.errors import ConfigError
         from recsys_lib.pipelines import export as exporting
 
         r = _run()
-        return exporting.run(
-            r["params"], r["ds"], features_uri=feats["features_uri"], snapshot_uri=snapshot["snapshot_uri"]
+        try:
+            return exporting.plan(
+                r["params"],
+                r["ds"],
+                features_uri=feats["features_uri"],
+                snapshot_uri=snapshot["snapshot_uri"],
+                pseudonym=_pseudonym_key(),
+            )
+        except ConfigError as exc:  # a missing key or a bad setting does not get better with retries
+            raise AirflowFailException(str(exc)) from exc
+
+    @task(map_index_template="shard {{ task.op_kwargs['job']['shard'] }}")
+    def export_shard(job: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.pipelines import export as exporting
+
+        r = _run()
+        return exporting.run_shard(
+            r["params"], r["ds"], plan_uri=job["plan_uri"], shard=job["shard"], pseudonym=_pseudonym_key()
         )
 
+    @task
+    def export_items(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        from recsys_lib.pipelines import export as exporting
+
+        r = _run()
+        return exporting.run_items(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
+
     @task(outlets=[RECOMMENDATIONS])
-    def publish(staged: dict[str, Any]) -> dict[str, Any]:
+    def publish(jobs: list[dict[str, Any]], shards: list[dict[str, Any]], items: dict[str, Any]) -> dict[str, Any]:
         from recsys_lib.pipelines import publish as publishing
 
         r = _run()
-        return publishing.run(r["params"], r["ds"], staged_uri=staged["staged_uri"])
+        return publishing.run(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
 
     snapshot = ingest_snapshot()
     validated = validate(snapshot)
     feats = build_features(snapshot, validated)
     trained = train(snapshot, feats)
     registered = evaluate_and_register(feats, trained)
-    publish(export(snapshot, feats, registered))
+    jobs = plan_export(snapshot, feats, registered)
+    publish(jobs, export_shard.expand(job=jobs), export_items(jobs))
 
 
 recsys_retrain()

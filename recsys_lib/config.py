@@ -183,13 +183,24 @@ class RegistryConfig(_Frozen):
 class ExportConfig(_Frozen):
     k: int = Field(10, ge=1, le=1000)
     """Recommendations written per user."""
-    chunk_size: int = Field(4096, ge=1)
-    """Users scored per matrix product; bounds peak memory."""
+    chunk_size: int = Field(1024, ge=1)
+    """Users scored per matrix product; peak memory is about ``chunk_size x items x 4.5`` bytes
+    (400 MB for 100k items), whatever the number of users."""
     rows_per_file: int = Field(1_000_000, ge=1)
     """Rows per Parquet part file."""
     embeddings: bool = True
     """Also publish the champion's user and item vectors (``user_embeddings``, ``item_embeddings``)
     for an online re-ranker, when the model has vectors (not popularity or item-kNN)."""
+    shards: int = Field(1, ge=1, le=1024)
+    """Users are split into this many shards, each exported by its own (retryable) Airflow task."""
+    similar_items: bool = True
+    """Also publish each item's nearest items (``similar_items``), by co-occurrence (item-kNN) or
+    by vector cosine; popularity has none."""
+    similar_k: int = Field(10, ge=1, le=1000)
+    """Neighbours written per item in ``similar_items``."""
+    pseudonymize: bool = False
+    """Replace user ids in the user tables by a keyed hash (HMAC-SHA256); the key comes from
+    ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
 
 
 class PipelineConfig(_Frozen):
@@ -233,6 +244,8 @@ PARAM_ALIASES: dict[str, str] = {
     "k": "export.k",
     "min_improvement": "evaluation.min_improvement",
     "force_promote": "evaluation.force_promote",
+    "export_shards": "export.shards",
+    "pseudonymize": "export.pseudonymize",
 }
 
 _ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}

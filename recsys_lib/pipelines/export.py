@@ -1,19 +1,29 @@
-"""Task ``export``: top-k for every user from the champion model, and its user and item vectors
-(``export.embeddings``), staged (not yet visible)."""
+"""Tasks ``plan_export``, ``export_shard`` (mapped, one per shard) and ``export_items``.
+
+The plan pins everything the shards must agree on (the champion's exact version, the attempt id,
+the shard count, which tables), so a shard retried an hour later, after the alias has moved,
+still writes the same export. Each shard stages its users' ``user_topk`` (and ``user_embeddings``)
+rows under its own prefix and marks itself done last; ``export_items`` stages the item tables.
+Nothing is visible to readers until ``publish``.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from recsys_lib.errors import ModelError
-from recsys_lib.export.batch import topk_frames
+from recsys_lib.export.batch import similar_item_tables, topk_tables
 from recsys_lib.export.embeddings import embedding_frames
+from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import stage_parts
 from recsys_lib.features import FeatureSet
+from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
@@ -21,59 +31,133 @@ from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
 TABLE = "user_topk"
-STAGED_LIST = "_staged.json"
+PLAN = "_plan.json"
+USER_TABLES = ("user_topk", "user_embeddings")  # sharded by user
+ITEM_TABLES = ("item_embeddings", "similar_items")  # one shard
 
 
-def run(params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapshot_uri: str) -> dict[str, Any]:
+def plan(
+    params: Mapping[str, Any] | None, ds: str, *, features_uri: str, snapshot_uri: str, pseudonym: str | None = None
+) -> list[dict[str, Any]]:
+    """Pin the champion and write the plan; return one small job dict per shard (to map over).
+
+    With ``export.pseudonymize`` on, fails here (ConfigError), before any shard starts, when there
+    is no key: ``pseudonym`` (from an Airflow connection) or ``$RECSYS_PSEUDONYM_KEY``."""
     ctx = RunContext.create(params, ds)
     cfg = ctx.config
     champion = registry.version_by_alias(cfg.registered_model_name, CHAMPION)
     if champion is None:
         raise ModelError(f"registered model {cfg.registered_model_name!r} has no '{CHAMPION}' alias; nothing to export")
-    bundle = registry.load_bundle(champion.model_uri)
-    features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))
     attempt = f"v{champion.version}-{uuid.uuid4().hex[:12]}"
-    frames = topk_frames(
-        bundle,
-        features,
-        cfg.export.k,
-        model_name=champion.name,
-        model_version=champion.version,
-        chunk_size=cfg.export.chunk_size,
-    )
-    parts = stage_parts(ctx.store, TABLE, ctx.dataset, ds, attempt, frames, cfg.export.rows_per_file)
-    embeddings = {}
-    if cfg.export.embeddings:
-        tables = embedding_frames(
-            bundle, model_name=champion.name, model_version=champion.version, chunk_size=cfg.export.chunk_size
-        )
-        for table, table_frames in tables.items():
-            staged = stage_parts(ctx.store, table, ctx.dataset, ds, attempt, table_frames, cfg.export.rows_per_file)
-            embeddings[table] = [asdict(p) for p in staged]
-    staging = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt)
-    rows = sum(p.rows for p in parts)
-    ctx.store.put_json(
-        staging + STAGED_LIST,
-        {
-            "attempt": attempt,
-            "parts": [asdict(p) for p in parts],
-            "embeddings": embeddings,
-            "snapshot_uri": snapshot_uri,
-            "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
-        },
-    )
-    log.info(
-        "staged %d rows in %d parts for %d users from %s v%s",
-        rows,
-        len(parts),
-        features.n_users,
-        champion.name,
-        champion.version,
-    )
-    return {
-        "staged_uri": ctx.store.uri(staging + STAGED_LIST),
-        "rows": rows,
-        "parts": len(parts),
-        "model_version": champion.version,
-        "embedding_tables": sorted(embeddings),
+    if cfg.export.pseudonymize:
+        pseudonym_key(pseudonym)  # fail now, before any shard starts, if there is no key
+    shards = cfg.export.shards
+    content = {
+        "attempt": attempt,
+        "shards": shards,
+        "features_uri": features_uri,
+        "snapshot_uri": snapshot_uri,
+        "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
+        "model_uri": champion.model_uri,
+        "k": cfg.export.k,
     }
+    key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
+    ctx.store.put_json(key, content)
+    uri = ctx.store.uri(key)
+    log.info("export %s: %s v%s in %d shard(s), plan %s", attempt, champion.name, champion.version, shards, uri)
+    return [{"plan_uri": uri, "shard": shard} for shard in range(shards)]
+
+
+def run_shard(
+    params: Mapping[str, Any] | None, ds: str, *, plan_uri: str, shard: int, pseudonym: str | None = None
+) -> dict[str, Any]:
+    """Stage shard ``shard``'s users: ``user_topk`` and, if the model has vectors, ``user_embeddings``.
+
+    ``pseudonym`` is the pseudonymisation key when the caller has it (an Airflow connection);
+    otherwise it is read from the environment.
+    """
+    ctx = RunContext.create(params, ds)
+    cfg = ctx.config.export
+    the_plan = ctx.store.get_json(ctx.store.key_from_uri(plan_uri))
+    bundle, features = _load(ctx, the_plan)
+    users = np.array_split(np.arange(features.n_users), the_plan["shards"])[shard]
+    id_map = None
+    if cfg.pseudonymize:
+        key = pseudonym_key(pseudonym)
+        id_map = lambda ids: pseudonymize(ids, key)  # noqa: E731
+    model = the_plan["model"]
+    scorer = bundle.scorer(features)
+    started, done = time.monotonic(), 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        rate = done / max(time.monotonic() - started, 1e-9)
+        log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
+
+    tables = topk_tables(
+        scorer,
+        users,
+        the_plan["k"],
+        model_name=model["name"],
+        model_version=model["version"],
+        chunk_size=cfg.chunk_size,
+        user_id_map=id_map,
+        progress=progress,
+    )
+    args = (ctx.store, TABLE, ctx.dataset, ds, the_plan["attempt"])
+    parts = stage_parts(*args, tables, cfg.rows_per_file, shard=shard)
+    staged = {TABLE: sum(p.rows for p in parts)}
+    if cfg.embeddings and bundle.model.item_vectors() is not None:
+        model_users = scorer.user_map[users]
+        frames = embedding_frames(
+            bundle,
+            model_name=model["name"],
+            model_version=model["version"],
+            users=model_users[model_users >= 0],
+            user_id_map=id_map,
+            chunk_size=cfg.chunk_size,
+        )["user_embeddings"]
+        parts = stage_parts(
+            ctx.store, "user_embeddings", ctx.dataset, ds, the_plan["attempt"], frames, cfg.rows_per_file, shard=shard
+        )
+        staged["user_embeddings"] = sum(p.rows for p in parts)
+    log.info("shard %d of %d staged: %s", shard, the_plan["shards"], staged)
+    return {"shard": shard, "rows": staged}
+
+
+def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
+    """Stage the item tables: ``item_embeddings`` and ``similar_items`` where the model has them."""
+    ctx = RunContext.create(params, ds)
+    cfg = ctx.config.export
+    the_plan = ctx.store.get_json(ctx.store.key_from_uri(plan_uri))
+    bundle, features = _load(ctx, the_plan)
+    model = the_plan["model"]
+    staged: dict[str, int] = {}
+    args = (ctx.store,)
+    if cfg.embeddings and bundle.model.item_vectors() is not None:
+        frames = embedding_frames(bundle, model_name=model["name"], model_version=model["version"])["item_embeddings"]
+        parts = stage_parts(*args, "item_embeddings", ctx.dataset, ds, the_plan["attempt"], frames, cfg.rows_per_file)
+        staged["item_embeddings"] = sum(p.rows for p in parts)
+    if cfg.similar_items:
+        scorer = bundle.scorer(features)
+        tables = list(
+            similar_item_tables(
+                scorer,
+                cfg.similar_k,
+                model_name=model["name"],
+                model_version=model["version"],
+                chunk_size=cfg.chunk_size,
+            )
+        )
+        if tables:
+            parts = stage_parts(*args, "similar_items", ctx.dataset, ds, the_plan["attempt"], tables, cfg.rows_per_file)
+            staged["similar_items"] = sum(p.rows for p in parts)
+    log.info("item tables staged: %s", staged or "none (the model has no item vectors or similarity)")
+    return {"rows": staged}
+
+
+def _load(ctx: RunContext, the_plan: dict[str, Any]) -> tuple[ModelBundle, FeatureSet]:
+    bundle = registry.load_bundle(the_plan["model_uri"])
+    features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(the_plan["features_uri"]))
+    return bundle, features

@@ -1,7 +1,12 @@
-"""Task ``publish``: staged export -> published partition, manifest, ``_SUCCESS``, latest pointer.
+"""Task ``publish``: every staged table of an export attempt -> published partition, manifest,
+``_SUCCESS``, latest pointer.
 
-Embedding tables (if staged) are published first, the user top-k table last, so that when the
-top-k pointer moves everything of the run is readable."""
+The plan says how many shards there are; the shards' own ``_parts.json`` (not what XCom says)
+say what they wrote. A shard that never finished, or a part that is missing or differs from what
+its shard recorded, fails the task before anything is published, so ``_latest.json`` stays where
+it was. Item tables and embeddings are published first, ``user_topk`` last, so that when its
+pointer moves everything of the run is readable.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +14,38 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from recsys_lib.export.publish import MANIFEST, PartFile, publish
+from recsys_lib.export.publish import MANIFEST, publish, staged_parts
 from recsys_lib.pipelines.context import RunContext
-from recsys_lib.pipelines.export import TABLE
+from recsys_lib.pipelines.export import TABLE, USER_TABLES
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
+_ORDER = ("item_embeddings", "similar_items", "user_embeddings", TABLE)
 
 
-def run(params: Mapping[str, Any] | None, ds: str, *, staged_uri: str) -> dict[str, Any]:
+def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
     ctx = RunContext.create(params, ds)
-    staged = ctx.store.get_json(ctx.store.key_from_uri(staged_uri))
-    for table, table_parts in staged.get("embeddings", {}).items():
-        publish(
-            ctx.store,
-            table,
-            ctx.dataset,
-            ds,
-            staged["attempt"],
-            [PartFile(**p) for p in table_parts],
-            model=staged["model"],
-            snapshot_uri=staged["snapshot_uri"],
+    store = ctx.store
+    plan = store.get_json(store.key_from_uri(plan_uri))
+    attempt = plan["attempt"]
+    staged: dict[str, list] = {}
+    for table in _ORDER:
+        shards = plan["shards"] if table in USER_TABLES else 1
+        if table != TABLE and not store.list_objects(layout.export_staging_prefix(table, ctx.dataset, ds, attempt)):
+            continue  # an optional table this model does not have (or one a retried publish already moved)
+        staged[table] = staged_parts(store, table, ctx.dataset, ds, attempt, shards)  # raises if incomplete
+    rows = {}
+    for table, parts in staged.items():
+        manifest = publish(
+            store, table, ctx.dataset, ds, attempt, parts, model=plan["model"], snapshot_uri=plan["snapshot_uri"]
         )
-    parts = [PartFile(**p) for p in staged["parts"]]
-    manifest = publish(
-        ctx.store,
-        TABLE,
-        ctx.dataset,
-        ds,
-        staged["attempt"],
-        parts,
-        model=staged["model"],
-        snapshot_uri=staged["snapshot_uri"],
-    )
-    manifest_uri = ctx.store.uri(layout.export_prefix(TABLE, ctx.dataset, ds) + MANIFEST)
-    log.info("published %d rows to %s", manifest["rows"], manifest_uri)
-    return {"manifest_uri": manifest_uri, "rows": manifest["rows"], "model_version": staged["model"]["version"]}
+        rows[table] = manifest["rows"]
+    store.delete([o.key for o in store.list_objects(layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt))])
+    manifest_uri = store.uri(layout.export_prefix(TABLE, ctx.dataset, ds) + MANIFEST)
+    log.info("published %s to %s", rows, manifest_uri)
+    return {
+        "manifest_uri": manifest_uri,
+        "rows": rows[TABLE],
+        "tables": rows,
+        "model_version": plan["model"]["version"],
+    }

@@ -16,7 +16,8 @@ StageCallback = Callable[[str, dict[str, Any], float], None]
 def retrain(
     params: Mapping[str, Any], ds: str, *, interval_end: str | None = None, on_stage: StageCallback | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Run ingest -> validate -> features -> train -> register -> export -> publish for ``ds``."""
+    """Run ingest -> validate -> features -> train -> register -> export (every shard, then the
+    item tables) -> publish for ``ds``."""
     from recsys_lib.pipelines import export, features, ingest, publish, register, train, validate
 
     results: dict[str, dict[str, Any]] = {}
@@ -41,6 +42,14 @@ def retrain(
         run_id=trained["run_id"],
         bundle_uri=trained["bundle_uri"],
     )
-    staged = stage("export", export.run, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
-    stage("publish", publish.run, staged_uri=staged["staged_uri"])
+    start = time.perf_counter()
+    jobs = export.plan(params, ds, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
+    plan_uri = jobs[0]["plan_uri"]
+    shards = [export.run_shard(params, ds, plan_uri=plan_uri, shard=job["shard"]) for job in jobs]
+    items = export.run_items(params, ds, plan_uri=plan_uri)
+    out = {"plan_uri": plan_uri, "shards": len(shards), "rows": shards, "item_tables": items["rows"]}
+    results["export"] = {**out, "seconds": round(time.perf_counter() - start, 2)}
+    if on_stage:
+        on_stage("export", out, time.perf_counter() - start)
+    stage("publish", publish.run, plan_uri=plan_uri)
     return results

@@ -12,7 +12,17 @@ import pytest
 
 from tests.conftest import DAGS
 
-TASKS = ["ingest_snapshot", "validate", "build_features", "train", "evaluate_and_register", "export", "publish"]
+TASKS = [
+    "ingest_snapshot",
+    "validate",
+    "build_features",
+    "train",
+    "evaluate_and_register",
+    "plan_export",
+    "export_shard",
+    "export_items",
+    "publish",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +52,19 @@ def test_dag_file_imports_fast_without_heavy_libraries() -> None:
 
 def test_pipeline_order(dag) -> None:
     assert sorted(dag.task_ids) == sorted(TASKS)
-    for upstream, downstream in itertools.pairwise(TASKS):
+    chain = [*TASKS[:6], "export_shard", "publish"]
+    for upstream, downstream in [
+        *itertools.pairwise(chain),
+        ("plan_export", "export_items"),
+        ("export_items", "publish"),
+    ]:
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+
+
+def test_export_is_mapped_over_the_planned_shards(dag) -> None:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    assert isinstance(dag.get_task("export_shard"), MappedOperator)
 
 
 def test_every_task_is_one_call_into_the_library_and_retries(dag) -> None:

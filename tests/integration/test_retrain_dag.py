@@ -16,7 +16,8 @@ DATASET = "e2e-shop"
 LOGICAL_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 DS = "2026-11-01"
 K = 7
-CONF = {"dataset": DATASET, "epochs": 8, "k": K, "embedding_dim": 32}
+SHARDS = 3
+CONF = {"dataset": DATASET, "epochs": 8, "k": K, "embedding_dim": 32, "export_shards": SHARDS}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,27 @@ def test_export_is_published_readable_and_excludes_seen_items(first_run, store) 
     assert not set(zip(recs[schema.USER_ID], recs[schema.ITEM_ID], strict=True)) & _seen_pairs(store)
     assert list(recs.columns) == list(schema.EXPORT_DTYPES)
     assert store.exists(layout.export_prefix("user_topk", DATASET, DS) + "_SUCCESS")
-    assert not store.list_objects(f"exports/user_topk/dataset={DATASET}/_staging/")
+    for table in layout.EXPORT_TABLES:
+        assert not store.list_objects(f"exports/{table}/dataset={DATASET}/_staging/"), table
+
+
+def test_users_are_exported_by_one_mapped_task_per_shard(first_run, store) -> None:
+    from recsys_lib.export import read_manifest
+
+    shards = sorted(ti.map_index for ti in first_run.get_task_instances() if ti.task_id == "export_shard")
+    assert shards == list(range(SHARDS))
+    manifest = read_manifest(store, DATASET)
+    assert {f["name"].split("-")[1] for f in manifest["files"]} == {f"{s:05d}" for s in range(SHARDS)}
+
+
+def test_similar_items_are_published_next_to_the_user_lists(first_run, store) -> None:
+    from recsys_lib.export import read_manifest, read_recommendations
+
+    similar = read_recommendations(store, DATASET, table="similar_items")
+    assert list(similar.columns) == list(schema.SIMILAR_ITEMS_DTYPES)
+    assert len(similar) and (similar[schema.ITEM_ID] != similar[schema.SIMILAR_ITEM_ID]).all()
+    assert similar.groupby(schema.ITEM_ID).size().max() <= 10
+    assert read_manifest(store, DATASET, table="similar_items")["model"] == read_manifest(store, DATASET)["model"]
 
 
 def test_user_and_item_vectors_are_published_for_an_online_reranker(first_run, store) -> None:
