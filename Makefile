@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench-quality clean
+.PHONY: install demo test lint bench-quality bench-export clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 ## bench-quality: every model on Amazon Beauty and UCI Online Retail (../shared/datasets); ~30 min on 2 cores
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+## bench-export: our batch export vs faiss-cpu vs the matmul bound, 100k and 1M users; ~6 min on 2 cores
+bench-export: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/export.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check recsys_lib dags tests benchmarks

@@ -109,20 +109,28 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], state_dir: Path) -> t
     return proc, log
 
 
+def start_s3(state_dir: str | Path, buckets: list[str], port: int = 0) -> Service:
+    """Start a moto S3 server on 127.0.0.1 (its own process group) with ``buckets``; returns once
+    it answers over HTTP. Stop it with ``stop_pid(service.pid)``."""
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
+    moto, log = _spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env, state)
+    wait_http(f"{url}/moto-api/", 60, moto, log)
+    _create_buckets(url, buckets)
+    return Service("s3", moto.pid, url, log)
+
+
 def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0, mlflow_port: int = 0) -> Stack:
     """Start moto and MLflow (SQLite backend in ``state_dir``, artifacts on the moto S3) and
     create the data and artifact buckets. Returns once both answer over HTTP."""
     state = Path(state_dir).resolve()
-    state.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
-    s3_port = s3_port or free_port()
-    s3_url = f"http://127.0.0.1:{s3_port}"
+    s3 = start_s3(state, [bucket, MLFLOW_ARTIFACT_BUCKET], s3_port)
+    s3_url = s3.url
     env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
-    moto, moto_log = _spawn(
-        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], env, state
-    )
-    wait_http(f"{s3_url}/moto-api/", 60, moto, moto_log)
-    _create_buckets(s3_url, [bucket, MLFLOW_ARTIFACT_BUCKET])
 
     mlflow_port = mlflow_port or free_port()
     mlflow_url = f"http://127.0.0.1:{mlflow_port}"
@@ -145,11 +153,11 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
     try:
         wait_http(f"{mlflow_url}/health", 120, mlflow, mlflow_log)
     except BaseException:
-        stop_pid(moto.pid)
+        stop_pid(s3.pid)
         stop_pid(mlflow.pid)
         raise
     stack = Stack(
-        Service("s3", moto.pid, s3_url, moto_log),
+        s3,
         Service("mlflow", mlflow.pid, mlflow_url, mlflow_log),
         bucket,
         str(state),
