@@ -15,16 +15,17 @@ def _case(rng, n, n_items, dim, levels):
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("levels", [1, 3, 50])  # 1: ties everywhere; 50: few ties
-def test_pruned_search_equals_a_full_sort(seed, levels):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_pruned_search_equals_a_full_sort(seed, levels, precision):
     rng = np.random.default_rng(seed)
-    n, n_items, dim, k = 37, 3000, 6, 7  # 3000 >= 4 * 64 * 7: the pruned path
+    n, n_items, dim, k = 37, 6000, 6, 7  # >= 2 * 64 * (2k + 17) items: the pruned and certified paths
     users, items = _case(rng, n, n_items, dim, levels)
     bias = rng.integers(-2, 3, size=n_items).astype(np.float32)
     allowed = rng.random(n_items) > 0.1  # unavailable items are never returned
     excluded = sp.random(n, n_items, density=0.02, random_state=seed, format="csr")  # history items
     excluded.data[:] = 1.0
 
-    index = InnerProductIndex(items, bias, allowed=allowed, device="cpu", tile=512)
+    index = InnerProductIndex(items, bias, allowed=allowed, device="cpu", tile=512, precision=precision)
     got_items, got_scores = index.search(users, k, excluded)
 
     scores = users @ items.T + bias
@@ -65,3 +66,27 @@ def test_every_item_unavailable_gives_only_padding():
         np.ones((2, 2), np.float32), 3
     )
     assert (got_items == -1).all() and np.isneginf(got_scores).all()
+
+
+def test_certified_bf16_search_returns_the_exact_top_k_of_real_valued_vectors():
+    """bf16 scores pick the candidates, fp32 decides, and rows the bound cannot prove are redone."""
+    rng = np.random.default_rng(7)
+    n, n_items, dim, k = 64, 20_000, 32, 10
+    users = rng.standard_normal((n, dim)).astype(np.float32) * rng.uniform(0.1, 3, (n, 1)).astype(np.float32)
+    items = rng.standard_normal((n_items, dim)).astype(np.float32) * rng.uniform(0.5, 2, (n_items, 1)).astype(
+        np.float32
+    )
+    excluded = sp.random(n, n_items, density=0.001, random_state=1, format="csr")
+    excluded.data[:] = 1.0
+    index = InnerProductIndex(items, device="cpu", precision="bf16")
+    assert index.bf16
+    got_items, got_scores = index.search(users, k, excluded)
+
+    exact = users.astype(np.float64) @ items.T.astype(np.float64)
+    exact[excluded.toarray() > 0] = -np.inf
+    for row in range(n):
+        chosen = exact[row, got_items[row]]
+        others = np.delete(exact[row], got_items[row])
+        assert chosen.min() >= others.max() - 1e-4  # nothing left out scores higher
+        np.testing.assert_allclose(got_scores[row], chosen, rtol=1e-5, atol=1e-4)
+        assert (np.diff(got_scores[row]) <= 0).all()
