@@ -12,6 +12,7 @@ import pytest
 from recsys_lib import schema
 from recsys_lib.export.pseudonym import pseudonymize
 from recsys_lib.storage import ObjectStore, layout
+from tests.integration.conftest import shop_in_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -22,13 +23,9 @@ KEY = "connection-held-secret-0123456789"
 
 @pytest.fixture(scope="module")
 def store(local_stack) -> ObjectStore:
-    from recsys_lib.sources import write_raw
-    from recsys_lib.sources.synthetic import generate_shop
-
-    store = ObjectStore(local_stack.bucket)
-    events, items = generate_shop(n_users=120, n_items=60, n_categories=4, days=20, end=DAY, seed=11)
-    write_raw(store, DATASET, events, items)
-    return store
+    return shop_in_store(
+        local_stack.bucket, DATASET, end=DAY, n_users=120, n_items=60, n_categories=4, days=20, seed=11
+    )
 
 
 def test_pseudonymised_export_takes_its_key_from_an_airflow_connection(retrain_dag, store, monkeypatch) -> None:

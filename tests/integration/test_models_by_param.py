@@ -9,6 +9,7 @@ import pytest
 from recsys_lib import schema
 from recsys_lib.export.reader import read_recommendations
 from recsys_lib.storage import ObjectStore
+from tests.integration.conftest import shop_in_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -19,15 +20,10 @@ MODELS = ["popularity", "item_knn", "gru4rec", "sasrec", "two_tower"]
 
 @pytest.fixture(scope="module")
 def store(local_stack) -> ObjectStore:
-    from recsys_lib.sources import write_raw
-    from recsys_lib.sources.synthetic import generate_shop
-
-    store = ObjectStore(local_stack.bucket)
-    events, items = generate_shop(
-        n_users=200, n_items=100, n_categories=5, days=30, end=datetime(2026, 10, 1, tzinfo=UTC), seed=3
+    end = datetime(2026, 10, 1, tzinfo=UTC)
+    return shop_in_store(
+        local_stack.bucket, DATASET, end=end, n_users=200, n_items=100, n_categories=5, days=30, seed=3
     )
-    write_raw(store, DATASET, events, items)
-    return store
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -9,6 +9,7 @@ import pytest
 
 from recsys_lib import schema
 from recsys_lib.storage import ObjectStore, layout
+from tests.integration.conftest import shop_in_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -22,13 +23,9 @@ CONF = {"dataset": DATASET, "epochs": 8, "k": K, "embedding_dim": 32, "export_sh
 
 @pytest.fixture(scope="module")
 def store(local_stack) -> ObjectStore:
-    from recsys_lib.sources import write_raw
-    from recsys_lib.sources.synthetic import generate_shop
-
-    store = ObjectStore(local_stack.bucket)
-    events, items = generate_shop(n_users=300, n_items=150, n_categories=6, days=40, end=LOGICAL_DATE, seed=7)
-    write_raw(store, DATASET, events, items)
-    return store
+    return shop_in_store(
+        local_stack.bucket, DATASET, end=LOGICAL_DATE, n_users=300, n_items=150, n_categories=6, days=40, seed=7
+    )
 
 
 @pytest.fixture(scope="module")
