@@ -100,10 +100,32 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
-    recs = read_recommendations(store, config.data.dataset, args.ds, user_ids=[args.user])
+    user = args.user
+    if args.pseudonymized:
+        import numpy as np
+
+        from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
+
+        user = str(pseudonymize(np.array([user]), pseudonym_key())[0])
+    recs = read_recommendations(store, config.data.dataset, args.ds, user_ids=[user])
     if recs.empty:
         raise RecsysError(f"user {args.user!r} is not in the published export of dataset {config.data.dataset!r}")
     print(recs.to_string(index=False))
+
+
+def cmd_similar(args: argparse.Namespace) -> None:
+    from recsys_lib import schema
+    from recsys_lib.config import load_config
+    from recsys_lib.export import read_recommendations
+    from recsys_lib.storage import ObjectStore
+
+    config = load_config(overrides={"dataset": args.dataset})
+    store = ObjectStore.from_config(config.storage)
+    rows = read_recommendations(store, config.data.dataset, args.ds, table="similar_items")
+    rows = rows[rows[schema.ITEM_ID] == str(args.item)]
+    if rows.empty:
+        raise RecsysError(f"item {args.item!r} has no similar items in the published export of {config.data.dataset!r}")
+    print(rows.to_string(index=False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("--dataset", default="shop")
     p.add_argument("--ds", default=None, help="a published date (default: latest)")
+    p.add_argument(
+        "--pseudonymized",
+        action="store_true",
+        help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
+    )
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("similar", help="an item's most similar items from the published export")
+    p.add_argument("--item", required=True)
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--ds", default=None, help="a published date (default: latest)")
+    p.set_defaults(func=cmd_similar)
     return parser
 
 

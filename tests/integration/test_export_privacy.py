@@ -48,3 +48,15 @@ def test_pseudonymised_export_takes_its_key_from_an_airflow_connection(retrain_d
     # the secret itself is nowhere in what was published
     for obj in store.list_objects(f"exports/user_topk/dataset={DATASET}/"):
         assert KEY.encode() not in store.get_bytes(obj.key), obj.key
+
+
+def test_the_cli_finds_a_user_in_a_pseudonymised_export(store, monkeypatch, capsys) -> None:
+    from recsys_lib.cli import main
+
+    user = str(store.get_frame(layout.snapshot_key(DATASET, "2026-09-01", "events"))[schema.USER_ID].iloc[0])
+    monkeypatch.setenv("RECSYS_PSEUDONYM_KEY", KEY)
+    assert main(["recommend", "--user", user, "--dataset", DATASET, "--pseudonymized"]) == 0
+    out = capsys.readouterr().out
+    assert pseudonymize(np.array([user]), KEY.encode())[0] in out and user not in out
+    assert main(["recommend", "--user", user, "--dataset", DATASET]) == 1  # the plain id is not there
+    assert "is not in the published export" in capsys.readouterr().err

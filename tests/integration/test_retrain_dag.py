@@ -98,6 +98,17 @@ def test_similar_items_are_published_next_to_the_user_lists(first_run, store) ->
     assert read_manifest(store, DATASET, table="similar_items")["model"] == read_manifest(store, DATASET)["model"]
 
 
+def test_the_cli_reads_similar_items_from_the_export(first_run, store, capsys) -> None:
+    from recsys_lib.cli import main
+    from recsys_lib.export import read_recommendations
+
+    item = str(read_recommendations(store, DATASET, table="similar_items")[schema.ITEM_ID].iloc[0])
+    assert main(["similar", "--item", item, "--dataset", DATASET]) == 0
+    assert schema.SIMILAR_ITEM_ID in capsys.readouterr().out
+    assert main(["similar", "--item", "no-such-item", "--dataset", DATASET]) == 1
+    assert "has no similar items" in capsys.readouterr().err
+
+
 def test_user_and_item_vectors_are_published_for_an_online_reranker(first_run, store) -> None:
     import numpy as np
 
