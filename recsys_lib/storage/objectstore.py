@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,14 +46,16 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def make_s3_client() -> S3Client:
-    """A boto3 S3 client with bounded timeouts and standard retries (throttling, 5xx, resets)."""
+    """A boto3 S3 client with bounded timeouts and standard retries (throttling, 5xx, resets,
+    timeouts). ``RECSYS_S3_READ_TIMEOUT`` (seconds, default 60) and ``RECSYS_S3_MAX_ATTEMPTS``
+    (default 6) tune them; endpoint and credentials come from the AWS environment."""
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": 6, "mode": "standard"},
+        retries={"max_attempts": int(os.environ.get("RECSYS_S3_MAX_ATTEMPTS", "6")), "mode": "standard"},
         connect_timeout=5,
-        read_timeout=60,
+        read_timeout=float(os.environ.get("RECSYS_S3_READ_TIMEOUT", "60")),
         s3={"addressing_style": "path"},
     )
     return boto3.client("s3", config=config)
