@@ -30,6 +30,7 @@ rare) are scored again in fp32. Results are the same as the fp32 path's.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -274,10 +275,12 @@ def _by_score_then_position(val: torch.Tensor, pos: torch.Tensor) -> tuple[torch
     return val.gather(1, order), pos.gather(1, order)
 
 
+@functools.cache
 def _bf16_pays_off(device: torch.device, dim: int) -> bool:
     """Whether a bf16 matrix product is clearly faster than fp32 here (CPUs with native bf16 dot
     products: 5x on AVX512-BF16). Not on GPUs: cuBLAS may reduce bf16 sums in reduced precision,
-    which the error bound does not cover, and fp32 is fast there anyway."""
+    which the error bound does not cover, and fp32 is fast there anyway. Probed once per process
+    and size (a few milliseconds); either path gives the same results."""
     if device.type != "cpu":
         return False
     a, b = torch.randn(256, dim), torch.randn(dim, 4096)

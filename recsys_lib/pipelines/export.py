@@ -9,10 +9,11 @@ Nothing is visible to readers until ``publish``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,8 @@ def run_shard(
         user_id_map=id_map,
         progress=progress,
     )
-    args = (ctx.store, TABLE, ctx.dataset, ds, the_plan["attempt"])
-    parts = stage_parts(*args, tables, cfg.rows_per_file, shard=shard)
-    staged = {TABLE: sum(p.rows for p in parts)}
+    stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
+    staged = {TABLE: stage(TABLE, tables, shard)}
     if cfg.embeddings and bundle.model.item_vectors() is not None:
         model_users = scorer.user_map[users]
         frames = embedding_frames(
@@ -118,10 +118,7 @@ def run_shard(
             user_id_map=id_map,
             chunk_size=cfg.chunk_size,
         )["user_embeddings"]
-        parts = stage_parts(
-            ctx.store, "user_embeddings", ctx.dataset, ds, the_plan["attempt"], frames, cfg.rows_per_file, shard=shard
-        )
-        staged["user_embeddings"] = sum(p.rows for p in parts)
+        staged["user_embeddings"] = stage("user_embeddings", frames, shard)
     log.info("shard %d of %d staged: %s", shard, the_plan["shards"], staged)
     return {"shard": shard, "rows": staged}
 
@@ -134,27 +131,33 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
     bundle, features = _load(ctx, the_plan)
     model = the_plan["model"]
     staged: dict[str, int] = {}
-    args = (ctx.store,)
+    stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
     if cfg.embeddings and bundle.model.item_vectors() is not None:
         frames = embedding_frames(bundle, model_name=model["name"], model_version=model["version"])["item_embeddings"]
-        parts = stage_parts(*args, "item_embeddings", ctx.dataset, ds, the_plan["attempt"], frames, cfg.rows_per_file)
-        staged["item_embeddings"] = sum(p.rows for p in parts)
+        staged["item_embeddings"] = stage("item_embeddings", frames, 0)
     if cfg.similar_items:
-        scorer = bundle.scorer(features)
-        tables = list(
-            similar_item_tables(
-                scorer,
-                cfg.similar_k,
-                model_name=model["name"],
-                model_version=model["version"],
-                chunk_size=cfg.chunk_size,
-            )
+        tables = similar_item_tables(
+            bundle.scorer(features),
+            cfg.similar_k,
+            model_name=model["name"],
+            model_version=model["version"],
+            chunk_size=cfg.chunk_size,
         )
-        if tables:
-            parts = stage_parts(*args, "similar_items", ctx.dataset, ds, the_plan["attempt"], tables, cfg.rows_per_file)
-            staged["similar_items"] = sum(p.rows for p in parts)
+        first = next(tables, None)  # None: the model has no notion of similar items (popularity)
+        if first is not None:
+            staged["similar_items"] = stage("similar_items", itertools.chain([first], tables), 0)
     log.info("item tables staged: %s", staged or "none (the model has no item vectors or similarity)")
     return {"rows": staged}
+
+
+def _stager(ctx: RunContext, ds: str, attempt: str, rows_per_file: int) -> Callable[[str, Iterable[Any], int], int]:
+    """``stage(table, frames, shard) -> rows``: stage_parts for this run's attempt."""
+
+    def stage(table: str, frames: Iterable[Any], shard: int) -> int:
+        parts = stage_parts(ctx.store, table, ctx.dataset, ds, attempt, frames, rows_per_file, shard=shard)
+        return sum(p.rows for p in parts)
+
+    return stage
 
 
 def _load(ctx: RunContext, the_plan: dict[str, Any]) -> tuple[ModelBundle, FeatureSet]:
