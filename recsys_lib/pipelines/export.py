@@ -33,8 +33,7 @@ from recsys_lib.storage import layout
 log = logging.getLogger(__name__)
 TABLE = "user_topk"
 PLAN = "_plan.json"
-USER_TABLES = ("user_topk", "user_embeddings")  # sharded by user
-ITEM_TABLES = ("item_embeddings", "similar_items")  # one shard
+USER_TABLES = ("user_topk", "user_embeddings")  # sharded by user; item tables are one shard
 
 
 def plan(
