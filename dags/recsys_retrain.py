@@ -1,6 +1,6 @@
 """Retrain and republish recommendations for one shop dataset.
 
-ingest_snapshot -> validate -> build_features -> train (pool "gpu") -> evaluate_and_register
+ingest_snapshot -> validate (quarantine, snapshot) -> build_features -> train (pool "gpu") -> evaluate_and_register
 -> plan_export -> export_shard (one mapped task per shard) + export_items
 -> publish (Asset "recsys_recommendations")
 
@@ -122,26 +122,30 @@ def _run() -> dict[str, Any]:
 def recsys_retrain() -> None:
     @task
     def ingest_snapshot() -> dict[str, Any]:
+        from recsys_lib.errors import DataValidationError
         from recsys_lib.pipelines import ingest
 
         r = _run()
-        return ingest.run(r["params"], r["ds"], interval_end=r["interval_end"])
+        try:
+            return ingest.run(r["params"], r["ds"], interval_end=r["interval_end"])
+        except DataValidationError as exc:  # an unreadable file does not get better with retries
+            raise AirflowFailException(str(exc)) from exc
 
     @task
-    def validate(snapshot: dict[str, Any]) -> dict[str, Any]:
+    def validate(ingested: dict[str, Any]) -> dict[str, Any]:
         from recsys_lib.errors import DataValidationError
         from recsys_lib.pipelines import validate as validation
 
         r = _run()
         try:
             return validation.run(
-                r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"], interval_end=r["interval_end"]
+                r["params"], r["ds"], ingested_uri=ingested["ingested_uri"], interval_end=r["interval_end"]
             )
         except DataValidationError as exc:  # bad data does not get better with retries
             raise AirflowFailException(str(exc)) from exc
 
     @task
-    def build_features(snapshot: dict[str, Any], validated: dict[str, Any]) -> dict[str, Any]:
+    def build_features(snapshot: dict[str, Any]) -> dict[str, Any]:
         from recsys_lib.pipelines import features
 
         r = _run()
@@ -213,9 +217,8 @@ def recsys_retrain() -> None:
         r = _run()
         return publishing.run(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
 
-    snapshot = ingest_snapshot()
-    validated = validate(snapshot)
-    feats = build_features(snapshot, validated)
+    snapshot = validate(ingest_snapshot())
+    feats = build_features(snapshot)
     trained = train(snapshot, feats)
     registered = evaluate_and_register(feats, trained)
     jobs = plan_export(snapshot, feats, registered)

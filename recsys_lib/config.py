@@ -203,9 +203,59 @@ class ExportConfig(_Frozen):
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
 
 
+#: Dataset-level validation checks whose severity can be configured (row-level rules always quarantine).
+CheckName = Literal[
+    "quarantine_share",
+    "referential_integrity",
+    "volume",
+    "event_type_drift",
+    "category_drift",
+    "freshness",
+    "catalogue_categories",
+]
+Severity = Literal["fail", "warn"]
+DEFAULT_SEVERITY: dict[str, Severity] = {"catalogue_categories": "warn"}
+
+
+class ValidationConfig(_Frozen):
+    """Thresholds of the dataset-level checks (see recsys_lib.validation)."""
+
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    """Rows breaking a row-level rule (null id, unknown event type, negative price, ...) go to
+    ``quarantine/`` and the run goes on while they are at most this share of the events."""
+    min_catalogue_share: float = Field(0.95, ge=0.0, le=1.0)
+    """Referential integrity: at least this share of events must name an item in the catalogue."""
+    volume_band: tuple[float, float] = (0.5, 2.0)
+    """The event count must lie within this band of the previous validated snapshot's (ratios)."""
+    max_drift_kl: float = Field(0.2, gt=0.0)
+    """KL divergence (nats) of the event-type mix and the category mix from the previous validated
+    snapshot's above which the drift checks fail."""
+    freshness_hours: float | None = Field(48.0, gt=0.0)
+    """The newest event must be at most this old at the end of the data interval (two days of a
+    daily schedule, so a feed one day late passes). None skips the check. Sources without real
+    time (``sequences``) skip it anyway."""
+    min_categorised_share: float = Field(0.5, ge=0.0, le=1.0)
+    """Catalogue completeness: share of items with a category (content models need it)."""
+    severity: dict[CheckName, Severity] = {}
+    """Per-check severity overrides, e.g. ``{"category_drift": "warn"}``: a failed ``warn`` check is
+    logged and reported but does not stop the run. Defaults: ``fail`` for every check except
+    ``catalogue_categories`` (``warn``)."""
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> ValidationConfig:
+        low, high = self.volume_band
+        if not 0 < low <= 1 <= high:
+            raise ValueError(f"validation.volume_band must satisfy 0 < low <= 1 <= high, got {self.volume_band}")
+        return self
+
+    def severity_of(self, check: str) -> Severity:
+        return self.severity.get(check, DEFAULT_SEVERITY.get(check, "fail"))  # type: ignore[call-overload]
+
+
 class PipelineConfig(_Frozen):
     storage: StorageConfig = StorageConfig()
     data: DataConfig = DataConfig()
+    validation: ValidationConfig = ValidationConfig()
     features: FeaturesConfig = FeaturesConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()

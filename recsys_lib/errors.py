@@ -11,10 +11,6 @@ class ConfigError(RecsysError, ValueError):
     """A configuration value or parameter is invalid; the message names the key."""
 
 
-class SourceError(RecsysError):
-    """Raw input could not be read or converted to the canonical schema."""
-
-
 class DataValidationError(RecsysError, ValueError):
     """Data broke one or more validation rules.
 
@@ -26,6 +22,12 @@ class DataValidationError(RecsysError, ValueError):
         super().__init__(message)
         self.failures = failures or []
         self.report_uri = report_uri
+
+
+class SourceError(DataValidationError):
+    """Raw input could not be read or converted to the canonical schema (a missing, empty,
+    corrupt or undecodable file, a value that does not fit its column): bad data, like any other
+    validation failure, so it is never retried."""
 
 
 class StorageError(RecsysError):

@@ -127,13 +127,31 @@ def conform(df: pd.DataFrame, dtypes: dict[str, str], required: tuple[str, ...])
             series = pd.Series(True, index=df.index)
         else:
             series = pd.Series(None, index=df.index, dtype=dtype if not dtype.startswith("datetime64") else "object")
-        if dtype.startswith("datetime64"):
-            out[column] = pd.to_datetime(series, utc=True).astype(dtype)
-        elif dtype == "bool":
-            out[column] = series.fillna(True).astype(bool)
-        else:
-            out[column] = series.astype(dtype)
+        try:
+            if dtype.startswith("datetime64"):
+                out[column] = pd.to_datetime(series, utc=True).astype(dtype)
+            elif dtype == "bool":
+                out[column] = series.fillna(True).astype(bool)
+            else:
+                out[column] = series.astype(dtype)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ValueError(f"column {column!r} must hold {dtype} values; {_uncastable(series, dtype)}") from exc
     return out.reset_index(drop=True)
+
+
+def _uncastable(series: pd.Series, dtype: str, limit: int = 5) -> str:
+    """``cannot convert e.g. ['abc', '1.5']``: up to ``limit`` distinct values that do not cast."""
+    import pandas as pd
+
+    bad = []
+    for value in series.dropna().unique():
+        try:
+            pd.Series([value]).astype(dtype if not dtype.startswith("datetime64") else "datetime64[us, UTC]")
+        except (ValueError, TypeError, OverflowError):
+            bad.append(value if isinstance(value, str | int | float | bool) else str(value))
+            if len(bad) == limit:
+                break
+    return f"cannot convert e.g. {bad!r}" if bad else f"the column's {series.dtype} values do not convert"
 
 
 def conform_events(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,7 @@
-"""Task ``ingest_snapshot``: raw files -> canonical snapshot for the logical date."""
+"""Task ``ingest_snapshot``: raw files -> canonical tables under ``ingested/`` for the logical date.
+
+Nothing here is trusted yet: the validate task reads these tables and writes the snapshot.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +17,25 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, interval_end: str | None = None) -> dict[str, Any]:
-    """Read ``raw/<dataset>/`` through the configured source adapter and write the snapshot.
+    """Read ``raw/<dataset>/`` through the configured source adapter and write the canonical tables.
 
-    Re-running a date rewrites the same keys. Returns the snapshot prefix URI and row counts.
+    Re-running a date rewrites the same keys. Raises SourceError (a DataValidationError) when a
+    raw file cannot be read or converted. Returns the ``ingested_uri`` prefix and row counts.
     """
     ctx = RunContext.create(params, ds, interval_end=interval_end)
     raw = read_source(ctx.config.data.source, ctx.store, ctx.dataset)
     for table, frame in (("events", raw.events), ("items", raw.items)):
-        ctx.store.put_frame(layout.snapshot_key(ctx.dataset, ds, table), frame)
-    prefix = layout.snapshot_key(ctx.dataset, ds, "events").rsplit("/", 1)[0] + "/"
+        ctx.store.put_frame(layout.ingested_key(ctx.dataset, ds, table), frame)
+    prefix = layout.ingested_key(ctx.dataset, ds, "events").rsplit("/", 1)[0] + "/"
     log.info(
-        "snapshot %s: %d events, %d items, dropped by source rules: %s",
+        "ingested %s: %d events, %d items, dropped by source rules: %s",
         ctx.store.uri(prefix),
         len(raw.events),
         len(raw.items),
         raw.dropped or "none",
     )
     return {
-        "snapshot_uri": ctx.store.uri(prefix),
+        "ingested_uri": ctx.store.uri(prefix),
         "events": len(raw.events),
         "items": len(raw.items),
         "dropped": dict(raw.dropped),

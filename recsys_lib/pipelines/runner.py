@@ -31,8 +31,8 @@ def retrain(
             on_stage(name, out, seconds)
         return out
 
-    snap = stage("ingest_snapshot", ingest.run, interval_end=interval_end)
-    stage("validate", validate.run, snapshot_uri=snap["snapshot_uri"], interval_end=interval_end)
+    ingested = stage("ingest_snapshot", ingest.run, interval_end=interval_end)
+    snap = stage("validate", validate.run, ingested_uri=ingested["ingested_uri"], interval_end=interval_end)
     feats = stage("build_features", features.run, snapshot_uri=snap["snapshot_uri"])
     trained = stage("train", train.run, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
     stage(

@@ -41,6 +41,7 @@ def run(
             "data.train_pairs": len(features.train),
         },
     )
+    _log_validation(ctx, run_id)
     log.info(
         "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id
     )
@@ -62,3 +63,14 @@ def run(
         raise
     registry.end_run(run_id)
     return {"run_id": run_id, "bundle_uri": ctx.store.uri(prefix), "model": cfg.model.name}
+
+
+def _log_validation(ctx: RunContext, run_id: str) -> None:
+    """Attach the snapshot's validation (report.json and the Data Docs site) to the MLflow run,
+    under ``validation/``, so a data scientist sees what the model was trained on passing."""
+    prefix = layout.validation_prefix(ctx.dataset, ctx.ds)
+    if not ctx.store.exists(prefix + "report.json"):
+        log.warning("no validation report at %s; nothing attached to the run", ctx.store.uri(prefix))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        registry.log_artifacts(run_id, ctx.store.get_dir(prefix, tmp), "validation")

@@ -66,6 +66,11 @@ def set_tags(run_id: str, tags: dict[str, str]) -> None:
         client.set_tag(run_id, key, value)
 
 
+def log_artifacts(run_id: str, local_dir: str | Path, artifact_path: str) -> None:
+    """Upload every file below ``local_dir`` to the run's ``artifact_path``."""
+    _client().log_artifacts(run_id, str(local_dir), artifact_path)
+
+
 def end_run(run_id: str, status: str = "FINISHED") -> None:
     _client().set_terminated(run_id, status)
 

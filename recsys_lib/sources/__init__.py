@@ -27,6 +27,13 @@ _READERS: dict[str, SourceReader] = {
     "sequences": sequences.read,
 }
 SOURCES: tuple[str, ...] = tuple(_READERS)
+#: Sources whose timestamps are positions, not times (freshness means nothing there).
+_NO_EVENT_TIME = frozenset({"sequences"})
+
+
+def has_event_time(source: str) -> bool:
+    """Whether the source's timestamps are real event times (so freshness can be checked)."""
+    return source not in _NO_EVENT_TIME
 
 
 def read_source(source: str, store: ObjectStore, dataset: str) -> RawTables:
@@ -63,4 +70,4 @@ def write_raw(store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.
     return [store.uri(events_key), store.uri(items_key)]
 
 
-__all__ = ["SOURCES", "RawTables", "read_source", "write_raw"]
+__all__ = ["SOURCES", "RawTables", "has_event_time", "read_source", "write_raw"]

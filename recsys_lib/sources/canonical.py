@@ -36,18 +36,36 @@ def select_files(keys: list[str]) -> tuple[list[str], list[str]]:
 def parse_timestamps(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Return ``frame`` with its ``timestamp`` column as UTC datetimes (naive values taken as UTC).
 
-    Raises SourceError naming the file ``name`` when a value is not an ISO 8601 timestamp.
+    Raises SourceError naming the file ``name`` and example values when a value is not an ISO
+    8601 timestamp, or when one file mixes naive values with values carrying a UTC offset (which
+    clock the naive ones use cannot be known).
     """
     if schema.TIMESTAMP not in frame.columns:
         return frame
     column = frame[schema.TIMESTAMP]
-    try:
-        if pd.api.types.is_datetime64_any_dtype(column):
-            parsed = pd.to_datetime(column, utc=True)
-        else:
-            parsed = pd.to_datetime(column, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise SourceError(f"cannot read {name}: column 'timestamp' must hold ISO 8601 timestamps ({exc})") from exc
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return frame.assign(**{schema.TIMESTAMP: pd.to_datetime(column, utc=True)})
+    if pd.api.types.is_numeric_dtype(column):
+        raise SourceError(
+            f"column_type: {name} column 'timestamp' holds numbers (e.g. {column.dropna().head(3).tolist()}); "
+            "write ISO 8601 timestamps or a Parquet timestamp column"
+        )
+    text = column.astype("str").where(column.notna())
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = text.notna() & parsed.isna()
+    if bad.any():
+        raise SourceError(
+            f"column_type: {name} column 'timestamp' must hold ISO 8601 timestamps; "
+            f"cannot parse e.g. {text[bad].unique()[:5].tolist()}"
+        )
+    offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
+    naive = text.notna() & ~offset
+    if offset.any() and naive.any():
+        raise SourceError(
+            f"mixed_time_zones: {name} column 'timestamp' mixes values with a UTC offset "
+            f"(e.g. {text[offset].head(2).tolist()}) and values without one (e.g. {text[naive].head(2).tolist()}); "
+            "give every timestamp an offset, or none (read as UTC)"
+        )
     return frame.assign(**{schema.TIMESTAMP: parsed})
 
 
@@ -64,7 +82,7 @@ def to_canonical(events_raw: pd.DataFrame, items_raw: pd.DataFrame | None) -> Ra
             items_raw = pd.DataFrame({schema.ITEM_ID: ids.dropna().drop_duplicates()})
         items = conform_items(items_raw)
     except (ValueError, TypeError) as exc:
-        raise SourceError(f"canonical files do not match the schema of DESIGN.md section 3: {exc}") from exc
+        raise SourceError(f"column_type: canonical files do not match the schema (DESIGN.md section 3): {exc}") from exc
     return RawTables(events=events, items=items, dropped={})
 
 
@@ -73,7 +91,7 @@ def read(store: ObjectStore, keys: list[str]) -> RawTables:
     events_keys, items_keys = select_files(keys)
     if not events_keys:
         raise SourceError(
-            f"no canonical events file among {[base_name(k) for k in keys]}: expected a file named "
+            f"missing_file: no canonical events file among {[base_name(k) for k in keys]}: expected a file named "
             f"events{{{','.join(TABLE_SUFFIXES)}}} or events-<part><suffix> directly under the raw prefix"
         )
     events_raw = read_frames(store, events_keys, str_columns=_EVENT_STR_COLUMNS, prepare=parse_timestamps)

@@ -59,7 +59,7 @@ def decode_frame(name: str, data: bytes, *, str_columns: Collection[str] = ()) -
     try:
         if suffix == ".parquet":
             return parquet_to_frame(data)
-        return pd.read_csv(
+        frame = pd.read_csv(
             io.BytesIO(data),
             compression="gzip" if suffix == ".csv.gz" else None,
             dtype=dict.fromkeys(str_columns, "str"),
@@ -68,10 +68,20 @@ def decode_frame(name: str, data: bytes, *, str_columns: Collection[str] = ()) -
             encoding="utf-8",
         )
     except UnicodeDecodeError as exc:
-        raise SourceError(f"cannot read {name}: CSV files must be UTF-8 encoded; re-save it as UTF-8 ({exc})") from exc
+        raise SourceError(
+            f"readable_file: cannot read {name}: CSV files must be UTF-8 encoded; re-save it as UTF-8 ({exc})"
+        ) from exc
     except _UNREADABLE as exc:
         kind = {".parquet": "Parquet", ".csv": "CSV", ".csv.gz": "gzip-compressed CSV"}[suffix]
-        raise SourceError(f"cannot read {name}: not a valid {kind} file ({type(exc).__name__}: {exc})") from exc
+        raise SourceError(
+            f"readable_file: cannot read {name}: not a valid {kind} file ({type(exc).__name__}: {exc})"
+        ) from exc
+    if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
+        raise SourceError(
+            f"readable_file: cannot read {name}: its header {str(frame.columns[0])[:80]!r} is one column; "
+            "CSV files must be comma-separated"
+        )
+    return frame
 
 
 def read_frames(

@@ -42,11 +42,21 @@ def raw_prefix(dataset: str) -> str:
     return f"raw/{check_dataset(dataset)}/"
 
 
-def snapshot_key(dataset: str, ds: str, table: str) -> str:
-    """Immutable canonical snapshot table (``events`` or ``items``) for one logical date."""
+def _check_snapshot_table(table: str) -> str:
     if table not in ("events", "items"):
         raise ConfigError(f"unknown snapshot table {table!r}; allowed: events, items")
-    return _partition("snapshots", dataset, ds) + f"{table}.parquet"
+    return table
+
+
+def ingested_key(dataset: str, ds: str, table: str) -> str:
+    """Canonical table (``events`` or ``items``) as read from ``raw/``, before validation."""
+    return _partition("ingested", dataset, ds) + f"{_check_snapshot_table(table)}.parquet"
+
+
+def snapshot_key(dataset: str, ds: str, table: str) -> str:
+    """Validated canonical table (``events`` or ``items``) for one logical date: the rows that
+    passed validation; only the validate task writes it."""
+    return _partition("snapshots", dataset, ds) + f"{_check_snapshot_table(table)}.parquet"
 
 
 def quarantine_key(dataset: str, ds: str) -> str:
@@ -59,6 +69,17 @@ def validation_prefix(dataset: str, ds: str) -> str:
 
 def validation_report_key(dataset: str, ds: str) -> str:
     return validation_prefix(dataset, ds) + "report.json"
+
+
+def data_docs_prefix(dataset: str, ds: str) -> str:
+    """Great Expectations Data Docs site (``index.html`` at its root) of one validation."""
+    return validation_prefix(dataset, ds) + "data_docs/"
+
+
+def validation_dates(keys: list[str]) -> list[str]:
+    """The logical dates of the ``validation/`` report keys among ``keys``, newest first."""
+    found = {m.group(1) for k in keys if (m := re.search(r"/dt=(\d{4}-\d{2}-\d{2})/report\.json$", k))}
+    return sorted(found, reverse=True)
 
 
 def features_prefix(dataset: str, ds: str) -> str:

@@ -191,23 +191,33 @@ class ObjectStore:
         )
 
     def put_dir(self, local_dir: str | Path, prefix: str) -> list[str]:
-        """Upload every file below ``local_dir`` to ``prefix`` (relative paths kept); return keys."""
+        """Upload every file below ``local_dir`` to ``prefix`` (relative paths kept, content types
+        guessed from the names so an HTML site can be served from the bucket); return keys."""
+        import mimetypes
+
         root = Path(local_dir)
         keys = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             key = prefix + path.relative_to(root).as_posix()
-            self.put_bytes(key, path.read_bytes())
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            self.put_bytes(key, path.read_bytes(), content_type=kind)
             keys.append(key)
         return keys
 
     def get_dir(self, prefix: str, local_dir: str | Path) -> Path:
-        """Download every object below ``prefix`` into ``local_dir``; raise if there is none."""
-        root = Path(local_dir)
+        """Download every object below ``prefix`` into ``local_dir``; raise if there is none.
+
+        A key whose relative path would leave ``local_dir`` (``../``, an absolute path) raises
+        StorageError before anything is written for it.
+        """
+        root = Path(local_dir).resolve()
         objects = self.list_objects(prefix)
         if not objects:
             raise ObjectNotFoundError(f"nothing stored under {self.uri(prefix)}")
         for obj in objects:
-            target = root / obj.key[len(prefix) :]
+            target = (root / obj.key[len(prefix) :]).resolve()
+            if not target.is_relative_to(root) or target == root:
+                raise StorageError(f"refusing to download {self.uri(obj.key)}: its path leaves {root}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.get_bytes(obj.key))
         return root

@@ -9,6 +9,6 @@ only when a validation runs.
 from __future__ import annotations
 
 from recsys_lib.validation.report import RuleOutcome, ValidationReport, raise_for_failures
-from recsys_lib.validation.validate import validate_tables
+from recsys_lib.validation.validate import Validation, validate_tables
 
-__all__ = ["RuleOutcome", "ValidationReport", "raise_for_failures", "validate_tables"]
+__all__ = ["RuleOutcome", "Validation", "ValidationReport", "raise_for_failures", "validate_tables"]

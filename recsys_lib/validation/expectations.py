@@ -1,23 +1,47 @@
-"""The rules of the data contract (DESIGN.md section 3) as plain data, one list per table.
+"""The rules of the data contract (DESIGN.md section 3) as plain data, one list per suite.
 
-Each :class:`Rule` names a Great Expectations expectation type and its arguments; validate.py
-turns them into GX objects, so this module never imports GX. The rule lists adapt to the frame
-they will check: a missing column gets only its ``expect_column_to_exist`` rule (a clear failure
-instead of a crash), and a range rule is added only when the column's dtype can be compared
-(a wrong dtype is already reported by the type rule).
+Each :class:`Rule` names a Great Expectations expectation type, its arguments and what breaking it
+means (its ``severity``): ``fail`` stops the run, ``warn`` is reported and logged, ``quarantine``
+moves the offending rows to ``quarantine/`` with a reason. validate.py turns rules into GX
+objects, so this module never imports GX. Three suites:
+
+- ``events_rows`` (:func:`events_rules`): the table's shape (row count, columns, dtypes; ``fail``)
+  and the row-level rules (null ids, unknown event type, timestamp outside the interval, quantity,
+  price, exact duplicates; ``quarantine``);
+- ``events_dataset`` (:func:`dataset_rules`): on the rows that passed, referential integrity,
+  volume and mix drift against the previous validated snapshot, and freshness;
+- ``items`` (:func:`items_rules`): the catalogue.
+
+The rule lists adapt to the frame they will check: a missing column gets only its
+``expect_column_to_exist`` rule (a clear failure instead of a crash), and a range rule is added
+only when the column's dtype can be compared (a wrong dtype is already reported by the type rule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 import pandas as pd
 
 from recsys_lib import schema
+from recsys_lib.config import ValidationConfig
 
 EVENTS, ITEMS = "events", "items"
+Severity = Literal["fail", "warn", "quarantine"]
+
+#: Longest id (user, item, session) accepted; longer values are rows from a broken feed.
+MAX_ID_LENGTH = 256
+#: Derived columns of the events_dataset suite (see :func:`dataset_frame`).
+MISSING_ITEM = "item_id_missing_from_catalogue"
+NO_CATEGORY = "(none)"
+#: The categories a profile keeps; the rest are summed into "(other)".
+MAX_PROFILE_CATEGORIES = 1000
+#: Added to every share of the previous mix before the KL divergence, so a new value costs
+#: ``share x ln(share / 1e-4)`` instead of infinity (a new category with 5% of events: 0.31 nats).
+DRIFT_SMOOTHING = 1e-4
 
 #: GX ``type_`` name per schema dtype. On pandas, GX compares ``dtype.type``: StringDtype -> str,
 #: a tz-aware datetime -> Timestamp, Int64 -> int64 (so nullable and numpy ints both pass).
@@ -32,32 +56,32 @@ GX_TYPE_NAMES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Rule:
-    """One expectation on one table; ``expected`` says in words what passing means."""
+    """One expectation on one table; ``expected`` says in words what passing means; ``check``
+    names the rule for people (quarantine reasons, severity overrides)."""
 
     table: str
     expectation: str  # GX expectation type, e.g. "expect_column_values_to_not_be_null"
     column: str | None
     expected: str
     kwargs: dict[str, Any] = field(default_factory=dict)  # GX arguments besides ``column``
+    severity: Severity = "fail"
+    check: str | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
-        """Identifies the rule within its table's suite (one rule per expectation and column)."""
+        """Identifies the rule within its suite (one rule per expectation and column)."""
         return self.expectation, self.column
 
 
 def _column_rules(
     table: str, dtypes: Mapping[str, Any], required: Sequence[str], expected_dtypes: Mapping[str, str]
 ) -> list[Rule]:
-    """Presence and not-null for required columns, then the dtype of every schema column present."""
+    """Presence of required columns, then the dtype of every schema column present."""
     present = sorted(map(str, dtypes.keys()))
-    rules = []
-    for column in required:
-        rules.append(
-            Rule(table, "expect_column_to_exist", column, f"the column to exist; the table has columns {present}")
-        )
-        if column in dtypes:
-            rules.append(Rule(table, "expect_column_values_to_not_be_null", column, "no null values"))
+    rules = [
+        Rule(table, "expect_column_to_exist", c, f"the column to exist; the table has columns {present}")
+        for c in required
+    ]
     for column, dtype in expected_dtypes.items():
         if column in dtypes:
             gx_type = GX_TYPE_NAMES[dtype]
@@ -77,13 +101,27 @@ def _is_number(dtype: Any) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
-def _at_least(table: str, column: str, minimum: float) -> Rule:
+def _at_least(table: str, column: str, minimum: float, severity: Severity, check: str) -> Rule:
     return Rule(
         table,
         "expect_column_values_to_be_between",
         column,
         f"values >= {minimum} (nulls allowed)",
         {"min_value": minimum},
+        severity,
+        check,
+    )
+
+
+def _short_ids(table: str, column: str, severity: Severity) -> Rule:
+    return Rule(
+        table,
+        "expect_column_value_lengths_to_be_between",
+        column,
+        f"at most {MAX_ID_LENGTH} characters",
+        {"max_value": MAX_ID_LENGTH},
+        severity,
+        f"{column}_too_long",
     )
 
 
@@ -94,9 +132,26 @@ def events_rules(
     interval_start: pd.Timestamp | None = None,
     event_types: Sequence[str] = schema.EVENT_TYPES,
 ) -> list[Rule]:
-    """Rules for the events table whose column dtypes are ``dtypes`` (``frame.dtypes``)."""
+    """The events_rows suite for an events table whose column dtypes are ``dtypes``."""
     rules = [Rule(EVENTS, "expect_table_row_count_to_be_between", None, "at least 1 row", {"min_value": 1})]
     rules += _column_rules(EVENTS, dtypes, schema.EVENTS_REQUIRED, schema.EVENTS_DTYPES)
+    quarantine: Severity = "quarantine"
+    for column in schema.EVENTS_REQUIRED:
+        if column in dtypes:
+            rules.append(
+                Rule(
+                    EVENTS,
+                    "expect_column_values_to_not_be_null",
+                    column,
+                    "no null values",
+                    {},
+                    quarantine,
+                    f"null_{column}",
+                )
+            )
+    for column in (schema.USER_ID, schema.ITEM_ID, schema.SESSION_ID):
+        if pd.api.types.is_string_dtype(dtypes.get(column, "int64")):
+            rules.append(_short_ids(EVENTS, column, quarantine))
     if schema.EVENT_TYPE in dtypes:
         allowed = list(event_types)
         rules.append(
@@ -106,6 +161,8 @@ def events_rules(
                 schema.EVENT_TYPE,
                 f"one of {allowed}",
                 {"value_set": allowed},
+                quarantine,
+                "unknown_event_type",
             )
         )
     if isinstance(dtypes.get(schema.TIMESTAMP), pd.DatetimeTZDtype):
@@ -114,19 +171,172 @@ def events_rules(
         if interval_start is not None:
             bounds["min_value"] = interval_start.to_pydatetime()
             expected = f"timestamps in [{interval_start.isoformat()}, {interval_end.isoformat()}]"
-        rules.append(Rule(EVENTS, "expect_column_values_to_be_between", schema.TIMESTAMP, expected, bounds))
+        rules.append(
+            Rule(
+                EVENTS,
+                "expect_column_values_to_be_between",
+                schema.TIMESTAMP,
+                expected,
+                bounds,
+                quarantine,
+                "timestamp_outside_interval",
+            )
+        )
     if _is_number(dtypes.get(schema.QUANTITY)):
-        rules.append(_at_least(EVENTS, schema.QUANTITY, 1))
+        rules.append(_at_least(EVENTS, schema.QUANTITY, 1, quarantine, "quantity_below_1"))
     if _is_number(dtypes.get(schema.PRICE)):
-        rules.append(_at_least(EVENTS, schema.PRICE, 0))
+        rules.append(_at_least(EVENTS, schema.PRICE, 0, quarantine, "negative_price"))
+    columns = [c for c in schema.EVENTS_DTYPES if c in dtypes]
+    if set(schema.EVENTS_REQUIRED) <= set(columns):
+        rules.append(
+            Rule(
+                EVENTS,
+                "expect_compound_columns_to_be_unique",
+                None,
+                "no exact duplicate rows (the first copy is kept)",
+                {"column_list": columns},
+                quarantine,
+                "exact_duplicate",
+            )
+        )
     return rules
 
 
-def items_rules(dtypes: Mapping[str, Any]) -> list[Rule]:
-    """Rules for the items (catalogue) table whose column dtypes are ``dtypes``."""
+def items_rules(dtypes: Mapping[str, Any], settings: ValidationConfig | None = None) -> list[Rule]:
+    """The items suite for a catalogue whose column dtypes are ``dtypes``."""
+    settings = settings or ValidationConfig()
     rules = _column_rules(ITEMS, dtypes, schema.ITEMS_REQUIRED, schema.ITEMS_DTYPES)
     if schema.ITEM_ID in dtypes:
+        rules.append(Rule(ITEMS, "expect_column_values_to_not_be_null", schema.ITEM_ID, "no null values"))
         rules.append(Rule(ITEMS, "expect_column_values_to_be_unique", schema.ITEM_ID, "each item id once"))
+        if pd.api.types.is_string_dtype(dtypes[schema.ITEM_ID]):
+            rules.append(_short_ids(ITEMS, schema.ITEM_ID, "fail"))
     if _is_number(dtypes.get(schema.PRICE)):
-        rules.append(_at_least(ITEMS, schema.PRICE, 0))
+        rules.append(_at_least(ITEMS, schema.PRICE, 0, "fail", "negative_price"))
+    if schema.CATEGORY in dtypes:
+        share = settings.min_categorised_share
+        rules.append(
+            Rule(
+                ITEMS,
+                "expect_column_values_to_not_be_null",
+                schema.CATEGORY,
+                f"a category on at least {share:.0%} of items",
+                {"mostly": share},
+                settings.severity_of("catalogue_categories"),
+                "catalogue_categories",
+            )
+        )
+    return rules
+
+
+def dataset_frame(events: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """``events`` plus the derived columns the dataset rules check: ``category`` (the item's, or
+    "(none)") and ``item_id_missing_from_catalogue`` (the item id where it is not in ``items``,
+    else null, so GX's examples are the missing ids)."""
+    catalogue = items.drop_duplicates(schema.ITEM_ID).set_index(schema.ITEM_ID)
+    known = events[schema.ITEM_ID].isin(catalogue.index)
+    category = events[schema.ITEM_ID].map(catalogue[schema.CATEGORY]) if schema.CATEGORY in catalogue else None
+    return events.assign(
+        **{
+            schema.CATEGORY: (category if category is not None else pd.Series(index=events.index, dtype="str"))
+            .fillna(NO_CATEGORY)
+            .astype("str"),
+            MISSING_ITEM: events[schema.ITEM_ID].where(~known),
+        }
+    )
+
+
+def profile(frame: pd.DataFrame) -> dict[str, Any]:
+    """What the next run compares against: row count and event-type and category shares of a
+    :func:`dataset_frame`."""
+    out: dict[str, Any] = {"events": len(frame)}
+    for column in (schema.EVENT_TYPE, schema.CATEGORY):
+        shares = frame[column].value_counts(normalize=True, dropna=False)
+        if len(shares) > MAX_PROFILE_CATEGORIES:
+            shares = pd.concat(
+                [
+                    shares.iloc[:MAX_PROFILE_CATEGORIES],
+                    pd.Series({"(other)": shares.iloc[MAX_PROFILE_CATEGORIES:].sum()}),
+                ]
+            )
+        out[column] = {str(k): float(v) for k, v in shares.items()}
+    return out
+
+
+def drift_partition(previous: Mapping[str, float], observed: Sequence[str]) -> dict[str, list]:
+    """GX ``partition_object`` of the previous mix over every previous or observed value, each
+    share smoothed by :data:`DRIFT_SMOOTHING` and the whole renormalised."""
+    values = sorted(set(previous) | {str(v) for v in observed})
+    weights = [previous.get(v, 0.0) + DRIFT_SMOOTHING for v in values]
+    total = sum(weights)
+    return {"values": values, "weights": [w / total for w in weights]}
+
+
+def dataset_rules(
+    frame: pd.DataFrame,
+    *,
+    settings: ValidationConfig,
+    interval_end: pd.Timestamp,
+    baseline: Mapping[str, Any] | None = None,
+    check_freshness: bool = True,
+) -> list[Rule]:
+    """The events_dataset suite for a :func:`dataset_frame` of the rows that passed the row rules.
+
+    ``baseline`` is the :func:`profile` of the previous validated snapshot (None on a first run:
+    no volume or drift check).
+    """
+    rules = [
+        Rule(
+            EVENTS,
+            "expect_column_values_to_be_null",
+            MISSING_ITEM,
+            f"at least {settings.min_catalogue_share:.0%} of events name an item in the catalogue",
+            {"mostly": settings.min_catalogue_share},
+            settings.severity_of("referential_integrity"),
+            "referential_integrity",
+        )
+    ]
+    if baseline:
+        low, high = settings.volume_band
+        previous = int(baseline["events"])
+        rules.append(
+            Rule(
+                EVENTS,
+                "expect_table_row_count_to_be_between",
+                None,
+                f"{low:g}x to {high:g}x the previous snapshot's {previous} events",
+                {"min_value": int(previous * low), "max_value": int(previous * high) + 1},
+                settings.severity_of("volume"),
+                "volume",
+            )
+        )
+        for column, check in ((schema.EVENT_TYPE, "event_type_drift"), (schema.CATEGORY, "category_drift")):
+            if baseline.get(column):
+                rules.append(
+                    Rule(
+                        EVENTS,
+                        "expect_column_kl_divergence_to_be_less_than",
+                        column,
+                        f"KL divergence from the previous snapshot's {column} mix < {settings.max_drift_kl}",
+                        {
+                            "partition_object": drift_partition(baseline[column], frame[column].unique().tolist()),
+                            "threshold": settings.max_drift_kl,
+                        },
+                        settings.severity_of(check),
+                        check,
+                    )
+                )
+    if check_freshness and settings.freshness_hours is not None:
+        oldest = interval_end - timedelta(hours=settings.freshness_hours)
+        rules.append(
+            Rule(
+                EVENTS,
+                "expect_column_max_to_be_between",
+                schema.TIMESTAMP,
+                f"newest event after {oldest.isoformat()} (validation.freshness_hours={settings.freshness_hours:g})",
+                {"min_value": oldest.to_pydatetime(), "max_value": interval_end.to_pydatetime()},
+                settings.severity_of("freshness"),
+                "freshness",
+            )
+        )
     return rules

@@ -1,28 +1,65 @@
-"""Run the data-contract rules on canonical events and items with Great Expectations Core 1.x.
+"""Run the data contract on canonical events and items with Great Expectations Core 1.x.
 
-Each call builds an in-memory (ephemeral) GX context with one suite per table and runs it on the
-frames as given; nothing is written anywhere. GX is imported inside the functions, so importing
-recsys_lib stays fast. Results use GX's SUMMARY format: counts plus the first 20 unexpected
-values (never the full unexpected lists), which keeps 400k-row tables to about a second.
+One call runs three GX suites (see expectations.py): ``events_rows`` on the events as read (shape
+and row-level rules, COMPLETE results so the offending rows are known by index), then
+``events_dataset`` on the rows that passed (referential integrity, volume and drift against the
+previous snapshot's profile, freshness) and ``items`` on the catalogue. Rows that break a row-level
+rule are split off with a ``reason`` column; their share is itself a rule (``quarantine_share``).
+
+With ``docs_dir`` the suites run as checkpoints of a file-backed GX context there and GX renders
+its Data Docs HTML; without it an in-memory context is used and nothing is written. GX is
+imported inside the functions, so importing recsys_lib stays fast.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsys_lib import schema
+from recsys_lib.config import ValidationConfig
 from recsys_lib.errors import ConfigError
-from recsys_lib.validation.expectations import EVENTS, ITEMS, Rule, events_rules, items_rules
+from recsys_lib.validation.expectations import (
+    EVENTS,
+    ITEMS,
+    Rule,
+    dataset_frame,
+    dataset_rules,
+    events_rules,
+    items_rules,
+    profile,
+)
 from recsys_lib.validation.report import RuleOutcome, ValidationReport
 
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+COMPLETE = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
 MAX_EXAMPLES = 5
+MAX_EXAMPLE_CHARS = 60  # longer example strings are cut, so a 100 kB id does not flood a log
+REASON = "reason"
+#: Where a file-backed GX context keeps its rendered Data Docs site, relative to ``docs_dir``.
+DOCS_SITE = Path("gx/uncommitted/data_docs/local_site")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of :func:`validate_tables`: the report, the events that passed the row-level
+    rules (index reset) and the rejected rows (original columns plus ``reason``)."""
+
+    report: ValidationReport
+    events: pd.DataFrame
+    rejected: pd.DataFrame
+    docs_site: Path | None = None  # the rendered Data Docs site, when docs_dir was given
+
+    @property
+    def success(self) -> bool:
+        return self.report.success
 
 
 def validate_tables(
@@ -32,28 +69,58 @@ def validate_tables(
     interval_end: datetime,
     interval_start: datetime | None = None,
     event_types: Sequence[str] = schema.EVENT_TYPES,
-) -> ValidationReport:
+    settings: ValidationConfig | None = None,
+    baseline: Mapping[str, Any] | None = None,
+    check_freshness: bool = True,
+    docs_dir: str | Path | None = None,
+) -> Validation:
     """Check ``events`` and ``items`` against the canonical contract (DESIGN.md section 3).
 
     Event timestamps must lie in ``[interval_start, interval_end]`` (naive datetimes are UTC;
-    ``interval_start`` None means no lower bound) and event types in ``event_types``. Never
-    raises for bad data: every broken rule is a failed outcome in the report (see
-    :func:`raise_for_failures`). Raises ConfigError if ``interval_start`` is after ``interval_end``.
+    ``interval_start`` None means no lower bound) and event types in ``event_types``;
+    ``settings`` holds the thresholds and severities; ``baseline`` is the previous validated
+    snapshot's profile (``report.profile``), None for no volume and drift checks. Never raises for
+    bad data: every broken rule is an outcome in the report (see :func:`raise_for_failures`).
+    Raises ConfigError if ``interval_start`` is after ``interval_end``.
     """
+    settings = settings or ValidationConfig()
     end = _utc(interval_end)
     start = _utc(interval_start) if interval_start is not None else None
     if start is not None and start > end:
         raise ConfigError(f"interval_start {start.isoformat()} is after interval_end {end.isoformat()}")
-    context = _ephemeral_context()
-    outcomes = _run_rules(
-        context, events, events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
-    )
-    outcomes += _run_rules(context, items, items_rules(items.dtypes))
-    return ValidationReport(
-        success=all(o.success for o in outcomes),
+    events = events.reset_index(drop=True)
+    runner = _Runner(docs_dir)
+
+    row_rules = events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
+    row_results = runner.run("events_rows", events, row_rules, COMPLETE)
+    outcomes = [_outcome(rule, result) for rule, result in row_results]
+    reasons = _reasons(events, row_results)
+    rejected = events.loc[reasons.index].assign(**{REASON: reasons.astype("str")})
+    clean = events.drop(index=reasons.index).reset_index(drop=True)
+    outcomes.append(_quarantine_share(len(rejected), len(events), settings))
+
+    shape_ok = all(o.success for o in outcomes if o.severity == "fail")
+    summary: dict[str, Any] = {}
+    if shape_ok and schema.ITEM_ID in items.columns and len(clean):
+        frame = dataset_frame(clean, items)
+        rules = dataset_rules(
+            frame, settings=settings, interval_end=end, baseline=baseline, check_freshness=check_freshness
+        )
+        outcomes += [_outcome(rule, result) for rule, result in runner.run("events_dataset", frame, rules, SUMMARY)]
+        summary = profile(frame)
+    outcomes += [
+        _outcome(r, res) for r, res in runner.run("items", items, items_rules(items.dtypes, settings), SUMMARY)
+    ]
+
+    report = ValidationReport(
+        success=all(o.success for o in outcomes if o.severity == "fail"),
         outcomes=outcomes,
         row_counts={EVENTS: len(events), ITEMS: len(items)},
+        quarantined=len(rejected),
+        profile=summary,
     )
+    site = Path(docs_dir) / DOCS_SITE if docs_dir is not None else None
+    return Validation(report, clean, rejected.reset_index(drop=True), site)
 
 
 def _utc(moment: datetime) -> pd.Timestamp:
@@ -61,44 +128,98 @@ def _utc(moment: datetime) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _ephemeral_context() -> Any:
-    """An in-memory GX context without progress bars."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+class _Runner:
+    """Runs one suite on one frame; with ``docs_dir``, as a checkpoint that updates Data Docs."""
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
+    def __init__(self, docs_dir: str | Path | None):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context: Any
+        if docs_dir is None:
+            self.context = gx.get_context(mode="ephemeral")
+        else:
+            self.context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.docs = docs_dir is not None
+        self.source = self.context.data_sources.add_or_update_pandas("snapshot")
+
+    def run(self, name: str, frame: pd.DataFrame, rules: list[Rule], result_format: dict) -> list[tuple[Rule, Any]]:
+        """Each rule with its GX ExpectationValidationResult, in rule order."""
+        import great_expectations as gx
+
+        if name in self.source.get_asset_names():
+            self.source.delete_asset(name)
+        batch = self.source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(f"{name}_whole")
+        suite = self.context.suites.add_or_update(
+            gx.ExpectationSuite(name=name, expectations=[_to_gx(r) for r in rules])
+        )
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{name}_check", data=batch, suite=suite)
+        )
+        result: Any
+        if self.docs:
+            checkpoint = self.context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=f"{name}_checkpoint",
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                    result_format=result_format,
+                )
+            )
+            [result] = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
+        else:
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+        by_key = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
+        return [(rule, by_key[rule.key]) for rule in rules]
 
 
 def _to_gx(rule: Rule) -> Any:
     """The GX expectation object of ``rule`` (``expect_column_to_exist`` -> ExpectColumnToExist)."""
     import great_expectations.expectations as gxe
 
-    cls = getattr(gxe, "".join(part.capitalize() for part in rule.expectation.split("_")))
+    wanted = rule.expectation.replace("_", "").lower()
+    cls = next(getattr(gxe, name) for name in dir(gxe) if name.lower() == wanted)
     kwargs = dict(rule.kwargs)
     if rule.column is not None:
         kwargs["column"] = rule.column
     return cls(**kwargs)
 
 
-def _run_rules(context: Any, frame: pd.DataFrame, rules: list[Rule]) -> list[RuleOutcome]:
-    """Run ``rules`` (all for one table) as one GX suite on ``frame``; outcomes in rule order."""
-    import great_expectations as gx
+def _reasons(events: pd.DataFrame, results: list[tuple[Rule, Any]]) -> pd.Series:
+    """Per rejected row (by index), the checks it broke joined by "; " (sorted by row)."""
+    broken: dict[int, list[str]] = {}
+    for rule, result in results:
+        if rule.severity != "quarantine" or result.success:
+            continue
+        index = pd.Index((result.result or {}).get("unexpected_index_list") or [])
+        if rule.check == "exact_duplicate":  # GX flags every copy; the first one is kept
+            first_copies = ~events.duplicated(subset=rule.kwargs["column_list"], keep="first")
+            index = index.difference(events.index[first_copies])
+        reason = f"{rule.check} ({rule.column or 'row'}: expected {rule.expected})"
+        for row in index:
+            broken.setdefault(int(row), []).append(reason)
+    return pd.Series({row: "; ".join(r) for row, r in sorted(broken.items())}, dtype="str")
 
-    table = rules[0].table
-    batch = (
-        context.data_sources.add_pandas(f"{table}_source")
-        .add_dataframe_asset(table)
-        .add_batch_definition_whole_dataframe(f"{table}_whole")
+
+def _quarantine_share(rejected: int, total: int, settings: ValidationConfig) -> RuleOutcome:
+    share = rejected / total if total else 0.0
+    limit = settings.max_quarantine_share
+    success = share <= limit
+    return RuleOutcome(
+        table=EVENTS,
+        rule="quarantine_share",
+        column=None,
+        success=success,
+        unexpected_count=0,
+        examples=[],
+        detail=None
+        if success
+        else f"{rejected} of {total} rows ({share:.1%}) broke row-level rules, above "
+        f"validation.max_quarantine_share {limit:.1%}",
+        severity=settings.severity_of("quarantine_share"),
+        check="quarantine_share",
     )
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_contract", expectations=[_to_gx(r) for r in rules]))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{table}_check", data=batch, suite=suite)
-    )
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
-    by_key = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
-    return [_outcome(rule, by_key[rule.key]) for rule in rules]
 
 
 def _outcome(rule: Rule, result: Any) -> RuleOutcome:
@@ -120,6 +241,8 @@ def _outcome(rule: Rule, result: Any) -> RuleOutcome:
         unexpected_count=int(summary.get("unexpected_count") or 0),
         examples=distinct_examples(summary.get("partial_unexpected_list") or []),
         detail=detail,
+        severity=rule.severity,
+        check=rule.check,
     )
 
 
@@ -135,15 +258,20 @@ def _exception_message(info: Any) -> str | None:
 
 
 def json_value(value: Any) -> str | int | float | bool | None:
-    """A JSON scalar for an example value: timestamps as ISO strings, NaN/NA/NaT as None."""
+    """A JSON scalar for an example value: timestamps as ISO strings, NaN/NA/NaT as None, long
+    strings cut to their first 60 characters and their length."""
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
+        return f"{value[:MAX_EXAMPLE_CHARS]}... ({len(value)} characters)"
     if isinstance(value, str | int | float | bool):
         return value
+    if isinstance(value, dict):  # compound rules report each row as {column: value}
+        return str({k: json_value(v) for k, v in value.items()})
     return str(value)
 
 

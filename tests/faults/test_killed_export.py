@@ -43,8 +43,7 @@ export.run_shard({params!r}, {ds!r}, plan_uri={plan!r}, shard=0)
 def _up_to_plan(ds: str) -> str:
     from recsys_lib.pipelines import export, features, ingest, register, train, validate
 
-    snap = ingest.run(PARAMS, ds)
-    validate.run(PARAMS, ds, snapshot_uri=snap["snapshot_uri"])
+    snap = validate.run(PARAMS, ds, ingested_uri=ingest.run(PARAMS, ds)["ingested_uri"])
     feats = features.run(PARAMS, ds, snapshot_uri=snap["snapshot_uri"])
     trained = train.run(PARAMS, ds, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
     register.run(

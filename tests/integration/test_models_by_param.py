@@ -18,21 +18,20 @@ DATASET = "e2e-models"
 MODELS = ["popularity", "item_knn", "gru4rec", "sasrec", "two_tower"]
 
 
-@pytest.fixture(scope="module")
-def store(local_stack) -> ObjectStore:
-    end = datetime(2026, 10, 1, tzinfo=UTC)
-    return shop_in_store(
-        local_stack.bucket, DATASET, end=end, n_users=200, n_items=100, n_categories=5, days=30, seed=3
-    )
+def _shop_until(bucket: str, day: int) -> ObjectStore:
+    """The same shop, its feed ending at the start of ``day`` (fresh for that day's run)."""
+    end = datetime(2026, 10, day, tzinfo=UTC)
+    return shop_in_store(bucket, DATASET, end=end, n_users=200, n_items=100, n_categories=5, days=30, seed=3)
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_the_model_param_trains_registers_and_exports_that_model(retrain_dag, store, model) -> None:
+def test_the_model_param_trains_registers_and_exports_that_model(retrain_dag, local_stack, model) -> None:
     from airflow.utils.state import DagRunState
 
     from mlflow import MlflowClient
 
     day = 2 + MODELS.index(model)
+    store = _shop_until(local_stack.bucket, day)
     conf = {"dataset": DATASET, "model": model, "epochs": 3, "embedding_dim": 16, "k": 5, "force_promote": True}
     run = retrain_dag.test(logical_date=datetime(2026, 10, day, tzinfo=UTC), run_conf=conf)
     failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]

@@ -13,7 +13,7 @@ from recsys_lib.sources import SOURCES, read_source, write_raw
 from recsys_lib.storage import ObjectStore
 
 EVENTS_CSV = """user_id,item_id,event_type,timestamp,quantity,session_id
-007,i1,view,2024-03-01 10:00:00,,s1
+007,i1,view,2024-03-01T10:00:00+00:00,,s1
 007,i1,purchase,2024-03-01T12:30:00+02:00,2,s1
 NA,i2,view,2024-03-02T08:00:00Z,,
 """
@@ -53,7 +53,7 @@ def test_canonical_csv_is_parsed_with_utc_timestamps_and_string_ids(raw_store: O
     events = read_source("canonical", raw_store, "shop").events
     assert events[schema.USER_ID].tolist() == ["007", "007", "NA"]  # leading zeros kept, "NA" is an id
     assert events[schema.TIMESTAMP].tolist() == [
-        pd.Timestamp("2024-03-01 10:00", tz="UTC"),  # naive: taken as UTC
+        pd.Timestamp("2024-03-01 10:00", tz="UTC"),
         pd.Timestamp("2024-03-01 10:30", tz="UTC"),  # +02:00 converted
         pd.Timestamp("2024-03-02 08:00", tz="UTC"),
     ]
@@ -92,7 +92,22 @@ def test_unreadable_files_raise_a_source_error_naming_the_object(
 
 def test_values_that_do_not_fit_the_schema_raise_a_source_error(raw_store: ObjectStore) -> None:
     raw_store.put_bytes("raw/shop/events.csv", b"user_id,item_id,event_type,timestamp\nu,i,view,yesterday\n")
-    with pytest.raises(SourceError, match="ISO 8601"):
+    with pytest.raises(SourceError, match=r"column_type: .* 'timestamp' must hold ISO 8601 .* \['yesterday'\]"):
+        read_source("canonical", raw_store, "shop")
+    raw_store.put_bytes(
+        "raw/shop/events.csv", b"user_id,item_id,event_type,timestamp,quantity\nu,i,view,2024-01-01,x2\n"
+    )
+    with pytest.raises(SourceError, match=r"column 'quantity' must hold Int64 values; cannot convert e.g. \['x2'\]"):
+        read_source("canonical", raw_store, "shop")
+
+
+def test_naive_timestamps_are_utc_but_a_file_mixing_naive_and_offset_values_is_refused(raw_store: ObjectStore) -> None:
+    header = b"user_id,item_id,event_type,timestamp\n"
+    raw_store.put_bytes("raw/shop/events.csv", header + b"u,i,view,2024-03-01 10:00:00\n")
+    [stamp] = read_source("canonical", raw_store, "shop").events[schema.TIMESTAMP]
+    assert stamp == pd.Timestamp("2024-03-01 10:00", tz="UTC")
+    raw_store.put_bytes("raw/shop/events.csv", header + b"u,i,view,2024-03-01 10:00:00\nu,i,view,2024-03-01T09:00Z\n")
+    with pytest.raises(SourceError, match=r"mixed_time_zones: .*events\.csv column 'timestamp' mixes"):
         read_source("canonical", raw_store, "shop")
 
 
