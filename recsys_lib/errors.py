@@ -49,5 +49,10 @@ class ModelError(RecsysError):
     """A model could not be trained, saved, loaded or found in the registry."""
 
 
+class RegistryUnavailableError(ModelError):
+    """The MLflow tracking server could not be reached (after MLflow's own HTTP retries): transient,
+    so Airflow retries the task."""
+
+
 class ExportNotFoundError(RecsysError, LookupError):
     """No published export exists for the requested table, dataset or date."""

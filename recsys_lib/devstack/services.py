@@ -123,20 +123,18 @@ def start_s3(state_dir: str | Path, buckets: list[str], port: int = 0) -> Servic
     return Service("s3", moto.pid, url, log)
 
 
-def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0, mlflow_port: int = 0) -> Stack:
-    """Start moto and MLflow (SQLite backend in ``state_dir``, artifacts on the moto S3) and
-    create the data and artifact buckets. Returns once both answer over HTTP."""
+def start_mlflow(state_dir: str | Path, s3_url: str, port: int = 0) -> Service:
+    """Start an MLflow tracking server on 127.0.0.1 (SQLite backend ``state_dir/mlflow.db``,
+    artifacts in the ``mlflow`` bucket of the S3 at ``s3_url``); returns once it answers.
+    Restarting it on the same ``state_dir`` keeps every run, model and alias."""
     state = Path(state_dir).resolve()
-    bin_dir = Path(sys.executable).parent
-    s3 = start_s3(state, [bucket, MLFLOW_ARTIFACT_BUCKET], s3_port)
-    s3_url = s3.url
+    state.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
-
-    mlflow_port = mlflow_port or free_port()
-    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
-    mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ENDPOINT_URL_S3": s3_url}
+    env.update({"MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ENDPOINT_URL_S3": s3_url})
     cmd = [
-        str(bin_dir / "mlflow"),
+        str(Path(sys.executable).parent / "mlflow"),
         "server",
         "--backend-store-uri",
         f"sqlite:///{state / 'mlflow.db'}",
@@ -145,23 +143,30 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
         "--host",
         "127.0.0.1",
         "--port",
-        str(mlflow_port),
+        str(port),
         "--workers",
         "1",
     ]
-    mlflow, mlflow_log = _spawn("mlflow", cmd, mlflow_env, state)
+    proc, log = _spawn("mlflow", cmd, env, state)
     try:
-        wait_http(f"{mlflow_url}/health", 120, mlflow, mlflow_log)
+        wait_http(f"{url}/health", 120, proc, log)
+    except BaseException:
+        stop_pid(proc.pid)
+        raise
+    return Service("mlflow", proc.pid, url, log)
+
+
+def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0, mlflow_port: int = 0) -> Stack:
+    """Start moto and MLflow (SQLite backend in ``state_dir``, artifacts on the moto S3) and
+    create the data and artifact buckets. Returns once both answer over HTTP."""
+    state = Path(state_dir).resolve()
+    s3 = start_s3(state, [bucket, MLFLOW_ARTIFACT_BUCKET], s3_port)
+    try:
+        mlflow = start_mlflow(state, s3.url, mlflow_port)
     except BaseException:
         stop_pid(s3.pid)
-        stop_pid(mlflow.pid)
         raise
-    stack = Stack(
-        s3,
-        Service("mlflow", mlflow.pid, mlflow_url, mlflow_log),
-        bucket,
-        str(state),
-    )
+    stack = Stack(s3, mlflow, bucket, str(state))
     stack.save()
     return stack
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recsys_lib.config import ModelConfig, TrainConfig
+from recsys_lib.errors import RegistryUnavailableError
 from recsys_lib.evaluation.bundle import evaluate_bundle
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
@@ -22,6 +23,32 @@ log = logging.getLogger(__name__)
 
 def run(
     params: Mapping[str, Any] | None, ds: str, *, features_uri: str, run_id: str, bundle_uri: str
+) -> dict[str, Any]:
+    """Evaluate, register and alias the new version; returns the decision.
+
+    Raises RegistryUnavailableError when the MLflow tracking server cannot be reached: the message says that no
+    alias was moved (the alias is always the last write) and whether a version was registered.
+    The task is safe to retry: a retry registers a new version and decides again.
+    """
+    done: dict[str, str] = {}
+    try:
+        with registry.unreachable_as_model_error("evaluating and registering the new model"):
+            return _register(params, ds, features_uri=features_uri, run_id=run_id, bundle_uri=bundle_uri, done=done)
+    except RegistryUnavailableError as exc:
+        registered = f"version {done['version']} was registered without an alias" if done else "no version registered"
+        raise RegistryUnavailableError(
+            f"{exc}; no alias was changed, {registered}; retry once the server is back"
+        ) from exc
+
+
+def _register(
+    params: Mapping[str, Any] | None,
+    ds: str,
+    *,
+    features_uri: str,
+    run_id: str,
+    bundle_uri: str,
+    done: dict[str, str],
 ) -> dict[str, Any]:
     ctx = RunContext.create(params, ds)
     cfg, ks, metric = ctx.config, ctx.config.evaluation.ks, ctx.config.evaluation.promotion_metric
@@ -40,6 +67,7 @@ def run(
         version = registry.log_and_register(
             run_id, bundle, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3])
         )
+        done["version"] = version.version
     decision = decide_alias(
         new[metric],
         champ[metric] if champ else None,

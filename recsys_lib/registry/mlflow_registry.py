@@ -5,8 +5,11 @@ The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothi
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.errors import ModelError
+from recsys_lib.errors import ModelError, RegistryUnavailableError
 from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K
 
@@ -28,6 +31,38 @@ class RegisteredVersion:
     version: str
     run_id: str | None
     model_uri: str
+
+
+@contextmanager
+def unreachable_as_model_error(action: str) -> Iterator[None]:
+    """Turn "the tracking server cannot be reached" (after MLflow's own HTTP retries) into one
+    RegistryUnavailableError naming the server and ``action``; other errors pass through unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        text = _lost_connection(exc)
+        if text is None:
+            raise
+        import mlflow
+
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+        reason = errno.group(0) if errno else text[:200]
+        raise RegistryUnavailableError(
+            f"MLflow tracking server {mlflow.get_tracking_uri()} is unreachable while {action} ({reason})"
+        ) from exc
+
+
+def _lost_connection(exc: BaseException) -> str | None:
+    """The message of the first error in ``exc``'s chain that says the server could not be reached."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if isinstance(seen, ConnectionError | TimeoutError) or (
+            "API request to" in text and "failed with exception" in text
+        ):
+            return text
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _client() -> Any:

@@ -167,8 +167,12 @@ class ObjectStore:
         return self.head(key) is not None
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
-        """Every object whose store-relative key starts with ``prefix``, sorted by key."""
-        full_prefix = self.full_key(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
+        """Every object whose store-relative key starts with ``prefix`` ("" lists the whole store),
+        sorted by key."""
+        if prefix:
+            full_prefix = self.full_key(prefix.rstrip("/")) + ("/" if prefix.endswith("/") else "")
+        else:
+            full_prefix = f"{self.prefix}/" if self.prefix else ""
         root_len = len(self.prefix) + 1 if self.prefix else 0
         out: list[ObjectInfo] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_prefix):
@@ -217,7 +221,7 @@ class ObjectStore:
         for obj in objects:
             target = (root / obj.key[len(prefix) :]).resolve()
             if not target.is_relative_to(root) or target == root:
-                raise StorageError(f"refusing to download {self.uri(obj.key)}: its path leaves {root}")
+                raise StorageError(f"refusing to download {obj.key!r} from {self.uri(prefix)}: its path leaves {root}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.get_bytes(obj.key))
         return root

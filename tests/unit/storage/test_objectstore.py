@@ -39,6 +39,26 @@ def test_uris_outside_bucket_and_prefix_are_refused(mock_s3: ObjectStore, uri: s
         mock_s3.key_from_uri(uri)
 
 
+@pytest.mark.security
+def test_downloading_a_prefix_never_writes_outside_the_target_directory(mock_s3: ObjectStore, tmp_path) -> None:
+    """A key planted in the bucket by someone else (``models/run/../../evil``) cannot make
+    get_dir write outside its directory."""
+    mock_s3.put_bytes("models/run/weights.safetensors", b"w")
+    mock_s3.client.put_object(Bucket=mock_s3.bucket, Key="tenant-a/models/run/../../../evil.sh", Body=b"rm -rf")
+    target = tmp_path / "bundle"
+    with pytest.raises(
+        StorageError, match=r"refusing to download .*evil\.sh. from s3://unit-bucket/.*: its path leaves"
+    ):
+        mock_s3.get_dir("models/run/", target)
+    assert not list(tmp_path.rglob("evil.sh"))
+
+
+def test_the_whole_store_can_be_listed(mock_s3: ObjectStore) -> None:
+    mock_s3.put_bytes("a/x", b"1")
+    mock_s3.client.put_object(Bucket=mock_s3.bucket, Key="tenant-b/y", Body=b"2")  # another prefix: not ours
+    assert [o.key for o in mock_s3.list_objects("")] == ["a/x"]
+
+
 def test_conditional_writes_detect_races(mock_s3: ObjectStore) -> None:
     etag = mock_s3.put_bytes("ptr", b"1", if_none_match=True)
     with pytest.raises(PreconditionFailedError):
