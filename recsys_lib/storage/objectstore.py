@@ -45,17 +45,18 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def make_s3_client() -> S3Client:
+def make_s3_client(*, read_timeout: float | None = None, max_attempts: int | None = None) -> S3Client:
     """A boto3 S3 client with bounded timeouts and standard retries (throttling, 5xx, resets,
     timeouts). ``RECSYS_S3_READ_TIMEOUT`` (seconds, default 60) and ``RECSYS_S3_MAX_ATTEMPTS``
-    (default 6) tune them; endpoint and credentials come from the AWS environment."""
+    (default 6) tune them unless given here; endpoint and credentials come from the AWS environment."""
     import boto3
     from botocore.config import Config
 
+    attempts = max_attempts or int(os.environ.get("RECSYS_S3_MAX_ATTEMPTS", "6"))
     config = Config(
-        retries={"max_attempts": int(os.environ.get("RECSYS_S3_MAX_ATTEMPTS", "6")), "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=float(os.environ.get("RECSYS_S3_READ_TIMEOUT", "60")),
+        retries={"max_attempts": attempts, "mode": "standard"},
+        connect_timeout=min(5.0, read_timeout or 5.0),
+        read_timeout=read_timeout or float(os.environ.get("RECSYS_S3_READ_TIMEOUT", "60")),
         s3={"addressing_style": "path"},
     )
     return boto3.client("s3", config=config)

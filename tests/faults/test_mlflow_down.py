@@ -34,6 +34,7 @@ def test_mlflow_down_at_registration_fails_clearly_and_moves_no_alias(
     local_stack, tmp_path, monkeypatch, servers
 ) -> None:
     from mlflow import MlflowClient
+
     from recsys_lib.devstack.services import start_mlflow, stop_pid
     from recsys_lib.pipelines import features, ingest, register, train, validate
     from recsys_lib.pipelines.runner import retrain

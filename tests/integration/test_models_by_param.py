@@ -27,7 +27,6 @@ def _shop_until(bucket: str, day: int) -> ObjectStore:
 @pytest.mark.parametrize("model", MODELS)
 def test_the_model_param_trains_registers_and_exports_that_model(retrain_dag, local_stack, model) -> None:
     from airflow.utils.state import DagRunState
-
     from mlflow import MlflowClient
 
     day = 2 + MODELS.index(model)

@@ -49,6 +49,20 @@ def test_validation_report_is_stored(first_run, store) -> None:
     assert report["row_counts"]["events"] > 1000
 
 
+def test_the_data_docs_are_in_s3_and_on_the_training_run(first_run, store) -> None:
+    from mlflow import MlflowClient
+
+    index = store.get_bytes(layout.data_docs_prefix(DATASET, DS) + "index.html")
+    assert b"events_dataset" in index and b"<html" in index.lower()
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(f"recsys-{DATASET}", "champion")
+    attached = {a.path for a in client.list_artifacts(champion.run_id, "validation")}
+    assert {"validation/report.json", "validation/data_docs"} <= attached
+    assert "validation/data_docs/index.html" in {
+        a.path for a in client.list_artifacts(champion.run_id, "validation/data_docs")
+    }
+
+
 def test_first_model_is_registered_as_champion_with_metrics(first_run) -> None:
     from mlflow import MlflowClient
 
@@ -124,6 +138,7 @@ def test_user_and_item_vectors_are_published_for_an_online_reranker(first_run, s
     assert vectors.shape == (len(items), CONF["embedding_dim"]) and np.isfinite(vectors).all()
 
 
+@pytest.mark.faults
 def test_rerun_of_the_same_date_replaces_the_export(first_run, retrain_dag, store) -> None:
     from airflow.utils.state import DagRunState
 

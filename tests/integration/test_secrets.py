@@ -40,8 +40,8 @@ def test_no_secret_reaches_a_log_an_object_or_an_mlflow_run(
     retrain_dag, local_stack, monkeypatch, caplog, capfd
 ) -> None:
     from airflow.utils.state import DagRunState
-
     from mlflow import MlflowClient
+
     from recsys_lib.devstack.services import MLFLOW_ARTIFACT_BUCKET
 
     shop_in_store(local_stack.bucket, DATASET, end=DAY, n_users=100, n_items=50, n_categories=4, days=20, seed=12)

@@ -1,0 +1,170 @@
+"""Everything the Recommendations page shows for one dataset, gathered in a bounded number of calls.
+
+MLflow: one health probe (2 s), the champion and challenger aliases, one search for the newest
+training runs (``max_runs``) and one for the registered versions. S3: the latest ``user_topk``
+manifest and the newest validation report. Each source fails on its own: its section carries an
+error message instead of data, and the other sections still render.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from recsys_lib.errors import ExportNotFoundError, RecsysError
+from recsys_lib.storage import ObjectStore, layout
+
+#: Metrics shown per run, in column order.
+LEADERBOARD_METRICS = ("test_ndcg_at_10", "test_recall_at_10", "test_hr_at_10", "test_mrr_at_10", "test_coverage_at_10")
+ALIASES = ("champion", "challenger")
+
+
+@dataclass
+class Section:
+    """One block of the page: its data, or why it could not be read."""
+
+    data: Any = None
+    error: str | None = None
+
+
+@dataclass
+class Overview:
+    dataset: str
+    tracking_uri: str
+    models: Section = field(default_factory=Section)  # {alias: {version, run_id, model, metrics, logical_date}}
+    runs: Section = field(
+        default_factory=Section
+    )  # [{run_id, name, model, logical_date, status, version, aliases, metrics}]
+    export: Section = field(default_factory=Section)  # the latest manifest + its URI
+    validation: Section = field(default_factory=Section)  # the newest report + its date and URI
+
+
+def gather(dataset: str, store: ObjectStore, *, model_name: str, experiment: str, max_runs: int = 200) -> Overview:
+    """The page's data for ``dataset``; never raises for an unreachable MLflow or S3."""
+    import mlflow
+
+    out = Overview(dataset=dataset, tracking_uri=mlflow.get_tracking_uri())
+    problem = _mlflow_down(out.tracking_uri)
+    if problem:
+        out.models.error = out.runs.error = problem
+    else:
+        _from_mlflow(out, model_name=model_name, experiment=experiment, max_runs=max_runs)
+    out.export = _guard(lambda: _export(store, dataset), "S3", store)
+    out.validation = _guard(lambda: _validation(store, dataset), "S3", store)
+    return out
+
+
+def _mlflow_down(uri: str) -> str | None:
+    """Why the tracking server cannot be used now (a 2 s probe of ``/health``), or None."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    import requests
+
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=2).raise_for_status()
+    except requests.RequestException as exc:
+        return f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}): models and runs cannot be shown"
+    return None
+
+
+def _guard(read: Any, source: str, store: ObjectStore) -> Section:
+    try:
+        return Section(data=read())
+    except ExportNotFoundError as exc:
+        return Section(error=str(exc))
+    except (RecsysError, OSError) as exc:
+        return Section(error=f"{source} at s3://{store.bucket}/{store.prefix} could not be read: {exc}")
+    except Exception as exc:  # botocore's connection errors are not OSErrors
+        return Section(
+            error=f"{source} at s3://{store.bucket}/{store.prefix} could not be read: {type(exc).__name__}: {exc}"
+        )
+
+
+def _from_mlflow(out: Overview, *, model_name: str, experiment: str, max_runs: int) -> None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        versions = {v.run_id: v for v in client.search_model_versions(f"name='{model_name}'", max_results=1000)}
+        models: dict[str, Any] = {}
+        for alias in ALIASES:
+            try:
+                version = client.get_model_version_by_alias(model_name, alias)
+            except MlflowException:
+                continue  # no such alias (or no such model) yet
+            run = client.get_run(str(version.run_id))
+            models[alias] = {
+                "version": version.version,
+                "run_id": version.run_id,
+                "model": run.data.tags.get("recsys.model", ""),
+                "logical_date": run.data.tags.get("recsys.logical_date", ""),
+                "metrics": {m: run.data.metrics.get(m) for m in LEADERBOARD_METRICS},
+                "baseline_ndcg_at_10": run.data.metrics.get("baseline_test_ndcg_at_10"),
+            }
+        out.models.data = models
+        found = client.get_experiment_by_name(experiment)
+        runs = []
+        if found is not None:
+            for run in client.search_runs(
+                [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=max_runs
+            ):
+                registered = versions.get(run.info.run_id)
+                runs.append(
+                    {
+                        "run_id": run.info.run_id,
+                        "experiment_id": found.experiment_id,
+                        "name": run.info.run_name,
+                        "model": run.data.tags.get("recsys.model", ""),
+                        "logical_date": run.data.tags.get("recsys.logical_date", ""),
+                        "status": run.info.status,
+                        "version": registered.version if registered else None,
+                        "aliases": [
+                            a for a in ALIASES if registered and models.get(a, {}).get("version") == registered.version
+                        ],
+                        "metrics": {m: run.data.metrics.get(m) for m in LEADERBOARD_METRICS},
+                    }
+                )
+        out.runs.data = runs
+    except MlflowException as exc:
+        out.models.error = out.models.error or f"MLflow at {out.tracking_uri}: {exc}"
+        out.runs.error = f"MLflow at {out.tracking_uri}: {exc}"
+
+
+def _export(store: ObjectStore, dataset: str) -> dict[str, Any]:
+    from recsys_lib.export import read_manifest
+    from recsys_lib.export.publish import MANIFEST
+
+    manifest = read_manifest(store, dataset)
+    uri = store.uri(layout.export_prefix("user_topk", dataset, manifest["dt"]) + MANIFEST)
+    return {**manifest, "manifest_uri": uri}
+
+
+def _validation(store: ObjectStore, dataset: str) -> dict[str, Any] | None:
+    keys = [o.key for o in store.list_objects(f"validation/dataset={layout.check_dataset(dataset)}/")]
+    dates = layout.validation_dates(keys)
+    if not dates:
+        return None
+    report = store.get_json(layout.validation_report_key(dataset, dates[0]))
+    failed = [o for o in report.get("outcomes", []) if not o["success"] and o.get("severity", "fail") != "quarantine"]
+    return {
+        "dt": dates[0],
+        "success": report.get("success"),
+        "quarantined": report.get("quarantined", 0),
+        "row_counts": report.get("row_counts", {}),
+        "broken": failed,
+        "report_uri": store.uri(layout.validation_report_key(dataset, dates[0])),
+        "data_docs_uri": report.get("data_docs_uri"),
+    }
+
+
+def page_store() -> ObjectStore:
+    """The store the page reads, with short timeouts and few retries so an outage shows in seconds."""
+    from recsys_lib.config import load_config
+    from recsys_lib.storage.objectstore import make_s3_client
+
+    config = load_config(os.environ.get("RECSYS_CONFIG") or None)
+    return ObjectStore(
+        config.storage.bucket, config.storage.prefix, client=make_s3_client(read_timeout=5, max_attempts=2)
+    )

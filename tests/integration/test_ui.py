@@ -1,0 +1,114 @@
+"""The Recommendations page against the real local servers: what it shows after a retrain, that it
+stays bounded with hundreds of runs, that an outage of MLflow or S3 degrades to a message, and that
+the Airflow plugin refuses anonymous callers."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime
+
+import pytest
+
+from recsys_lib.storage import ObjectStore
+from tests.conftest import REPO
+from tests.integration.conftest import shop_in_store
+
+pytestmark = pytest.mark.integration
+
+DATASET = "ui-shop"
+DS = "2026-10-20"
+PARAMS = {"dataset": DATASET, "model": "item_knn", "k": 5, "export_shards": 1}
+
+
+@pytest.fixture(scope="module")
+def published(local_stack) -> ObjectStore:
+    from recsys_lib.pipelines.runner import retrain
+
+    store = shop_in_store(
+        local_stack.bucket, DATASET, end=datetime(2026, 10, 21, tzinfo=UTC), n_users=80, n_items=40, days=15, seed=8
+    )
+    retrain(PARAMS, DS)
+    return store
+
+
+@pytest.fixture
+def client(local_stack, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from recsys_lib.ui.app import create_app
+
+    monkeypatch.setenv("RECSYS_BUCKET", local_stack.bucket)
+    return TestClient(create_app())
+
+
+def test_the_page_shows_the_champion_export_validation_and_leaderboard(published, client) -> None:
+    from mlflow import MlflowClient
+
+    champion = MlflowClient().get_model_version_by_alias(f"recsys-{DATASET}", "champion")
+    page = client.get("/", params={"dataset": DATASET})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert f"<b>champion</b>: version {champion.version} &middot; item_knn &middot; {DS}" in html
+    assert f"<tr><th>date</th><td>{DS}</td></tr>" in html
+    assert f"{DS}: <span class='ok'>passed</span>" in html
+    assert "/#/experiments/" in html and champion.run_id in html  # the leaderboard links the run in MLflow
+    assert "class='champion'" in html
+
+    data = client.get("/api/overview", params={"dataset": DATASET}).json()
+    assert data["models"]["data"]["champion"]["version"] == champion.version
+    assert data["export"]["data"]["dt"] == DS and data["export"]["data"]["rows"] > 0
+    assert data["validation"]["data"]["success"] is True
+    assert [r["run_id"] for r in data["runs"]["data"]] == [champion.run_id]
+
+    manifest = client.get("manifest", params={"dataset": DATASET}).json()
+    assert manifest["dt"] == DS and manifest["rows"] == data["export"]["data"]["rows"]
+    docs = client.get(f"/data-docs/{DATASET}/{DS}/index.html")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert client.get(f"/data-docs/{DATASET}/{DS}/../../../secret").status_code in (400, 404)
+    assert client.get("/", params={"dataset": "../etc"}).status_code == 400
+
+
+def test_hundreds_of_runs_render_as_one_bounded_leaderboard(published, client) -> None:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from recsys_lib.ui.app import MAX_RUNS
+
+    mlflow = MlflowClient()
+    experiment = mlflow.create_experiment("recsys-ui-many")
+    for i in range(MAX_RUNS + 50):
+        run = mlflow.create_run(experiment, run_name=f"run-{i}", tags={"recsys.model": "mf_bpr"})
+        mlflow.log_batch(run.info.run_id, metrics=[Metric("test_ndcg_at_10", i / 1000, 0, 0)])
+    data = client.get("/api/overview", params={"dataset": "ui-many"}).json()
+    assert len(data["runs"]["data"]) == MAX_RUNS
+    assert data["runs"]["data"][0]["name"] == f"run-{MAX_RUNS + 49}"  # newest first
+    assert data["models"]["data"] == {} and "No registered model yet" in client.get("/?dataset=ui-many").text
+
+
+def test_an_unreachable_mlflow_or_s3_is_a_message_not_an_error_page(published, client, monkeypatch) -> None:
+    from recsys_lib.devstack.services import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    page = client.get("/", params={"dataset": DATASET})
+    assert page.status_code == 200
+    assert page.text.count("is unreachable (ConnectionError): models and runs cannot be shown") == 2
+    assert f"<tr><th>date</th><td>{DS}</td></tr>" in page.text  # S3 still answers
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    page = client.get("/", params={"dataset": DATASET})
+    assert page.status_code == 200
+    assert page.text.count(f"S3 at s3://{published.bucket}/ could not be read") == 2
+
+
+def test_the_airflow_plugin_mounts_the_page_behind_airflow_login() -> None:
+    from fastapi.testclient import TestClient
+
+    spec = importlib.util.spec_from_file_location("recsys_ui_plugin", REPO / "plugins" / "recsys_ui.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plugin = module.RecsysUIPlugin
+    [app] = plugin.fastapi_apps
+    assert app["url_prefix"] == "/recsys" and plugin.external_views[0]["href"] == "recsys/"
+    anonymous = TestClient(app["app"]).get("/")
+    assert anonymous.status_code == 401 and anonymous.json()["detail"] == "Not authenticated"
