@@ -171,6 +171,68 @@ def start_stack(state_dir: str | Path, bucket: str = "recsys", s3_port: int = 0,
     return stack
 
 
+def start_airflow(
+    home: str | Path, *, dags: str | Path, plugins: str | Path, env: dict[str, str], port: int = 0
+) -> Service:
+    """Start ``airflow standalone`` (API server with the UI, scheduler with LocalExecutor,
+    dag-processor, triggerer; SQLite in ``home``) on 127.0.0.1 and return once its health endpoint
+    says every component is healthy. Only manually triggered runs are created (no schedule).
+
+    ``env`` is added to the processes' environment (S3 and MLflow endpoints). The login is the
+    simple auth manager's ``admin`` user; :func:`airflow_token` gets a JWT for the REST API.
+    Stop it with ``stop_pid(service.pid)`` (the whole process group: standalone orphans its
+    children on a plain SIGTERM).
+    """
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    bin_dir = str(Path(sys.executable).parent)
+    airflow_env = {
+        **os.environ,
+        **env,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone runs `airflow` from PATH
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(dags).resolve()),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(Path(plugins).resolve()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    }
+    proc, log = _spawn("airflow", [str(Path(bin_dir) / "airflow"), "standalone"], airflow_env, home)
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as response:
+                health = json.load(response)
+            if all(part.get("status") == "healthy" for part in health.values()):
+                return Service("airflow", proc.pid, url, log)
+        except (OSError, ValueError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_pid(proc.pid)
+            raise RuntimeError(f"airflow standalone did not become healthy at {url}; its log ends:\n{_tail(log, 40)}")
+        time.sleep(2)
+
+
+def airflow_token(home: str | Path, url: str, user: str = "admin") -> str:
+    """A JWT for Airflow's REST API, with the password standalone generated for ``user``."""
+    passwords = json.loads((Path(home) / "simple_auth_manager_passwords.json.generated").read_text())
+    request = urllib.request.Request(
+        f"{url}/auth/token",
+        data=json.dumps({"username": user, "password": passwords[user]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(json.load(response)["access_token"])
+
+
 def _create_buckets(endpoint: str, buckets: list[str]) -> None:
     import boto3
 

@@ -46,6 +46,10 @@ def gather(dataset: str, store: ObjectStore, *, model_name: str, experiment: str
 
     out = Overview(dataset=dataset, tracking_uri=mlflow.get_tracking_uri())
     problem = _mlflow_down(out.tracking_uri)
+    if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow would fall back to a local file store here
+        problem = (
+            "MLFLOW_TRACKING_URI is not set in the Airflow API server's environment: models and runs cannot be shown"
+        )
     if problem:
         out.models.error = out.runs.error = problem
     else:
