@@ -7,6 +7,7 @@ errors from the library come out as one clear line and exit status 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -80,17 +81,53 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
-    from recsys_lib.pipelines.runner import retrain
+    from tqdm import tqdm
+
+    from recsys_lib.pipelines.runner import STAGES, retrain
 
     params = {"dataset": args.dataset, "source": args.source, **_params(args.set)}
+    bar = tqdm(total=len(STAGES), desc="retrain", unit="stage", file=sys.stderr, disable=None)
 
     def report(stage: str, out: dict[str, Any], seconds: float) -> None:
-        small = {k: v for k, v in out.items() if not isinstance(v, dict)}
-        print(f"{stage:<22} {seconds:8.1f}s  {json.dumps(small, default=str)}", flush=True)
+        small = {k: v for k, v in out.items() if not isinstance(v, dict | list)}
+        bar.write(f"{stage:<22} {seconds:8.1f}s  {json.dumps(small, default=str)}", file=sys.stdout)
+        bar.update(1)
 
-    results = retrain(params, args.ds, on_stage=report)
+    try:
+        results = retrain(params, args.ds, on_stage=report)
+    finally:
+        bar.close()
     total = sum(r["seconds"] for r in results.values())
     print(f"{'total':<22} {total:8.1f}s")
+
+
+def cmd_stage(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from recsys_lib.pipelines.runner import run_stage
+
+    params = {"dataset": args.dataset, "source": args.source, **_params(args.set)}
+    bar: Any = None
+
+    def on_shard(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or tqdm(total=total, desc="export shards", unit="shard", file=sys.stderr, disable=None)
+        bar.update(1)
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter; stdout holds only the JSON result
+            out = run_stage(
+                args.command,
+                params,
+                args.ds,
+                run_id=getattr(args, "run_id", None),
+                plan_uri=getattr(args, "plan_uri", None),
+                on_shard=on_shard,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps(out, indent=2, default=str))
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
@@ -129,7 +166,14 @@ def cmd_similar(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recsys", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="recsys",
+        description="recsys: the recommendation pipeline from a shell, without Airflow.",
+        epilog="The whole pipeline: recsys retrain --dataset shop --ds 2026-11-23. One step at a time: "
+        "ingest, validate, features, train, register --run-id ID, export, publish --plan-uri URI. "
+        "Reading what was published: recommend --user ID, similar --item ID. "
+        "S3 and MLflow come from AWS_* and MLFLOW_TRACKING_URI (recsys stack up prints a local set).",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -173,6 +217,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_retrain)
 
+    stage_help = {
+        "ingest": "read raw/<dataset>/ into canonical tables under ingested/ (step 1 of the DAG)",
+        "validate": "Great Expectations on the ingested tables; quarantine, snapshot, report, Data Docs (step 2)",
+        "features": "encoders, weights, split and sequences from the snapshot (step 3)",
+        "train": "train the configured model; prints the MLflow run id register needs (step 4)",
+        "register": "evaluate against popularity and the champion, register, move the alias (step 5)",
+        "export": "plan, every user shard and the item tables, staged; prints the plan publish needs (step 6)",
+        "publish": "check every shard, publish the tables and move the _latest.json pointers (step 7)",
+    }
+    for stage, text in stage_help.items():
+        p = sub.add_parser(
+            stage,
+            help=text,
+            description=text + ". Inputs are read where the earlier steps wrote them for --dataset and --ds.",
+        )
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--ds", required=True, help="logical date YYYY-MM-DD")
+        p.add_argument("--source", default="canonical", choices=list(get_args(SourceName)))
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="parameter override")
+        if stage == "register":
+            p.add_argument("--run-id", required=True, help="the MLflow run id printed by `recsys train`")
+        if stage == "publish":
+            p.add_argument("--plan-uri", required=True, help="the plan_uri printed by `recsys export`")
+        p.set_defaults(func=cmd_stage)
+
     p = sub.add_parser("recommend", help="a user's recommendations from the published export")
     p.add_argument("--user", required=True)
     p.add_argument("--dataset", default="shop")
@@ -197,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
     )
-    if args.command == "retrain":
-        logging.getLogger("recsys_lib").setLevel(logging.INFO)
+    if args.command in ("retrain", "ingest", "validate", "features", "train", "register", "export", "publish"):
+        logging.getLogger("recsys_lib").setLevel(logging.INFO)  # epochs, shards and rows as they happen
     try:
         args.func(args)
     except RecsysError as exc:

@@ -37,6 +37,13 @@ FAULTS = [
         "tests/faults/test_s3_faults.py::test_500s_503s_dropped_connections_and_timeouts_are_retried_to_the_same_export",
     ),
     Fault(
+        "S3 is down (every request answers 503) for longer than the client's retries last, when a run starts",
+        "the task fails; Airflow retries it after its retry delay (task `retries=2`, exponential backoff) "
+        "and the run completes",
+        "the published top-k equals a clean run's bit for bit",
+        "tests/faults/test_airflow_retries.py::test_a_task_failed_by_an_outage_is_retried_by_airflow_to_the_clean_export",
+    ),
+    Fault(
         "an export shard's process is SIGKILLed between two Parquet parts",
         "publish refuses (the shard never wrote `_parts.json`); the retried shard restages the same bytes "
         "and the export publishes",
@@ -91,6 +98,12 @@ FAULTS = [
         "`StorageError` before anything is written for it",
         "nothing written outside the target directory",
         "tests/unit/storage/test_objectstore.py::test_downloading_a_prefix_never_writes_outside_the_target_directory",
+    ),
+    Fault(
+        "an anonymous request to the Recommendations page mounted in Airflow",
+        "HTTP 401 (the plugin's routes depend on Airflow's `get_user`; Airflow does not authenticate plugin apps)",
+        "nothing about models, exports or validation is shown without a login",
+        "tests/integration/test_ui.py::test_the_airflow_plugin_mounts_the_page_behind_airflow_login",
     ),
     Fault(
         "dataset names, dates, keys and URIs that would leave the configured bucket and prefix "

@@ -8,9 +8,14 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from recsys_lib import schema
 from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.errors import RegistryUnavailableError
-from recsys_lib.evaluation.bundle import evaluate_bundle
+from recsys_lib.evaluation import plots
+from recsys_lib.evaluation.bundle import BundleEvaluation, evaluate_bundle_lists
+from recsys_lib.evaluation.exposure import popularity_exposure, tail_share
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
 from recsys_lib.models.bundle import ModelBundle
@@ -19,6 +24,8 @@ from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION, decide_alias
 
 log = logging.getLogger(__name__)
+#: The list length the long-tail exposure is measured at.
+LONG_TAIL_K = 10
 
 
 def run(
@@ -56,11 +63,17 @@ def _register(
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = ctx.store.get_dir(ctx.store.key_from_uri(bundle_uri), tmp)
         bundle = ModelBundle.load(bundle_dir)
-        new = evaluate_bundle(bundle, features, ks=ks)
-        baseline = evaluate_bundle(_popularity_bundle(features), features, ks=ks)
+        evaluated = {"new model": evaluate_bundle_lists(bundle, features, ks=ks)}
+        evaluated["popularity"] = evaluate_bundle_lists(_popularity_bundle(features), features, ks=ks)
         champion = registry.version_by_alias(cfg.registered_model_name, CHAMPION)
-        champ = evaluate_bundle(registry.load_bundle(champion.model_uri), features, ks=ks) if champion else None
+        if champion:
+            label = f"champion v{champion.version}"
+            evaluated[label] = evaluate_bundle_lists(registry.load_bundle(champion.model_uri), features, ks=ks)
+        new, baseline = evaluated["new model"].metrics, evaluated["popularity"].metrics
+        champ = evaluated[label].metrics if champion else None
+        exposure = _log_comparison(run_id, features, evaluated, ks)
         registry.log_metrics(run_id, {f"test_{k}": v for k, v in new.items()})
+        registry.log_metrics(run_id, {f"test_tail_share_at_{LONG_TAIL_K}": tail_share(exposure["new model"])})
         registry.log_metrics(run_id, {f"baseline_test_{k}": v for k, v in baseline.items()})
         if champ:
             registry.log_metrics(run_id, {f"champion_test_{k}": v for k, v in champ.items()})
@@ -103,6 +116,20 @@ def _register(
         f"baseline_{metric}": baseline[metric],
         "champion_version": champion.version if champion else None,
     }
+
+
+def _log_comparison(
+    run_id: str, features: FeatureSet, evaluated: dict[str, BundleEvaluation], ks: tuple[int, ...]
+) -> dict[str, np.ndarray]:
+    """Log ``plots/metrics_at_k.png`` and ``plots/long_tail.png`` (new model, popularity and the
+    champion on the same test users); return each model's long-tail exposure at LONG_TAIL_K."""
+    popularity = np.bincount(features.train[schema.ITEM_IDX].to_numpy(), minlength=features.n_items)
+    exposure = {label: popularity_exposure(e.recommended, popularity, k=LONG_TAIL_K) for label, e in evaluated.items()}
+    registry.log_figure(
+        run_id, plots.metrics_at_k({k: e.metrics for k, e in evaluated.items()}, ks), "plots/metrics_at_k.png"
+    )
+    registry.log_figure(run_id, plots.long_tail(exposure, k=LONG_TAIL_K), "plots/long_tail.png")
+    return exposure
 
 
 def _popularity_bundle(features: FeatureSet) -> ModelBundle:

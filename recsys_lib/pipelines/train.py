@@ -42,6 +42,10 @@ def run(
         },
     )
     _log_validation(ctx, run_id)
+    snapshot = ctx.store.key_from_uri(snapshot_uri) + "events.parquet"
+    registry.log_input(
+        run_id, ctx.store.get_frame(snapshot), source=ctx.store.uri(snapshot), name=f"{ctx.dataset}-{ds}"
+    )
     log.info(
         "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id
     )

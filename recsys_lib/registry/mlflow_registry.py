@@ -72,17 +72,28 @@ def _client() -> Any:
 
 
 def start_run(experiment: str, run_name: str, *, tags: dict[str, str], params: dict[str, Any]) -> str:
-    """Create a run in ``experiment`` (created if missing) with tags and params; return its id."""
+    """Create a run in ``experiment`` (created if missing) with tags and params; return its id.
+
+    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set), the project's run is used instead of a new one,
+    so the experiment a data scientist launched holds the whole training.
+    """
+    import os
+
     from mlflow.entities import Param
 
     client = _client()
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    run = client.create_run(exp_id, run_name=run_name, tags=tags)
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        for key, value in {**tags, "mlflow.runName": run_name}.items():
+            client.set_tag(run_id, key, value)
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        run_id = client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
     items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
     for start in range(0, len(items), 100):
-        client.log_batch(run.info.run_id, params=items[start : start + 100])
-    return str(run.info.run_id)
+        client.log_batch(run_id, params=items[start : start + 100])
+    return str(run_id)
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
@@ -99,6 +110,27 @@ def set_tags(run_id: str, tags: dict[str, str]) -> None:
     client = _client()
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
+
+
+def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
+    """Log a matplotlib figure as an image artifact of the run, then close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        _client().log_figure(run_id, figure, artifact_file)
+    finally:
+        plt.close(figure)
+
+
+def log_input(run_id: str, frame: pd.DataFrame, *, source: str, name: str, context: str = "training") -> None:
+    """Record ``frame`` (its schema, row count and digest; not its rows) as an input of the run,
+    with ``source`` (the snapshot URI) so the run says exactly which data it learned from."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    dataset = from_pandas(frame, source=source, name=name)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_input(dataset, context=context)
 
 
 def log_artifacts(run_id: str, local_dir: str | Path, artifact_path: str) -> None:

@@ -8,6 +8,9 @@ request of each ``every`` (counting from 1) gets the next fault of ``faults``, i
 - ``slow``: forwarded (so the write happens), then the answer is held past the client's read
   timeout: the client sees a timeout for a request that did take effect.
 
+``outage(seconds)`` answers every request with 503 for that long (an object store that is down
+for longer than the client's retries last), counted as ``outage``.
+
 Each injected fault is counted in ``injected`` by kind, so a test can show faults did happen.
 """
 
@@ -24,12 +27,13 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, every: int, faults: tuple[str, ...], hold_seconds: float = 3.0):
+    def __init__(self, upstream: str, *, every: int = 0, faults: tuple[str, ...] = (), hold_seconds: float = 3.0):
         target = urlsplit(upstream)
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.every, self.faults, self.hold_seconds = every, faults, hold_seconds
         self.injected: Counter[str] = Counter()
         self.requests = 0
+        self.down_until = 0.0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -48,10 +52,17 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
+    def outage(self, seconds: float) -> None:
+        """Answer every request with 503 for the next ``seconds``."""
+        self.down_until = time.monotonic() + seconds
+
     def _next_fault(self) -> str | None:
         with self._lock:
             self.requests += 1
-            if self.requests % self.every:
+            if time.monotonic() < self.down_until:
+                self.injected["outage"] += 1
+                return "503"
+            if not self.every or self.requests % self.every:
                 return None
             fault = self.faults[(self.requests // self.every - 1) % len(self.faults)]
             self.injected[fault] += 1

@@ -73,6 +73,7 @@ def test_first_model_is_registered_as_champion_with_metrics(first_run) -> None:
     assert "baseline_test_ndcg_at_10" in run.data.metrics
     assert run.data.params["model.name"] == "mf_bpr"
     assert run.data.tags["recsys.logical_date"] == DS
+    assert run.data.tags["airflow.dag_run_id"] == first_run.run_id  # the MLflow run names its Airflow run
     history = client.get_metric_history(champion.run_id, "train_loss")
     assert len(history) == CONF["epochs"]
 

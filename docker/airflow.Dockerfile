@@ -1,0 +1,23 @@
+# Airflow 3.3.2 with recsys_lib, for the API server, scheduler, dag-processor, triggerer and the
+# CPU Celery workers (export shards, validation, features). CPU build of the pinned torch.
+#
+#   docker build -f docker/airflow.Dockerfile -t recsys-airflow:latest .
+FROM apache/airflow:3.3.2-python3.11
+
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/*
+USER airflow
+
+# The repository's pins (constraints.txt) decide every version; torch comes as its CPU build.
+COPY --chown=airflow:root constraints.txt pyproject.toml README.md /opt/recsys/
+COPY --chown=airflow:root recsys_lib /opt/recsys/recsys_lib
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
+      -c /opt/recsys/constraints.txt "torch==2.13.0+cpu" \
+ && pip install --no-cache-dir -c /opt/recsys/constraints.txt \
+      /opt/recsys "apache-airflow==3.3.2" "apache-airflow-providers-celery" "apache-airflow-providers-fab" "psycopg2-binary"
+
+COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root plugins /opt/airflow/plugins
+ENV RECSYS_GIT_COMMIT=unknown
