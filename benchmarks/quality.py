@@ -51,6 +51,9 @@ _SEQUENCE_TRAIN = {"batch_size": 128, "learning_rate": 1e-3, "weight_decay": 0.0
 #: learn ~3x faster per epoch than theirs would and overfit after ~15 epochs at their dropout 0.2,
 #: so training stops after 18 epochs without a better validation NDCG@10.
 _FULL = {**_SEQUENTIAL, "loss": "full_softmax"}
+#: eSASRec's Beauty setting (transformer_benchmark, configs/paper/loo/s3_beauty_ligr.yaml): LiGR
+#: blocks, dimension 256, 1 block, 1 head, dropout 0.2, sampled softmax with 256 negatives.
+_ESASREC = {**_SEQUENTIAL, "block": "ligr", "dropout": 0.2}
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def variants(dataset: str) -> list[Variant]:
         Variant("gru4rec", "gru4rec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec sampled softmax", "sasrec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec full softmax", "sasrec", {"sequential": _FULL}, sequence_train),
+        Variant("esasrec (ligr, dim 256)", "sasrec", {"sequential": _ESASREC, "embedding_dim": 256}, sequence_train),
         Variant("two_tower", "two_tower", {"sequential": _SEQUENTIAL}, sequence_train),
     ]
 
@@ -262,12 +266,15 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--only", nargs="+", default=None, help="run only the rows whose label contains one of these")
     args = parser.parse_args()
     command = "python benchmarks/quality.py " + shlex.join(sys.argv[1:])
     for dataset in LOADERS if args.dataset == "all" else [args.dataset]:
         features = LOADERS[dataset]()
         print(f"{dataset}: {features.n_users} users, {features.n_items} items", file=sys.stderr, flush=True)
         chosen = [v for v in variants(dataset) if v.model in args.models]
+        if args.only:
+            chosen = [v for v in chosen if any(part in v.label for part in args.only)]
         rows = [run_model(variant, features, args.max_epochs) for variant in chosen]
         speed = recbole_speed(features) if dataset == "beauty" and "sasrec" in args.models else None
         text = section(dataset, features, rows, command.strip(), speed)

@@ -93,6 +93,10 @@ class SequentialConfig(_Frozen):
     """Attention heads per block (sasrec); must divide ``model.embedding_dim``."""
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
     """Dropout on embeddings and inside each block; sparse catalogues want it high."""
+    block: Literal["pre_norm", "ligr"] = "pre_norm"
+    """Transformer block of ``sasrec``: ``pre_norm`` (pre-LayerNorm, plain residuals, GELU
+    feed-forward) or ``ligr`` (LiGR, as in eSASRec: each residual added through a learned sigmoid
+    gate of the block's input, SwiGLU feed-forward)."""
     loss: Literal["full_softmax", "sampled_softmax"] = "sampled_softmax"
     """``full_softmax``: cross-entropy over the whole catalogue at every position (cost grows with the
     catalogue). ``sampled_softmax``: cross-entropy over the target and ``n_negatives`` uniform

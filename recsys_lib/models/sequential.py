@@ -1,6 +1,7 @@
 """Sequence models: read the user's recent items in order and predict the next one.
 
-* ``sasrec``: causal self-attention over the sequence (Kang & McAuley, 2018), pre-LayerNorm blocks;
+* ``sasrec``: causal self-attention over the sequence (Kang & McAuley, 2018), pre-LayerNorm or
+  LiGR blocks (``sequential.block``; LiGR with sampled softmax is eSASRec, Tikhonovich et al., 2025);
 * ``gru4rec``: a GRU over the sequence (Hidasi et al., 2016).
 
 Both encode a sequence into one hidden vector per position and score items by the dot product with
@@ -46,8 +47,8 @@ class SequenceNet(nn.Module):
         raise NotImplementedError
 
 
-class _Block(nn.Module):
-    """Pre-LayerNorm transformer block: masked multi-head self-attention, then a GELU feed-forward."""
+class _AttentionBlock(nn.Module):
+    """What every transformer block here shares: pre-LayerNorm masked multi-head self-attention."""
 
     def __init__(self, dim: int, n_heads: int, dropout: float):
         super().__init__()
@@ -56,13 +57,12 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.norm_ff = nn.LayerNorm(dim)
-        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """x (B, L, dim); allowed (B, 1, L, L) bool, True where query i may attend to key j."""
-        b, length, dim = x.shape
-        q, k, v = self.qkv(self.norm_attention(x)).view(b, length, 3, self.n_heads, dim // self.n_heads).unbind(2)
+    def _attend(self, normed: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """Masked multi-head self-attention of the normalised stream (B, L, dim) -> (B, L, dim)."""
+        b, length, dim = normed.shape
+        q, k, v = self.qkv(normed).view(b, length, 3, self.n_heads, dim // self.n_heads).unbind(2)
         attended = F.scaled_dot_product_attention(  # (B, heads, L, dim / heads)
             q.transpose(1, 2),
             k.transpose(1, 2),
@@ -70,8 +70,47 @@ class _Block(nn.Module):
             attn_mask=allowed,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        x = x + self.drop(self.out(attended.transpose(1, 2).reshape(b, length, dim)))
+        return self.out(attended.transpose(1, 2).reshape(b, length, dim))
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """x (B, L, dim); allowed (B, 1, L, L) bool, True where query i may attend to key j."""
+        raise NotImplementedError
+
+
+class _Block(_AttentionBlock):
+    """Pre-LayerNorm transformer block: masked self-attention, then a GELU feed-forward, each
+    added to the stream by a plain residual."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float):
+        super().__init__(dim, n_heads, dropout)
+        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self._attend(self.norm_attention(x), allowed))
         return x + self.drop(self.ff(self.norm_ff(x)))
+
+
+class _LiGRBlock(_AttentionBlock):
+    """LiGR block (Borisyuk et al., 2025; the layer of eSASRec): pre-LayerNorm attention and a
+    SwiGLU feed-forward, each added to the stream through a learned sigmoid gate of the block's
+    input instead of a plain residual, so a block can pass its input through untouched."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float):
+        super().__init__(dim, n_heads, dropout)
+        hidden = 4 * dim
+        self.ff_in = nn.Linear(dim, 2 * hidden, bias=False)  # SwiGLU: value and gate halves
+        self.ff_out = nn.Linear(hidden, dim, bias=False)
+        self.gate_attention = nn.Linear(dim, dim)
+        self.gate_ff = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = x + torch.sigmoid(self.gate_attention(x)) * self.drop(self._attend(self.norm_attention(x), allowed))
+        value, gate = self.ff_in(self.norm_ff(x)).chunk(2, dim=-1)
+        ff = self.ff_out(self.drop(F.silu(gate) * value))
+        return x + torch.sigmoid(self.gate_ff(x)) * self.drop(ff)
+
+
+_BLOCKS: dict[str, type[_AttentionBlock]] = {"pre_norm": _Block, "ligr": _LiGRBlock}
 
 
 class SASRecNet(SequenceNet):
@@ -83,7 +122,8 @@ class SASRecNet(SequenceNet):
         self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items)  # last row: padding
         self.position = nn.Embedding(cfg.max_length, dim)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(_Block(dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
+        block = _BLOCKS[cfg.block]
+        self.blocks = nn.ModuleList(block(dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(dim)
         for embedding in (self.item, self.position):
             nn.init.normal_(embedding.weight, std=_INIT_STD)

@@ -52,8 +52,9 @@ def _net(**kwargs) -> SASRecNet:
     return SASRecNet(20, 16, SequentialConfig(max_length=8, n_heads=2, dropout=0.0, **kwargs)).eval()
 
 
-def test_sasrec_is_causal_each_position_sees_only_older_items():
-    net = _net()
+@pytest.mark.parametrize("block", ["pre_norm", "ligr"])
+def test_sasrec_is_causal_each_position_sees_only_older_items(block):
+    net = _net(block=block)
     seq = torch.tensor([[3, 4, 5, 6, 7]])
     changed = torch.tensor([[3, 4, 5, 9, 1]])
     with torch.no_grad():
@@ -62,9 +63,10 @@ def test_sasrec_is_causal_each_position_sees_only_older_items():
     assert not torch.allclose(a[:, 3:], b[:, 3:])
 
 
-def test_left_padding_does_not_change_the_newest_state():
+@pytest.mark.parametrize("block", ["pre_norm", "ligr"])
+def test_left_padding_does_not_change_the_newest_state(block):
     """Training cuts batches to their longest row; scoring pads to max_length: both must agree."""
-    net = _net()
+    net = _net(block=block)
     with torch.no_grad():
         short = net.encode(torch.tensor([[2, 5, 11]]))[:, -1]
         padded = net.encode(torch.tensor([[PAD] * 5 + [2, 5, 11]]))[:, -1]
@@ -89,13 +91,16 @@ def _cyclic_shop(n_users: int = 150, n_items: int = 40, length: int = 12, seed: 
     return build_features(events, pd.DataFrame({schema.ITEM_ID: []}), FeaturesConfig(split="leave_one_out"))
 
 
-@pytest.mark.parametrize("model_class", [SASRec, GRU4Rec])
+@pytest.mark.parametrize(
+    ("model_class", "block"),
+    [(SASRec, "pre_norm"), (SASRec, "ligr"), (GRU4Rec, "pre_norm")],
+    ids=["sasrec", "esasrec", "gru4rec"],
+)
 @pytest.mark.parametrize("loss", ["full_softmax", "sampled_softmax"])
-def test_sequence_models_learn_what_comes_next(model_class, loss):
+def test_sequence_models_learn_what_comes_next(model_class, block, loss):
     features = _cyclic_shop()
-    config = ModelConfig(
-        name=model_class.name, embedding_dim=32, sequential=SequentialConfig(dropout=0.1, loss=loss, n_negatives=16)
-    )
+    sequential = SequentialConfig(dropout=0.1, loss=loss, n_negatives=16, block=block)
+    config = ModelConfig(name=model_class.name, embedding_dim=32, sequential=sequential)
     model = model_class(features.n_users, features.n_items, config)
     model.fit(features, TrainConfig(epochs=30, batch_size=32, learning_rate=0.01, seed=0))
     popularity = PopularityRecommender(features.n_users, features.n_items, ModelConfig(name="popularity"))
@@ -103,3 +108,19 @@ def test_sequence_models_learn_what_comes_next(model_class, loss):
     result = evaluate_recommender(model, features, ks=(1, 10))
     assert result["n_users_evaluated"] == features.n_users
     assert result["hr_at_1"] > 0.8 > baseline["hr_at_10"] + 0.4
+
+
+def test_a_ligr_block_gates_its_residuals_and_has_a_swiglu_feed_forward():
+    from recsys_lib.models.sequential import _LiGRBlock
+
+    net = _net(block="ligr")
+    [block] = net.blocks
+    assert isinstance(block, _LiGRBlock)
+    assert block.ff_in.weight.shape == (2 * 4 * 16, 16) and block.ff_out.bias is None
+    with torch.no_grad():  # gates shut: the block passes its input through untouched
+        for gate in (block.gate_attention, block.gate_ff):
+            gate.weight.zero_()
+            gate.bias.fill_(-1e4)
+        x = torch.randn(2, 5, 16)
+        allowed = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+        torch.testing.assert_close(block(x, allowed), x)
