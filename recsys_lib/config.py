@@ -155,6 +155,10 @@ class TrainConfig(_Frozen):
     Whenever validation runs, the weights of the best validated epoch are the ones kept."""
     validate_every: int = Field(1, ge=1)
     """Validate every this many epochs (and after the last one)."""
+    refit: bool = False
+    """After early stopping picked the best epoch on the validation split, train fresh weights on
+    train + validation for that many epochs and keep those: the model then knows each user's newest
+    interactions before test (model selection on validation, final fit on everything but test)."""
     accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
     """Lightning accelerator; ``auto`` uses a GPU when one is present."""
 

@@ -7,6 +7,7 @@ window: the summed event weight and the pair's last timestamp in that window.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,15 @@ class FeatureSet:
             raise ValueError(f"unknown split(s) {unknown}; allowed: {list(_WINDOWS)}")
         frames = [getattr(self, s) for s in _WINDOWS if s in splits]  # oldest window first breaks time ties
         return UserHistory.from_pairs(pd.concat(frames, ignore_index=True), self.n_users, self.n_items)
+
+    def with_validation_in_train(self) -> FeatureSet:
+        """The same FeatureSet with the validation pairs moved into train (for a final fit after
+        model selection); validation is left empty, test untouched."""
+        return dataclasses.replace(
+            self,
+            train=pd.concat([self.train, self.validation], ignore_index=True),
+            validation=self.validation.iloc[:0],
+        )
 
     def unavailable_items(self) -> np.ndarray:
         """Indices of catalogue items flagged ``available = False``."""

@@ -61,7 +61,9 @@ class NeuralRecommender(Recommender):
         self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None = None
     ) -> NeuralRecommender:
         """Train freshly seeded weights for up to ``train.epochs`` epochs and keep the best
-        validated ones; returns self."""
+        validated ones; with ``train.refit``, then train fresh weights on train + validation for
+        the best epoch count and keep those (their epochs reach ``on_epoch_end`` after the first
+        phase's, with metrics prefixed ``refit_``). Returns self."""
         self.check_fits(features)
         if features.train.empty:
             raise ModelError(f"the train split is empty; {self.name} needs at least one train interaction")
@@ -73,7 +75,24 @@ class NeuralRecommender(Recommender):
         report.restore_best()
         self.history, self.best_epoch = report.history, report.best_epoch
         self.net.cpu().float().eval()
+        if train.refit and self.best_epoch is not None:
+            self._refit(features, train, on_epoch_end)
         return self
+
+    def _refit(self, features: FeatureSet, train: TrainConfig, on_epoch_end: EpochCallback | None) -> None:
+        """The final fit of ``train.refit``: ``best_epoch + 1`` epochs on train + validation."""
+        selected, first = self.best_epoch, self.history
+        assert selected is not None
+        offset = len(first)
+
+        def shifted(epoch: int, metrics: dict[str, float]) -> None:
+            if on_epoch_end is not None:
+                on_epoch_end(offset + epoch, {f"refit_{k}": v for k, v in metrics.items()})
+
+        final = train.model_copy(update={"epochs": selected + 1, "patience": None, "refit": False})
+        self.fit(features.with_validation_in_train(), final, on_epoch_end=shifted)
+        self.history = first + [{f"refit_{k}": v for k, v in h.items()} for h in self.history]
+        self.best_epoch = selected
 
     @property
     def device(self) -> torch.device:

@@ -124,3 +124,23 @@ def test_a_ligr_block_gates_its_residuals_and_has_a_swiglu_feed_forward():
         x = torch.randn(2, 5, 16)
         allowed = torch.ones(2, 1, 5, 5, dtype=torch.bool)
         torch.testing.assert_close(block(x, allowed), x)
+
+
+def test_refit_trains_the_selected_epochs_again_on_train_plus_validation():
+    features = _cyclic_shop(n_users=60, n_items=20, length=8)
+    moved = features.with_validation_in_train()
+    assert len(moved.train) == len(features.train) + len(features.validation) and moved.validation.empty
+    assert moved.test.equals(features.test)
+
+    config = ModelConfig(name="sasrec", embedding_dim=16, sequential=SequentialConfig(dropout=0.1, n_negatives=8))
+    seen: list[tuple[int, dict]] = []
+    train = TrainConfig(epochs=4, batch_size=16, learning_rate=0.01, seed=0, validate_every=1, patience=2, refit=True)
+    model = SASRec(features.n_users, features.n_items, config).fit(features, train, lambda e, m: seen.append((e, m)))
+    first = [m for _, m in seen if "train_loss" in m]
+    refit = [(e, m) for e, m in seen if "refit_train_loss" in m]
+    assert len(refit) == model.best_epoch + 1 and [e for e, _ in refit] == list(range(len(first), len(seen)))
+    assert not any("refit_val_ndcg_at_10" in m for _, m in refit)  # nothing left to validate on
+    assert len(model.history) == len(seen)
+
+    plain = SASRec(features.n_users, features.n_items, config).fit(features, train.model_copy(update={"refit": False}))
+    assert not torch.equal(model.net.item_weights(), plain.net.item_weights())
