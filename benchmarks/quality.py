@@ -85,11 +85,9 @@ def variants(dataset: str) -> list[Variant]:
         Variant("sasrec full softmax", "sasrec", {"sequential": _FULL}, sequence_train),
         Variant("esasrec (ligr, dim 256)", "sasrec", {"sequential": _ESASREC, "embedding_dim": 256}, sequence_train),
         # the same, then a final fit on train + validation for the selected epoch count (TrainConfig.refit)
-        Variant("sasrec sampled softmax, refit", "sasrec", {"sequential": _SEQUENTIAL}, refit_train),
-        Variant("sasrec full softmax, refit", "sasrec", {"sequential": _FULL}, refit_train),
-        Variant(
-            "esasrec (ligr, dim 256), refit", "sasrec", {"sequential": _ESASREC, "embedding_dim": 256}, refit_train
-        ),
+        Variant("sasrec sampled softmax refit", "sasrec", {"sequential": _SEQUENTIAL}, refit_train),
+        Variant("sasrec full softmax refit", "sasrec", {"sequential": _FULL}, refit_train),
+        Variant("esasrec (ligr, dim 256) refit", "sasrec", {"sequential": _ESASREC, "embedding_dim": 256}, refit_train),
         Variant("two_tower", "two_tower", {"sequential": _SEQUENTIAL}, sequence_train),
     ]
 
