@@ -97,8 +97,8 @@ def run(
 
 def previous_profile(ctx: RunContext) -> tuple[str | None, dict[str, Any] | None]:
     """(date, profile) of the newest validation report before ``ctx.ds`` that passed, if any."""
-    keys = [o.key for o in ctx.store.list_objects(f"validation/dataset={ctx.dataset}/")]
-    earlier = [d for d in layout.validation_dates(keys) if d < ctx.ds][:BASELINE_LOOKBACK]
+    dates = layout.partition_dates(ctx.store.list_prefixes(layout.validation_root(ctx.dataset)))
+    earlier = [d for d in dates if d < ctx.ds][:BASELINE_LOOKBACK]
     for day in earlier:
         try:
             report = ctx.store.get_json(layout.validation_report_key(ctx.dataset, day))

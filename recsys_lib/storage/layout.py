@@ -76,9 +76,14 @@ def data_docs_prefix(dataset: str, ds: str) -> str:
     return validation_prefix(dataset, ds) + "data_docs/"
 
 
-def validation_dates(keys: list[str]) -> list[str]:
-    """The logical dates of the ``validation/`` report keys among ``keys``, newest first."""
-    found = {m.group(1) for k in keys if (m := re.search(r"/dt=(\d{4}-\d{2}-\d{2})/report\.json$", k))}
+def validation_root(dataset: str) -> str:
+    """The folder holding one ``dt=`` partition per validated logical date of ``dataset``."""
+    return f"validation/dataset={check_dataset(dataset)}/"
+
+
+def partition_dates(folders: list[str]) -> list[str]:
+    """The logical dates of ``.../dt=YYYY-MM-DD/`` folder names (``ObjectStore.list_prefixes``), newest first."""
+    found = {m.group(1) for f in folders if (m := re.search(r"dt=(\d{4}-\d{2}-\d{2})/$", f))}
     return sorted(found, reverse=True)
 
 

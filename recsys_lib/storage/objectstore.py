@@ -181,6 +181,19 @@ class ObjectStore:
                 out.append(ObjectInfo(key=obj["Key"][root_len:], size=int(obj["Size"]), etag=str(obj["ETag"])))
         return sorted(out, key=lambda o: o.key)
 
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The store-relative "folders" directly under ``prefix`` (ending in "/"), sorted: one
+        listing of names, however many objects each folder holds."""
+        full_prefix = self.full_key(prefix.rstrip("/")) + "/"
+        root_len = len(self.prefix) + 1 if self.prefix else 0
+        out: list[str] = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=full_prefix, Delimiter="/"
+        )
+        for page in pages:
+            out += [p["Prefix"][root_len:] for p in page.get("CommonPrefixes", [])]
+        return sorted(out)
+
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self.full_key(k)} for k in keys[start : start + 1000]]

@@ -146,8 +146,7 @@ def _export(store: ObjectStore, dataset: str) -> dict[str, Any]:
 
 
 def _validation(store: ObjectStore, dataset: str) -> dict[str, Any] | None:
-    keys = [o.key for o in store.list_objects(f"validation/dataset={layout.check_dataset(dataset)}/")]
-    dates = layout.validation_dates(keys)
+    dates = layout.partition_dates(store.list_prefixes(layout.validation_root(dataset)))
     if not dates:
         return None
     report = store.get_json(layout.validation_report_key(dataset, dates[0]))

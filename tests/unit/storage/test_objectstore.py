@@ -76,3 +76,15 @@ def test_directories_round_trip(mock_s3: ObjectStore, tmp_path) -> None:
     mock_s3.put_dir(tmp_path / "src", "bundle/")
     out = mock_s3.get_dir("bundle/", tmp_path / "dst")
     assert (out / "sub" / "b.txt").read_text() == "b" and (out / "a.txt").read_text() == "a"
+
+
+def test_folders_directly_under_a_prefix_are_listed_once_each(mock_s3: ObjectStore) -> None:
+    from recsys_lib.storage import layout
+
+    for day in ("2026-01-02", "2026-01-01"):
+        mock_s3.put_bytes(layout.validation_report_key("shop", day), b"{}")
+        mock_s3.put_bytes(layout.data_docs_prefix("shop", day) + "static/a.css", b"x")
+    mock_s3.put_bytes(layout.validation_report_key("other", "2026-01-03"), b"{}")
+    folders = mock_s3.list_prefixes(layout.validation_root("shop"))
+    assert folders == ["validation/dataset=shop/dt=2026-01-01/", "validation/dataset=shop/dt=2026-01-02/"]
+    assert layout.partition_dates(folders) == ["2026-01-02", "2026-01-01"]
