@@ -27,6 +27,12 @@ def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.Data
         f"   published export    {store.uri(layout.export_prefix('user_topk', dataset, manifest['dt']))}"
         f"  ({manifest['rows']:,} rows, {len(manifest['files'])} file(s), _manifest.json + _SUCCESS)"
     )
+    report = store.get_json(layout.validation_report_key(dataset, manifest["dt"]))
+    state = "passed" if report["success"] else "FAILED"
+    print(
+        f"   validation          {state}: {report['row_counts']['events']:,} events, "
+        f"{report.get('quarantined', 0):,} quarantined; Great Expectations Data Docs at {report.get('data_docs_uri')}"
+    )
     model, base = metrics.get("test_ndcg_at_10", float("nan")), metrics.get("baseline_test_ndcg_at_10", float("nan"))
     print(
         f"   NDCG@10 (test)      model {model:.4f}   popularity {base:.4f}   lift x{model / base:.2f}"
