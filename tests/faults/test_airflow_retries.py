@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recsys_lib import schema
 from tests.faults.proxy import FaultProxy
+from tests.faults.published import published_topk
 from tests.integration.conftest import shop_in_store
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.e2e]
@@ -16,14 +16,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.e2e]
 DAY = datetime(2026, 8, 20, tzinfo=UTC)
 SHOP = {"end": DAY, "n_users": 100, "n_items": 50, "n_categories": 4, "days": 20, "seed": 13}
 CONF = {"epochs": 2, "embedding_dim": 8, "k": 5, "export_shards": 1}
-KEY = [schema.USER_ID, schema.RANK]
-
-
-def _published(store, dataset: str):
-    from recsys_lib.export import read_recommendations
-
-    rows = read_recommendations(store, dataset)[[schema.USER_ID, schema.RANK, schema.ITEM_ID, schema.SCORE]]
-    return rows.sort_values(KEY).reset_index(drop=True)
 
 
 def test_a_task_failed_by_an_outage_is_retried_by_airflow_to_the_clean_export(
@@ -47,4 +39,4 @@ def test_a_task_failed_by_an_outage_is_retried_by_airflow_to_the_clean_export(
     assert run.state == DagRunState.SUCCESS
     ingest = run.get_task_instance("ingest_snapshot")
     assert ingest.try_number == 2 and proxy.injected["outage"] >= 2  # failed once, retried by Airflow
-    assert _published(store, "outage-shop").equals(_published(store, "steady-shop"))
+    assert published_topk(store, "outage-shop").equals(published_topk(store, "steady-shop"))

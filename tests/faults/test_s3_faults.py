@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recsys_lib import schema
 from tests.faults.proxy import FaultProxy
+from tests.faults.published import published_topk
 from tests.integration.conftest import shop_in_store
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -23,23 +23,16 @@ SHOP = {
     "seed": 5,
 }
 PARAMS = {"epochs": 3, "embedding_dim": 8, "k": 5, "export_shards": 2}
-KEY = [schema.USER_ID, schema.RANK]
-
-
-def _published(store, dataset: str):
-    from recsys_lib.export import read_manifest, read_recommendations
-
-    rows = read_recommendations(store, dataset)[[schema.USER_ID, schema.RANK, schema.ITEM_ID, schema.SCORE]]
-    return rows.sort_values(KEY).reset_index(drop=True), read_manifest(store, dataset)
 
 
 def test_500s_503s_dropped_connections_and_timeouts_are_retried_to_the_same_export(local_stack, monkeypatch) -> None:
+    from recsys_lib.export import read_manifest
     from recsys_lib.pipelines.runner import retrain
 
     store = shop_in_store(local_stack.bucket, "clean-shop", **SHOP)
     shop_in_store(local_stack.bucket, "flaky-shop", **SHOP)
     retrain({**PARAMS, "dataset": "clean-shop"}, DS)
-    clean, _ = _published(store, "clean-shop")
+    clean = published_topk(store, "clean-shop")
 
     with FaultProxy(local_stack.s3.url, every=6, faults=("500", "503", "drop", "slow"), hold_seconds=2.5) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
@@ -48,7 +41,7 @@ def test_500s_503s_dropped_connections_and_timeouts_are_retried_to_the_same_expo
     monkeypatch.undo()
 
     assert all(proxy.injected[f] >= 2 for f in ("500", "503", "drop", "slow")), proxy.injected
-    flaky, manifest = _published(store, "flaky-shop")
+    flaky, manifest = published_topk(store, "flaky-shop"), read_manifest(store, "flaky-shop")
     assert manifest["rows"] == len(clean)
     assert flaky.equals(clean)  # the same users, ranks, items and scores, to the bit
     staging = [o.key for o in store.list_objects("exports/") if "/_staging/" in o.key and "flaky-shop" in o.key]
