@@ -8,12 +8,17 @@ the difference between seconds and minutes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from recsys_lib import schema
+from recsys_lib.export.embeddings import embedding_table
 from recsys_lib.models.scorer import BundleScorer
+
+USER_TOPK = "user_topk"
+USER_EMBEDDINGS = "user_embeddings"
 
 
 def rows_table(
@@ -54,7 +59,7 @@ def rows_table(
     return pa.table(columns)
 
 
-def topk_tables(
+def user_tables(
     scorer: BundleScorer,
     users: np.ndarray,
     k: int,
@@ -62,36 +67,55 @@ def topk_tables(
     model_name: str,
     model_version: str,
     chunk_size: int = 4096,
+    embeddings: bool = False,
     user_id_map: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[pa.Table]:
-    """``user_topk`` rows for ``users`` (features user_idx), ``chunk_size`` users at a time.
+) -> Iterator[dict[str, pa.Table]]:
+    """Per chunk of ``chunk_size`` of ``users`` (scorer user rows): ``{"user_topk": rows}`` and,
+    with ``embeddings`` and a model with vectors, ``"user_embeddings"``: the vectors of the chunk's
+    known users, the same ones their top-k was scored with (computed once: for a sequence model
+    that is a forward pass over every history).
 
     Known users are scored by the model, new ones get its popularity fallback; history and
     unavailable items never appear (see BundleScorer). ``user_id_map`` rewrites the exported user
     ids (pseudonymisation). ``progress(n)`` is called after each chunk with its user count.
     """
-    features = scorer.features
-    item_ids = pa.array(features.item_ids.astype(str), pa.string())
+    item_ids = pa.array(scorer.item_ids.astype(str), pa.string())
     for start in range(0, len(users), chunk_size):
         chunk = np.asarray(users[start : start + chunk_size], dtype=np.int64)
-        items, scores = scorer.topk(chunk, k)
+        vectors = scorer.user_vectors(chunk)
+        items, scores = scorer.topk(chunk, k, user_vectors=vectors)
         reasons = scorer.reasons(chunk, items)
-        ids = features.user_ids[chunk].astype(str)
-        yield rows_table(
-            schema.USER_ID,
-            user_id_map(ids) if user_id_map is not None else ids,
-            schema.ITEM_ID,
-            items,
-            scores,
-            item_ids,
-            model_name=model_name,
-            model_version=model_version,
-            reasons=reasons,
-            with_reason=True,
-        )
+        ids = scorer.user_ids[chunk].astype(str)
+        ids = user_id_map(ids) if user_id_map is not None else ids
+        out = {
+            USER_TOPK: rows_table(
+                schema.USER_ID,
+                ids,
+                schema.ITEM_ID,
+                items,
+                scores,
+                item_ids,
+                model_name=model_name,
+                model_version=model_version,
+                reasons=reasons,
+                with_reason=True,
+            )
+        }
+        if embeddings and vectors is not None:
+            known = scorer.user_map[chunk] >= 0
+            out[USER_EMBEDDINGS] = embedding_table(
+                schema.USER_ID, ids[known], vectors, model_name=model_name, model_version=model_version
+            )
+        yield out
         if progress is not None:
             progress(len(chunk))
+
+
+def topk_tables(scorer: BundleScorer, users: np.ndarray, k: int, **options: Any) -> Iterator[pa.Table]:
+    """Only the ``user_topk`` rows of :func:`user_tables` (same options)."""
+    for tables in user_tables(scorer, users, k, **options):
+        yield tables[USER_TOPK]
 
 
 def similar_item_tables(

@@ -2,60 +2,42 @@
 
 A re-ranker scores ``user_vector . item_vector`` for the candidates it is given; for the models
 that have vectors this ranks like the batch export (MF-BPR adds a per-item bias that is not in the
-vectors). User vectors come from the history the bundle holds, so they describe each known user as
-of the model's training data.
+vectors). User vectors are written by the export's shards next to each user's top-k, from the same
+computation (:func:`recsys_lib.export.batch.user_tables`): a sequence model's user vector is its
+reading of the history the export scored, so the re-ranker and the batch top-k agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from recsys_lib import schema
 from recsys_lib.models.bundle import ModelBundle
 
 
-def _rows(id_column: str, ids: np.ndarray, vectors: np.ndarray, model_name: str, model_version: str) -> pd.DataFrame:
-    return pd.DataFrame(
+def embedding_table(
+    id_column: str, ids: np.ndarray, vectors: np.ndarray, *, model_name: str, model_version: str
+) -> pa.Table:
+    """Rows of ``id_column`` (``ids``), ``embedding`` (a row of ``vectors`` (n, d) as a list of
+    float32), model name and version; built as Arrow columns, no Python object per row."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * dim)
+    return pa.table(
         {
-            id_column: pd.Series(np.asarray(ids).astype(str), dtype="str"),
-            schema.EMBEDDING: list(np.asarray(vectors, dtype=np.float32)),
-            schema.MODEL_NAME: model_name,
-            schema.MODEL_VERSION: str(model_version),
+            id_column: pa.array(np.asarray(ids).astype(str), pa.string()),
+            schema.EMBEDDING: pa.ListArray.from_arrays(offsets, pa.array(vectors.ravel())),
+            schema.MODEL_NAME: pa.repeat(pa.scalar(model_name), n),
+            schema.MODEL_VERSION: pa.repeat(pa.scalar(str(model_version)), n),
         }
     )
 
 
-def embedding_frames(
-    bundle: ModelBundle,
-    *,
-    model_name: str,
-    model_version: str,
-    users: np.ndarray | None = None,
-    user_id_map: Callable[[np.ndarray], np.ndarray] | None = None,
-    chunk_size: int = 4096,
-) -> dict[str, Iterator[pd.DataFrame]]:
-    """``{"item_embeddings": frames, "user_embeddings": frames}`` for a model with vectors, ``{}``
-    for one without (popularity, item-kNN). ``users`` (model user_idx, default all) are computed
-    ``chunk_size`` at a time; ``user_id_map`` rewrites their exported ids (pseudonymisation)."""
-    model = bundle.model
-    items = model.item_vectors()  # (n_items, dim) or None
-    if items is None:
-        return {}
-
-    def item_frames() -> Iterator[pd.DataFrame]:
-        yield _rows(schema.ITEM_ID, bundle.item_ids, items, model_name, model_version)
-
-    def user_frames() -> Iterator[pd.DataFrame]:
-        wanted = np.arange(model.n_users) if users is None else np.asarray(users, dtype=np.int64)
-        for start in range(0, len(wanted), chunk_size):
-            chunk = wanted[start : start + chunk_size]
-            vectors = model.user_vectors(chunk, bundle.history)  # (n, dim)
-            if vectors is not None:
-                ids = bundle.user_ids[chunk].astype(str)
-                ids = user_id_map(ids) if user_id_map is not None else ids
-                yield _rows(schema.USER_ID, ids, vectors, model_name, model_version)
-
-    return {"item_embeddings": item_frames(), "user_embeddings": user_frames()}
+def item_embedding_table(bundle: ModelBundle, *, model_name: str, model_version: str) -> pa.Table | None:
+    """Every item the model knows with its vector; None for a model without vectors (popularity,
+    item-kNN)."""
+    vectors = bundle.model.item_vectors()  # (n_items, dim) or None
+    if vectors is None:
+        return None
+    return embedding_table(schema.ITEM_ID, bundle.item_ids, vectors, model_name=model_name, model_version=model_version)

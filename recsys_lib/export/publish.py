@@ -47,6 +47,72 @@ def shard_prefix(table: str, dataset: str, ds: str, attempt: str, shard: int) ->
     return layout.export_staging_prefix(table, dataset, ds, attempt) + f"shard={shard:05d}/"
 
 
+class PartStager:
+    """Writes one shard of one table into its staging area, part by part (see :func:`stage_parts`).
+
+    Use as a context manager: entering clears what an earlier try of the shard left; :meth:`add`
+    takes rows (Arrow or pandas), cut into Parquet parts of at most ``rows_per_file`` rows that a
+    background thread encodes and uploads while the caller computes the next rows (at most two
+    parts wait in memory); :meth:`finish` uploads the rest and writes ``_parts.json`` listing the
+    parts: a shard without it never finished. Leaving the block without :meth:`finish` (an error)
+    waits for uploads in flight and writes no ``_parts.json``. Part names depend only on shard,
+    order and attempt, so a retried shard writes the same names.
+    """
+
+    def __init__(
+        self, store: ObjectStore, table: str, dataset: str, ds: str, attempt: str, rows_per_file: int, *, shard: int = 0
+    ):
+        self.store, self.attempt, self.shard, self.rows_per_file = store, attempt, shard, rows_per_file
+        self.prefix = shard_prefix(table, dataset, ds, attempt, shard)
+        self.parts: list[PartFile] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._in_flight: list[Future[PartFile]] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> PartStager:
+        self.store.delete([o.key for o in self.store.list_objects(self.prefix)])  # a retried shard starts clean
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-parts")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def add(self, rows: pa.Table | pd.DataFrame) -> None:
+        frame = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+        for start in range(0, frame.num_rows, self.rows_per_file):
+            piece = frame.slice(start, self.rows_per_file)
+            if self._pending_rows + piece.num_rows > self.rows_per_file:
+                self._flush()
+            self._pending.append(piece)
+            self._pending_rows += piece.num_rows
+
+    def finish(self) -> list[PartFile]:
+        """Upload what is left, wait for every part, write ``_parts.json``; returns the parts."""
+        self._flush()
+        self.parts.extend(f.result() for f in self._in_flight)
+        self._in_flight = []
+        done = {"shard": self.shard, "attempt": self.attempt, "parts": [asdict(p) for p in self.parts]}
+        self.store.put_json(self.prefix + SHARD_DONE, done)
+        return self.parts
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        assert self._pool is not None, "PartStager is used outside its with block"
+        name = f"part-{self.shard:05d}-{len(self.parts) + len(self._in_flight):05d}-{self.attempt}.parquet"
+        self._in_flight.append(self._pool.submit(self._upload, name, pa.concat_tables(self._pending)))
+        self._pending, self._pending_rows = [], 0
+        while len(self._in_flight) > _IN_FLIGHT:
+            self.parts.append(self._in_flight.pop(0).result())
+
+    def _upload(self, name: str, data: pa.Table) -> PartFile:
+        body = table_to_parquet(data)
+        etag = self.store.put_bytes(self.prefix + name, body, content_type="application/vnd.apache.parquet")
+        return PartFile(name, data.num_rows, len(body), hashlib.sha256(body).hexdigest(), etag, self.shard)
+
+
 def stage_parts(
     store: ObjectStore,
     table: str,
@@ -59,48 +125,15 @@ def stage_parts(
     shard: int = 0,
 ) -> list[PartFile]:
     """Write ``tables`` as Parquet parts of at most ``rows_per_file`` rows into shard ``shard``'s
-    staging area, then ``_parts.json`` listing them: a shard without it never finished.
+    staging area, then ``_parts.json`` listing them (a :class:`PartStager` fed from ``tables``).
 
     Idempotent: a retried shard first clears what an earlier try left, and writes the same part
-    names. Encoding and upload run in a background thread, overlapping the scoring of the next
-    chunk; at most two parts wait in memory.
+    names. Encoding and upload overlap the computation of the next rows.
     """
-    prefix = shard_prefix(table, dataset, ds, attempt, shard)
-    store.delete([o.key for o in store.list_objects(prefix)])  # a retried shard starts clean
-    parts: list[PartFile] = []
-    pending: list[pa.Table] = []
-    pending_rows = 0
-    in_flight: list[Future[PartFile]] = []
-
-    def upload(name: str, data: pa.Table) -> PartFile:
-        body = table_to_parquet(data)
-        etag = store.put_bytes(prefix + name, body, content_type="application/vnd.apache.parquet")
-        return PartFile(name, data.num_rows, len(body), hashlib.sha256(body).hexdigest(), etag, shard)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-parts") as pool:
-
-        def flush() -> None:
-            nonlocal pending, pending_rows
-            if not pending:
-                return
-            name = f"part-{shard:05d}-{len(parts) + len(in_flight):05d}-{attempt}.parquet"
-            in_flight.append(pool.submit(upload, name, pa.concat_tables(pending)))
-            pending, pending_rows = [], 0
-            while len(in_flight) > _IN_FLIGHT:
-                parts.append(in_flight.pop(0).result())
-
-        for item in tables:
-            frame = item if isinstance(item, pa.Table) else pa.Table.from_pandas(item, preserve_index=False)
-            for start in range(0, frame.num_rows, rows_per_file):
-                piece = frame.slice(start, rows_per_file)
-                if pending_rows + piece.num_rows > rows_per_file:
-                    flush()
-                pending.append(piece)
-                pending_rows += piece.num_rows
-        flush()
-        parts.extend(f.result() for f in in_flight)
-    store.put_json(prefix + SHARD_DONE, {"shard": shard, "attempt": attempt, "parts": [asdict(p) for p in parts]})
-    return parts
+    with PartStager(store, table, dataset, ds, attempt, rows_per_file, shard=shard) as stager:
+        for rows in tables:
+            stager.add(rows)
+        return stager.finish()
 
 
 def staged_parts(store: ObjectStore, table: str, dataset: str, ds: str, attempt: str, shards: int) -> list[PartFile]:

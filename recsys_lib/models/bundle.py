@@ -26,7 +26,6 @@ from recsys_lib.features import FeatureSet, UserHistory
 from recsys_lib.models import model_class
 from recsys_lib.models.base import Recommender
 from recsys_lib.models.scorer import ALL_SPLITS, BundleScorer, positions
-from recsys_lib.models.topk import topk_excluding
 
 FORMAT_VERSION = 2  # 2: chronological history instead of an unordered seen set; state = net state_dict
 _FALLBACK = "__fallback_scores"
@@ -45,6 +44,8 @@ class ModelBundle:
     """What each known user did, in order (all windows): scored from by sequence models, and never
     recommended back to the user."""
     metadata: dict[str, Any] = field(default_factory=dict)
+    _own: BundleScorer | None = field(default=None, init=False, repr=False, compare=False)
+    """The scorer of :meth:`recommend_ids`, built on first use."""
 
     @classmethod
     def from_training(cls, model: Recommender, features: FeatureSet, **metadata: Any) -> ModelBundle:
@@ -110,19 +111,11 @@ class ModelBundle:
         Returns a long frame: user_id, rank (1-based), item_id, score; padding rows are dropped.
         """
         user_ids = np.asarray(user_ids).astype(str)
-        user_map = positions(self.user_ids, user_ids)
-        items = np.full((len(user_ids), k), -1, dtype=np.int64)
-        scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
-        known = np.flatnonzero(user_map >= 0)
-        if len(known):
-            items[known], scores[known] = self.model.recommend(
-                user_map[known], k, self.history, exclude=self.seen, chunk_size=chunk_size
-            )
-        cold = np.flatnonzero(user_map < 0)
-        if len(cold):
-            fallback = torch.from_numpy(self.fallback_scores).expand(len(cold), -1)
-            idx, sc = topk_excluding(fallback, None, k)
-            items[cold], scores[cold] = idx.numpy(), sc.numpy()
+        if self._own is None:
+            self._own = BundleScorer.own_users(self)
+        rows = positions(self.user_ids, user_ids)
+        rows[rows < 0] = self.model.n_users  # the scorer's row for a user never met
+        items, scores = self._own.topk_in_chunks(rows, k, chunk_size)
         return long_format(user_ids, items, scores, self.item_ids)
 
     def rerank(self, user_id: str, candidate_item_ids: list[str]) -> list[str]:
@@ -176,13 +169,7 @@ class ModelBundle:
         ``features`` (-1 padding) and float32 scores (-inf padding).
         """
         scorer = self.scorer(features, history_splits=history_splits, exclude_unavailable=exclude_unavailable)
-        users = np.asarray(users, dtype=np.int64)
-        items = np.empty((len(users), k), dtype=np.int64)
-        scores = np.empty((len(users), k), dtype=np.float32)
-        for start in range(0, len(users), chunk_size):
-            end = start + chunk_size
-            items[start:end], scores[start:end] = scorer.topk(users[start:end], k)
-        return items, scores
+        return scorer.topk_in_chunks(users, k, chunk_size)
 
 
 def long_format(user_ids: np.ndarray, items: np.ndarray, scores: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:

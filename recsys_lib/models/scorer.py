@@ -32,7 +32,8 @@ ALL_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
 
 class BundleScorer:
-    """Top-k for the users of ``features`` from ``bundle``, in ``features``' index spaces.
+    """Top-k for the users of ``features`` from ``bundle``, in ``features``' index spaces
+    (:meth:`own_users`: for the bundle's own users, in its own index spaces).
 
     Each user's history is their items in ``history_splits`` of ``features`` (items the model does
     not know are left out): the model scores from it and it is never recommended back, nor are,
@@ -50,41 +51,97 @@ class BundleScorer:
         device: torch.device | str | None = None,
     ):
         model = bundle.model
-        self.bundle, self.features, self.model = bundle, features, model
-        self.user_map = positions(bundle.user_ids, features.user_ids)  # features user -> model user, or -1
+        user_map = positions(bundle.user_ids, features.user_ids)  # features user -> model user, or -1
         item_map = positions(bundle.item_ids, features.item_ids)  # features item -> model item, or -1
-        self.item_map = np.append(item_map, -1)  # [-1] maps padding to padding
         known = np.flatnonzero(item_map >= 0)
-        self.back = np.full(model.n_items + 1, -1, dtype=np.int64)  # model item -> features item ([-1] = -1)
-        self.back[item_map[known]] = known
-
         seen = features.matrix(*history_splits) if history_splits else sp.csr_matrix((features.n_users, 0))
         to_model = sp.csr_matrix(  # (features items, model items) 0/1 selection
             (np.ones(len(known), np.float32), (known, item_map[known])), shape=(seen.shape[1], model.n_items)
         )
-        self.seen = (seen @ to_model).tocsr()  # (features users, model items)
-        self.seen.data[:] = 1.0
         unavailable = item_map[features.unavailable_items()] if exclude_unavailable else np.empty(0, np.int64)
-        self.unavailable = unavailable[unavailable >= 0]
         if history_splits:
-            self.history = features.history(*history_splits).remap(
-                self.user_map, item_map, model.n_users, model.n_items
-            )
+            history = features.history(*history_splits).remap(user_map, item_map, model.n_users, model.n_items)
         else:  # nothing read: every user starts from an empty history
             empty = pd.DataFrame({schema.USER_IDX: [], schema.ITEM_IDX: [], schema.TIMESTAMP: []})
-            self.history = UserHistory.from_pairs(empty, model.n_users, model.n_items)
+            history = UserHistory.from_pairs(empty, model.n_users, model.n_items)
+        self._bind(
+            bundle, user_map, item_map, (seen @ to_model).tocsr(), history, unavailable[unavailable >= 0], device
+        )
+        self.user_ids, self.item_ids = features.user_ids, features.item_ids
+
+    @classmethod
+    def own_users(cls, bundle: ModelBundle, device: torch.device | str | None = None) -> BundleScorer:
+        """``bundle`` serving the users it was trained on from the history it holds, in its own
+        index spaces, plus one more user row, ``bundle.model.n_users``: someone it has never met
+        (no history, popularity fallback). Nothing is unavailable: a bundle knows no catalogue."""
+        n_users, n_items = bundle.model.n_users, bundle.model.n_items
+        scorer = cls.__new__(cls)
+        seen = sp.vstack([bundle.seen, sp.csr_matrix((1, n_items), dtype=np.float32)]).tocsr()
+        scorer._bind(
+            bundle,
+            np.append(np.arange(n_users), -1),
+            np.arange(n_items),
+            seen,
+            bundle.history,
+            np.empty(0, np.int64),
+            device,
+        )
+        scorer.user_ids = np.append(np.asarray(bundle.user_ids, dtype=object), [None])  # [n_users]: nobody
+        scorer.item_ids = bundle.item_ids
+        return scorer
+
+    def _bind(
+        self,
+        bundle: ModelBundle,
+        user_map: np.ndarray,
+        item_map: np.ndarray,
+        seen: sp.csr_matrix,
+        history: UserHistory,
+        unavailable: np.ndarray,
+        device: torch.device | str | None,
+    ) -> None:
+        """Hold what scoring needs: ``user_map``/``item_map`` (served index -> model index or -1),
+        ``seen`` (served users x model items) and ``history`` (model users, model items)."""
+        model = bundle.model
+        self.bundle, self.model = bundle, model
+        self.user_map = np.asarray(user_map, dtype=np.int64)
+        item_map = np.asarray(item_map, dtype=np.int64)
+        self.item_map = np.append(item_map, -1)  # [-1] maps padding to padding
+        known = np.flatnonzero(item_map >= 0)
+        self.back = np.full(model.n_items + 1, -1, dtype=np.int64)  # model item -> served item ([-1] = -1)
+        self.back[item_map[known]] = known
+        self.seen = seen
+        self.seen.data[:] = 1.0
+        self.unavailable = np.asarray(unavailable, dtype=np.int64)
+        self.history = history
         self.fallback = torch.from_numpy(bundle.fallback_scores)
         self.index: InnerProductIndex | None = None
         vectors = model.item_vectors()
+        self._dim = 0 if vectors is None else vectors.shape[1]
         if vectors is not None:
             allowed = np.ones(model.n_items, dtype=bool)
             allowed[self.unavailable] = False
             self.index = InnerProductIndex(vectors, model.item_bias(), allowed=allowed, device=device)
 
-    def topk(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` for ``users`` (features user_idx), computed as one chunk: memory grows with
-        ``len(users) * n_items``. Returns ``(items, scores)`` of shape (n, k): features item_idx
-        (-1 padding) and float32 scores (-inf padding)."""
+    def user_vectors(self, users: np.ndarray) -> np.ndarray | None:
+        """(n_known, d) vectors of the ``users`` the model knows, in order (None for models
+        without vectors): scored from each user's history in this scorer. Pass them to :meth:`topk`
+        to reuse them, e.g. when the export also writes them for a re-ranker."""
+        model_users = self.user_map[np.asarray(users, dtype=np.int64)]
+        known = model_users[model_users >= 0]
+        if self.index is None:
+            return None
+        if not len(known):
+            return np.empty((0, self._dim), dtype=np.float32)
+        return self.model.user_vectors(known, self.history)
+
+    def topk(
+        self, users: np.ndarray, k: int, *, user_vectors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for ``users`` (user rows of this scorer), computed as one chunk: memory grows with
+        ``len(users) * n_items``. ``user_vectors`` are :meth:`user_vectors` of the same ``users``,
+        if the caller has them. Returns ``(items, scores)`` of shape (n, k): item rows of this
+        scorer (-1 padding) and float32 scores (-inf padding)."""
         users = np.asarray(users, dtype=np.int64)
         model_users = self.user_map[users]
         items = np.full((len(users), k), -1, dtype=np.int64)
@@ -93,7 +150,7 @@ class BundleScorer:
         if len(known):
             seen = self.seen[users[known]]
             if self.index is not None:
-                vectors = self.model.user_vectors(model_users[known], self.history)
+                vectors = self.user_vectors(users) if user_vectors is None else user_vectors
                 assert vectors is not None, f"{self.model.name} has item vectors but no user vectors"
                 top, top_scores = self.index.search(vectors, k, seen)
             else:
@@ -107,6 +164,16 @@ class BundleScorer:
             exclude = self._with_unavailable(self.seen[users[cold]])
             t_items, t_scores = topk_excluding(self.fallback.expand(len(cold), -1), exclude, k)
             items[cold], scores[cold] = self.back[t_items.numpy()], t_scores.numpy()
+        return items, scores
+
+    def topk_in_chunks(self, users: np.ndarray, k: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`topk` of ``users``, ``chunk_size`` at a time: memory bounded by the chunk."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.empty((len(users), k), dtype=np.int64)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), chunk_size):
+            end = start + chunk_size
+            items[start:end], scores[start:end] = self.topk(users[start:end], k)
         return items, scores
 
     def reasons(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:

@@ -9,6 +9,7 @@ Nothing is visible to readers until ``publish``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -19,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from recsys_lib.errors import ModelError
-from recsys_lib.export.batch import similar_item_tables, topk_tables
-from recsys_lib.export.embeddings import embedding_frames
+from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
+from recsys_lib.export.embeddings import item_embedding_table
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
-from recsys_lib.export.publish import stage_parts
+from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
 from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.pipelines.context import RunContext
@@ -31,9 +32,9 @@ from recsys_lib.registry.promotion import CHAMPION
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
-TABLE = "user_topk"
+TABLE = USER_TOPK
 PLAN = "_plan.json"
-USER_TABLES = ("user_topk", "user_embeddings")  # sharded by user; item tables are one shard
+USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
 
 
 def plan(
@@ -95,29 +96,30 @@ def run_shard(
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
 
-    tables = topk_tables(
+    embeddings = cfg.embeddings and scorer.index is not None
+    chunks = user_tables(
         scorer,
         users,
         the_plan["k"],
         model_name=model["name"],
         model_version=model["version"],
         chunk_size=cfg.chunk_size,
+        embeddings=embeddings,
         user_id_map=id_map,
         progress=progress,
     )
-    stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
-    staged = {TABLE: stage(TABLE, tables, shard)}
-    if cfg.embeddings and bundle.model.item_vectors() is not None:
-        model_users = scorer.user_map[users]
-        frames = embedding_frames(
-            bundle,
-            model_name=model["name"],
-            model_version=model["version"],
-            users=model_users[model_users >= 0],
-            user_id_map=id_map,
-            chunk_size=cfg.chunk_size,
-        )["user_embeddings"]
-        staged["user_embeddings"] = stage("user_embeddings", frames, shard)
+    tables = USER_TABLES if embeddings else USER_TABLES[:1]
+    with contextlib.ExitStack() as stack:
+        stagers = {
+            table: stack.enter_context(
+                PartStager(ctx.store, table, ctx.dataset, ds, the_plan["attempt"], cfg.rows_per_file, shard=shard)
+            )
+            for table in tables
+        }
+        for chunk in chunks:
+            for table, rows in chunk.items():
+                stagers[table].add(rows)
+        staged = {table: sum(p.rows for p in stager.finish()) for table, stager in stagers.items()}
     log.info("shard %d of %d staged: %s", shard, the_plan["shards"], staged)
     return {"shard": shard, "rows": staged}
 
@@ -131,9 +133,9 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
     model = the_plan["model"]
     staged: dict[str, int] = {}
     stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
-    if cfg.embeddings and bundle.model.item_vectors() is not None:
-        frames = embedding_frames(bundle, model_name=model["name"], model_version=model["version"])["item_embeddings"]
-        staged["item_embeddings"] = stage("item_embeddings", frames, 0)
+    vectors = item_embedding_table(bundle, model_name=model["name"], model_version=model["version"])
+    if cfg.embeddings and vectors is not None:
+        staged["item_embeddings"] = stage("item_embeddings", [vectors], 0)
     if cfg.similar_items:
         tables = similar_item_tables(
             bundle.scorer(features),

@@ -3,50 +3,88 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import pytest
 
 from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.export import read_manifest, read_recommendations
-from recsys_lib.export.embeddings import embedding_frames
+from recsys_lib.export.batch import user_tables
+from recsys_lib.export.embeddings import item_embedding_table
 from recsys_lib.export.publish import publish, stage_parts
-from recsys_lib.features import build_features
+from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import create_model
 from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.storage import ObjectStore
 from tests.unit.models.conftest import planted_events
 
 
-def _bundle(name: str) -> ModelBundle:
+def _fitted(name: str) -> tuple[ModelBundle, FeatureSet]:
     events, items = planted_events(30, 20, 2, events_per_user=8, loyalty=0.8, seed=4)
     features = build_features(events, items, FeaturesConfig())
     model = create_model(ModelConfig(name=name, embedding_dim=8), features.n_users, features.n_items)
-    return ModelBundle.from_training(model.fit(features, TrainConfig(epochs=1, seed=0)), features)
+    return ModelBundle.from_training(model.fit(features, TrainConfig(epochs=1, seed=0)), features), features
 
 
 @pytest.mark.parametrize("name", ["mf_bpr", "sasrec"])
 def test_rows_hold_every_known_user_and_item_with_the_models_vectors(name):
-    bundle = _bundle(name)
-    tables = embedding_frames(bundle, model_name="recsys-shop", model_version="3", chunk_size=7)
-    items = pd.concat(tables["item_embeddings"], ignore_index=True)
-    users = pd.concat(tables["user_embeddings"], ignore_index=True)
+    bundle, features = _fitted(name)
+    chunks = list(
+        user_tables(
+            bundle.scorer(features),
+            np.arange(features.n_users),
+            3,
+            model_name="recsys-shop",
+            model_version="3",
+            chunk_size=7,
+            embeddings=True,
+        )
+    )
+    assert len(chunks) == -(-features.n_users // 7) and all(set(c) == {"user_topk", "user_embeddings"} for c in chunks)
+    users = pa.concat_tables([c["user_embeddings"] for c in chunks]).to_pandas()
+    items = item_embedding_table(bundle, model_name="recsys-shop", model_version="3").to_pandas()
     assert items[schema.ITEM_ID].tolist() == [str(i) for i in bundle.item_ids]
     assert users[schema.USER_ID].tolist() == [str(u) for u in bundle.user_ids]
     np.testing.assert_array_equal(np.stack(items[schema.EMBEDDING]), bundle.model.item_vectors())
     expected = bundle.model.user_vectors(np.arange(bundle.model.n_users), bundle.history)
     np.testing.assert_allclose(np.stack(users[schema.EMBEDDING]), expected, rtol=1e-6)
-    assert set(users[schema.MODEL_VERSION]) == {"3"}
+    assert set(users[schema.MODEL_VERSION]) == {"3"} and set(users[schema.MODEL_NAME]) == {"recsys-shop"}
+
+
+def test_user_vectors_are_computed_once_per_chunk_for_top_k_and_embeddings(monkeypatch):
+    bundle, features = _fitted("sasrec")
+    calls: list[int] = []
+    original = bundle.model.user_vectors
+
+    def counting(users, history):
+        calls.append(len(users))
+        return original(users, history)
+
+    monkeypatch.setattr(bundle.model, "user_vectors", counting)
+    chunks = user_tables(
+        bundle.scorer(features),
+        np.arange(features.n_users),
+        3,
+        model_name="m",
+        model_version="1",
+        chunk_size=8,
+        embeddings=True,
+    )
+    assert sum(c["user_embeddings"].num_rows for c in chunks) == features.n_users
+    assert sum(calls) == features.n_users and len(calls) == -(-features.n_users // 8)
 
 
 def test_models_without_vectors_export_no_embeddings():
-    assert embedding_frames(_bundle("item_knn"), model_name="m", model_version="1") == {}
+    bundle, features = _fitted("item_knn")
+    assert item_embedding_table(bundle, model_name="m", model_version="1") is None
+    chunks = user_tables(bundle.scorer(features), np.arange(4), 3, model_name="m", model_version="1", embeddings=True)
+    assert [set(c) for c in chunks] == [{"user_topk"}]
 
 
 def test_published_item_embeddings_read_back_through_the_manifest(mock_s3: ObjectStore):
-    bundle = _bundle("mf_bpr")
-    frames = embedding_frames(bundle, model_name="recsys-shop", model_version="1")["item_embeddings"]
-    parts = stage_parts(mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", frames, rows_per_file=6)
+    bundle, _ = _fitted("mf_bpr")
+    table = item_embedding_table(bundle, model_name="recsys-shop", model_version="1")
+    parts = stage_parts(mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", [table], rows_per_file=6)
     publish(
         mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", parts, model={"version": "1"}, snapshot_uri="s3://b/s/"
     )
