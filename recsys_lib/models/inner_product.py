@@ -20,12 +20,14 @@ Selections run over ``m/64 + 8k + 8k`` values per user instead of ``m``. Rows wh
 the exact path over the whole row, so results always equal a full sort: best first, ties broken by
 the lower item index, padding -1 / -inf.
 
-**bf16 with a proof** (CPUs with native bf16 dot products, small k): the scan runs in bf16, five
-times cheaper than fp32 on AVX512-BF16, and selects ``2k + 16`` candidates; their scores are then
+**bf16 with a proof** (CPUs with native bf16 dot products): the scan runs in bf16, 2-5 times
+cheaper than fp32 (AVX512-BF16, AMX), and selects ``2k + 16`` candidates; their scores are then
 computed exactly in fp32. A bf16 score is within ``E = 2^-6 |u| max|v|`` of the true one
 (:data:`BF16_ERROR`), so when the k-th exact score beats the lowest candidate's bf16 score by more
 than ``E``, no item left out can reach it and the row is exact; rows without that proof (near-ties,
-rare) are scored again in fp32. Results are the same as the fp32 path's.
+rare) are scored again in fp32. Results are the same as the fp32 path's. Which path is faster
+depends on the CPU, the catalogue and k (a larger k needs more candidates to select), so the index
+times both on its first chunks and keeps the faster (:meth:`InnerProductIndex.path`).
 """
 
 from __future__ import annotations
@@ -49,10 +51,9 @@ BF16_ERROR = 2.0**-6
 each, so 2^-7 + 2^-16 on every product), products summed in fp32 (d 2^-24 <= 2^-12 for d <= 4096),
 the output rounded to bf16 (2^-8 of a score at most ``|u| |v|``); by Cauchy-Schwarz the sum of
 ``|u_j v_j|`` is at most ``|u| |v|``. Total below 0.0121 < 2^-6."""
-BF16_MAX_K = 32
-"""The bf16 path pays for itself at small k only: proving a row needs about 2k + 16 candidates, and
-at k = 100 selecting those costs more than the 5x cheaper product saves (measured on 100k items:
-k = 10: 14.3k vs 9.9k users/s in fp32; k = 100: 7.0k vs 7.7k)."""
+_TRIALS = 2
+"""Chunks timed on each path before ``precision="auto"`` settles on the faster one for a k; the
+first of each pays for allocating its buffers, so the faster of the two counts."""
 _PRUNE_FACTOR = 2
 """Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
 the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
@@ -100,8 +101,10 @@ class InnerProductIndex:
         self._flat = torch.from_numpy(padded).to(self.device)  # (positions, d) for exact re-scoring
         self._max_norm = float(np.linalg.norm(padded, axis=1).max(initial=0.0))
         self._buffers_by_n: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.precision = precision
         self.bf16 = _bf16_pays_off(self.device, self.dim) if precision == "auto" else precision == "bf16"
         self._tiles_bf16 = self._tiles.to(torch.bfloat16) if self.bf16 else self._tiles
+        self._trials: dict[tuple[int, str], list[float]] = {}  # (k, path) -> seconds per user
 
     def search(
         self, user_vectors: np.ndarray | torch.Tensor, k: int, exclude: sp.csr_matrix | None = None
@@ -114,32 +117,59 @@ class InnerProductIndex:
         if self.has_bias:
             users = torch.cat([users, torch.ones(len(users), 1, device=self.device)], dim=1)
         candidates = min(2 * k + 16, self.n_kept)
+        path = self.path(k)
+        started = time.perf_counter()
         with torch.no_grad():
             masked = self._mask_by_tile(exclude)
-            if self.bf16 and k <= BF16_MAX_K and self._prunable(candidates):
+            if path == "bf16":
                 idx, val = self._certified(users, k, candidates, masked, exclude)
             else:
                 idx, val = self._fp32_topk(users, k, masked)
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
-        return items.cpu().numpy(), val.cpu().numpy()
+        found = items.cpu().numpy(), val.cpu().numpy()
+        if self._deciding(k) and len(users):
+            self._trials.setdefault((k, path), []).append((time.perf_counter() - started) / len(users))
+        return found
 
-    def _fp32_topk(self, users: torch.Tensor, k: int, masked: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def path(self, k: int) -> str:
+        """How the next search for ``k`` will run: ``"bf16"`` (certified bf16 scan) or ``"fp32"``.
+
+        With ``precision="auto"`` on hardware where bf16 products are fast, the first searches try
+        each path on :data:`_TRIALS` chunks and the rest take the one that was faster per user here:
+        which wins depends on the CPU (bf16 units, matrix engines), the catalogue and ``k``, and
+        both return the same exact results, so only time is at stake.
+        """
+        if not (self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))):
+            return "fp32"
+        if self.precision == "bf16":
+            return "bf16"
+        for path in ("bf16", "fp32"):  # finish one path's trials before the next: one buffer at a time
+            if len(self._trials.get((k, path), ())) < _TRIALS:
+                return path
+        return min(("bf16", "fp32"), key=lambda p: min(self._trials[(k, p)]))
+
+    def _deciding(self, k: int) -> bool:
+        return self.precision == "auto" and any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("bf16", "fp32"))
+
+    def _fp32_topk(
+        self, users: torch.Tensor, k: int, masked: dict, *, keep_buffers: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._prunable(k):
-            scores, block_max = self._scan(users, torch.float32, masked, block_maxima=True)
+            scores, block_max = self._scan(users, torch.float32, masked, block_maxima=True, keep_buffers=keep_buffers)
             return self._pruned(scores, block_max, k)
-        scores, _ = self._scan(users, torch.float32, masked, block_maxima=False)
+        scores, _ = self._scan(users, torch.float32, masked, block_maxima=False, keep_buffers=keep_buffers)
         return self._exact(scores, torch.arange(len(users), device=self.device), k)
 
     def _prunable(self, k: int) -> bool:
         return self.n_kept >= _PRUNE_FACTOR * _SPAN * (k + 1)
 
     def _scan(
-        self, users: torch.Tensor, dtype: torch.dtype, masked: dict, *, block_maxima: bool
+        self, users: torch.Tensor, dtype: torch.dtype, masked: dict, *, block_maxima: bool, keep_buffers: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores ``(tiles, n, tile)`` in ``dtype`` with exclusions and padding at -inf, and (if
         asked) block maxima ``(tiles, n, tile/8)``, one tile at a time so maxima are taken in cache."""
         n = len(users)
-        scores, block_max = self._buffers(n, dtype)
+        scores, block_max = self._buffers(n, dtype) if keep_buffers else self._new_buffers(n, dtype)
         tiles = self._tiles if dtype == torch.float32 else self._tiles_bf16
         users = users.to(dtype)
         pad = self.n_kept - (self.n_tiles - 1) * self.tile
@@ -181,22 +211,24 @@ class InnerProductIndex:
         if len(redo):
             rows = redo.cpu().numpy()
             sub_mask = self._mask_by_tile(exclude[rows] if exclude is not None else None)
-            idx[redo], val[redo] = self._fp32_topk(users[redo], k, sub_mask)
-            self._buffers_by_n.pop((len(redo), torch.float32), None)  # do not keep odd-sized buffers
+            idx[redo], val[redo] = self._fp32_topk(users[redo], k, sub_mask, keep_buffers=False)
         return idx, val
 
     def _buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Score and block-maximum buffers for ``n`` users, reused across calls: allocating (and
-        page-faulting) a fresh ``n x n_items`` buffer per chunk costs more than the product."""
+        page-faulting) a fresh ``n x n_items`` buffer per chunk costs more than the product. One
+        pair is kept at a time, so memory stays at one chunk's scores."""
         key = (n, dtype)
         if key not in self._buffers_by_n:
-            if len(self._buffers_by_n) >= 2:
-                self._buffers_by_n.clear()
-            self._buffers_by_n[key] = (
-                torch.empty(self.n_tiles, n, self.tile, device=self.device, dtype=dtype),
-                torch.empty(self.n_tiles, n, self.tile // BLOCK, device=self.device, dtype=dtype),
-            )
+            self._buffers_by_n.clear()  # before allocating: never two chunks' buffers at once
+            self._buffers_by_n[key] = self._new_buffers(n, dtype)
         return self._buffers_by_n[key]
+
+    def _new_buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            torch.empty(self.n_tiles, n, self.tile, device=self.device, dtype=dtype),
+            torch.empty(self.n_tiles, n, self.tile // BLOCK, device=self.device, dtype=dtype),
+        )
 
     def _mask_by_tile(self, exclude: sp.csr_matrix | None) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """``exclude``'s non-zeros among kept items as ``{tile: (rows, offsets in the tile)}``."""

@@ -90,3 +90,32 @@ def test_certified_bf16_search_returns_the_exact_top_k_of_real_valued_vectors():
         assert chosen.min() >= others.max() - 1e-4  # nothing left out scores higher
         np.testing.assert_allclose(got_scores[row], chosen, rtol=1e-5, atol=1e-4)
         assert (np.diff(got_scores[row]) <= 0).all()
+
+
+def test_auto_precision_tries_both_paths_then_keeps_the_faster(monkeypatch):
+    """Which path is faster depends on the machine; the index times both on its first chunks.
+    Every chunk, trial or not, returns the exact top-k."""
+    import recsys_lib.models.inner_product as ip
+
+    monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
+    rng = np.random.default_rng(3)
+    users, items = _case(rng, 6 * 16, 6000, 8, 50)
+    index = InnerProductIndex(items, device="cpu", precision="auto")
+    k = 5
+    paths = []
+    for chunk in range(6):
+        rows = slice(16 * chunk, 16 * (chunk + 1))
+        paths.append(index.path(k))
+        got_items, got_scores = index.search(users[rows], k)
+        ref_items, ref_scores = brute_force(users[rows] @ items.T, np.zeros((16, 6000), dtype=bool), k)
+        np.testing.assert_array_equal(got_items, ref_items)
+        np.testing.assert_array_equal(got_scores, ref_scores)
+    assert paths[:4] == ["bf16", "bf16", "fp32", "fp32"]  # the trials, one path after the other
+    faster = min(("bf16", "fp32"), key=lambda p: min(index._trials[(k, p)]))
+    assert paths[4:] == [faster, faster]
+
+    index._trials[(k, "fp32")] = [1.0, 1.0]  # as if fp32 had been slow here
+    assert index.path(k) == "bf16"
+    index._trials[(k, "bf16")] = [2.0, 2.0]
+    assert index.path(k) == "fp32"
+    assert index.path(k + 1) == "bf16"  # another k is timed on its own
