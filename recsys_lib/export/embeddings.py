@@ -9,6 +9,8 @@ reading of the history the export scored, so the re-ranker and the batch top-k a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 
@@ -23,7 +25,9 @@ def embedding_table(
     float32), model name and version; built as Arrow columns, no Python object per row."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * dim)
+    if n * dim >= 2**31:
+        raise ValueError(f"{n} x {dim} values do not fit one Arrow list array; pass fewer rows per table")
+    offsets = pa.array(np.arange(n + 1, dtype=np.int64) * dim, pa.int32())
     return pa.table(
         {
             id_column: pa.array(np.asarray(ids).astype(str), pa.string()),
@@ -34,10 +38,16 @@ def embedding_table(
     )
 
 
-def item_embedding_table(bundle: ModelBundle, *, model_name: str, model_version: str) -> pa.Table | None:
-    """Every item the model knows with its vector; None for a model without vectors (popularity,
-    item-kNN)."""
+def item_embedding_tables(
+    bundle: ModelBundle, *, model_name: str, model_version: str, chunk_size: int = 4096
+) -> Iterator[pa.Table]:
+    """Every item the model knows with its vector, ``chunk_size`` items per table; nothing for a
+    model without vectors (popularity, item-kNN)."""
     vectors = bundle.model.item_vectors()  # (n_items, dim) or None
     if vectors is None:
-        return None
-    return embedding_table(schema.ITEM_ID, bundle.item_ids, vectors, model_name=model_name, model_version=model_version)
+        return
+    for start in range(0, len(vectors), chunk_size):
+        rows = slice(start, start + chunk_size)
+        yield embedding_table(
+            schema.ITEM_ID, bundle.item_ids[rows], vectors[rows], model_name=model_name, model_version=model_version
+        )

@@ -9,6 +9,7 @@ loading runs no pickled code (weights are safetensors, ids Parquet, metadata JSO
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class ModelBundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     _own: BundleScorer | None = field(default=None, init=False, repr=False, compare=False)
     """The scorer of :meth:`recommend_ids`, built on first use."""
+    _serving: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    """One :meth:`recommend_ids` at a time: a model server calls it from several threads, and the
+    scorer's index scores into buffers of its own."""
 
     @classmethod
     def from_training(cls, model: Recommender, features: FeatureSet, **metadata: Any) -> ModelBundle:
@@ -111,11 +115,15 @@ class ModelBundle:
         Returns a long frame: user_id, rank (1-based), item_id, score; padding rows are dropped.
         """
         user_ids = np.asarray(user_ids).astype(str)
-        if self._own is None:
-            self._own = BundleScorer.own_users(self)
         rows = positions(self.user_ids, user_ids)
         rows[rows < 0] = self.model.n_users  # the scorer's row for a user never met
-        items, scores = self._own.topk_in_chunks(rows, k, chunk_size)
+        with self._serving:
+            if self._own is None:
+                self._own = BundleScorer.own_users(self)
+            try:
+                items, scores = self._own.topk_in_chunks(rows, k, chunk_size)
+            finally:
+                self._own.release()  # a long-lived server does not keep a chunk's score buffers
         return long_format(user_ids, items, scores, self.item_ids)
 
     def rerank(self, user_id: str, candidate_item_ids: list[str]) -> list[str]:

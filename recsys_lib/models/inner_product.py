@@ -68,7 +68,8 @@ class InnerProductIndex:
     """Item vectors prepared for exact top-k search by ``user_vector . item_vector (+ item_bias)``.
 
     ``allowed`` (bool, n_items) drops items that may never be returned (unavailable products)
-    before scoring, so they cost nothing. ``device`` defaults to :func:`default_device`.
+    before scoring, so they cost nothing. ``device`` defaults to :func:`default_device`. Not
+    thread-safe: searches score into buffers the index keeps, so run one search at a time.
     """
 
     def __init__(
@@ -124,7 +125,7 @@ class InnerProductIndex:
             if path == "bf16":
                 idx, val = self._certified(users, k, candidates, masked, exclude)
             else:
-                idx, val = self._fp32_topk(users, k, masked)
+                idx, val = self._rescored(users, *self._fp32_topk(users, k, masked))
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
         found = items.cpu().numpy(), val.cpu().numpy()
         if self._deciding(k) and len(users):
@@ -149,7 +150,10 @@ class InnerProductIndex:
         return min(("bf16", "fp32"), key=lambda p: min(self._trials[(k, p)]))
 
     def _deciding(self, k: int) -> bool:
-        return self.precision == "auto" and any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("bf16", "fp32"))
+        """Whether searches for ``k`` are still timed: both paths eligible, trials unfinished."""
+        if self.precision != "auto" or not (self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))):
+            return False
+        return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("bf16", "fp32"))
 
     def _fp32_topk(
         self, users: torch.Tensor, k: int, masked: dict, *, keep_buffers: bool = True
@@ -197,8 +201,7 @@ class InnerProductIndex:
         scores, block_max = self._scan(users, torch.bfloat16, masked, block_maxima=True)
         # (n, candidates) best first; ties cut anywhere: only "nothing left out scores higher" matters
         pos, approx = self._pruned(scores, block_max, candidates, exact_ties=False)
-        vectors = self._flat[pos.clamp(min=0)]  # (n, candidates, d)
-        exact = torch.bmm(vectors, users.unsqueeze(2)).squeeze(2)  # (n, candidates) fp32
+        exact = self._dot(users, pos)  # (n, candidates) fp32
         exact = torch.where(torch.isneginf(approx) | (pos < 0), -torch.inf, exact)
         order = torch.argsort(torch.where(pos < 0, self.n_kept, pos), dim=1)  # by position, so that
         pos, exact = pos.gather(1, order), exact.gather(1, order)  # equal scores go to the lower one
@@ -211,8 +214,27 @@ class InnerProductIndex:
         if len(redo):
             rows = redo.cpu().numpy()
             sub_mask = self._mask_by_tile(exclude[rows] if exclude is not None else None)
-            idx[redo], val[redo] = self._fp32_topk(users[redo], k, sub_mask, keep_buffers=False)
+            found = self._fp32_topk(users[redo], k, sub_mask, keep_buffers=False)
+            idx[redo], val[redo] = self._rescored(users[redo], *found)
         return idx, val
+
+    def _dot(self, users: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Exact fp32 scores of items at ``pos`` (n, c) for ``users`` (n, d), each one computed the
+        same way whatever ``c`` (an elementwise product summed over d), so that both paths report
+        bit-identical scores for an item (-1 positions score anything: mask them)."""
+        return (self._flat[pos.clamp(min=0)] * users[:, None, :]).sum(dim=2)
+
+    def _rescored(self, users: torch.Tensor, pos: torch.Tensor, val: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fp32 path's top-k (``pos``, ``val``) with the scores of :meth:`_dot` and ranked by
+        them, so a chunk's rows are the same bytes whichever path ran: the path is picked by timing
+        (:meth:`path`), and a retried shard must restage what its first try staged."""
+        exact = torch.where(pos < 0, -torch.inf, self._dot(users, pos))
+        val, pos = _by_score_then_position(exact, torch.where(pos < 0, self.n_kept, pos))
+        return torch.where(pos >= self.n_kept, -1, pos), val
+
+    def release(self) -> None:
+        """Free the score buffers kept for the next search; the next search allocates again."""
+        self._buffers_by_n.clear()
 
     def _buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Score and block-maximum buffers for ``n`` users, reused across calls: allocating (and

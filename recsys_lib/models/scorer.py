@@ -176,9 +176,14 @@ class BundleScorer:
             items[start:end], scores[start:end] = self.topk(users[start:end], k)
         return items, scores
 
+    def release(self) -> None:
+        """Free the score buffers kept for the next chunk (see InnerProductIndex.release)."""
+        if self.index is not None:
+            self.index.release()
+
     def reasons(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
-        """For :meth:`topk`'s ``items`` (n, k) of ``users``, the history item (features item_idx)
-        each was recommended because of, -1 where there is none (new users, padding); None when
+        """For :meth:`topk`'s ``items`` (n, k) of ``users``, the history item (an item row of this
+        scorer) each was recommended because of, -1 where there is none (new users, padding); None when
         the model cannot explain (see ``Recommender.explain``)."""
         users = np.asarray(users, dtype=np.int64)
         model_users = self.user_map[users]

@@ -21,7 +21,7 @@ import numpy as np
 
 from recsys_lib.errors import ModelError
 from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
-from recsys_lib.export.embeddings import item_embedding_table
+from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
@@ -133,9 +133,11 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
     model = the_plan["model"]
     staged: dict[str, int] = {}
     stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
-    vectors = item_embedding_table(bundle, model_name=model["name"], model_version=model["version"])
-    if cfg.embeddings and vectors is not None:
-        staged["item_embeddings"] = stage("item_embeddings", [vectors], 0)
+    if cfg.embeddings and bundle.model.item_vectors() is not None:
+        tables = item_embedding_tables(
+            bundle, model_name=model["name"], model_version=model["version"], chunk_size=cfg.chunk_size
+        )
+        staged["item_embeddings"] = stage("item_embeddings", tables, 0)
     if cfg.similar_items:
         tables = similar_item_tables(
             bundle.scorer(features),

@@ -10,7 +10,7 @@ from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.export import read_manifest, read_recommendations
 from recsys_lib.export.batch import user_tables
-from recsys_lib.export.embeddings import item_embedding_table
+from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.publish import publish, stage_parts
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import create_model
@@ -42,7 +42,9 @@ def test_rows_hold_every_known_user_and_item_with_the_models_vectors(name):
     )
     assert len(chunks) == -(-features.n_users // 7) and all(set(c) == {"user_topk", "user_embeddings"} for c in chunks)
     users = pa.concat_tables([c["user_embeddings"] for c in chunks]).to_pandas()
-    items = item_embedding_table(bundle, model_name="recsys-shop", model_version="3").to_pandas()
+    items = pa.concat_tables(
+        item_embedding_tables(bundle, model_name="recsys-shop", model_version="3", chunk_size=7)
+    ).to_pandas()
     assert items[schema.ITEM_ID].tolist() == [str(i) for i in bundle.item_ids]
     assert users[schema.USER_ID].tolist() == [str(u) for u in bundle.user_ids]
     np.testing.assert_array_equal(np.stack(items[schema.EMBEDDING]), bundle.model.item_vectors())
@@ -76,15 +78,15 @@ def test_user_vectors_are_computed_once_per_chunk_for_top_k_and_embeddings(monke
 
 def test_models_without_vectors_export_no_embeddings():
     bundle, features = _fitted("item_knn")
-    assert item_embedding_table(bundle, model_name="m", model_version="1") is None
+    assert list(item_embedding_tables(bundle, model_name="m", model_version="1")) == []
     chunks = user_tables(bundle.scorer(features), np.arange(4), 3, model_name="m", model_version="1", embeddings=True)
     assert [set(c) for c in chunks] == [{"user_topk"}]
 
 
 def test_published_item_embeddings_read_back_through_the_manifest(mock_s3: ObjectStore):
     bundle, _ = _fitted("mf_bpr")
-    table = item_embedding_table(bundle, model_name="recsys-shop", model_version="1")
-    parts = stage_parts(mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", [table], rows_per_file=6)
+    tables = item_embedding_tables(bundle, model_name="recsys-shop", model_version="1", chunk_size=6)
+    parts = stage_parts(mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", tables, rows_per_file=6)
     publish(
         mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", parts, model={"version": "1"}, snapshot_uri="s3://b/s/"
     )

@@ -101,3 +101,28 @@ def test_rerank_orders_known_items_by_the_users_scores_and_keeps_the_rest(
     assert [i for i in reranked if i in known] == by_score
     assert bundle.rerank("never-seen-user", candidates) == candidates
     assert bundle.rerank(user, []) == []
+
+
+def test_recommend_ids_from_many_threads_matches_one_at_a_time() -> None:
+    """A model server calls predict from worker threads; each request must get its own user's rows
+    (the scorer's index scores into buffers it keeps, and torch releases the GIL in a product)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recsys_lib.features import UserHistory
+
+    n_users, n_items = 64, 30_000  # products long enough for two requests to overlap
+    model = create_model(ModelConfig(name="mf_bpr", embedding_dim=32), n_users, n_items)
+    empty = pd.DataFrame({schema.USER_IDX: [], schema.ITEM_IDX: [], schema.TIMESTAMP: []})
+    bundle = ModelBundle(
+        model,
+        np.array([f"u{u}" for u in range(n_users)], dtype=object),
+        np.array([f"i{i}" for i in range(n_items)], dtype=object),
+        np.zeros(n_items, np.float32),
+        UserHistory.from_pairs(empty, n_users, n_items),
+    )
+    requests = [np.array([f"u{u}"]) for u in range(n_users)] * 3
+    expected = [bundle.recommend_ids(users, 5) for users in requests]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        served = list(pool.map(lambda users: bundle.recommend_ids(users, 5), requests))
+    for want, got in zip(expected, served, strict=True):
+        pd.testing.assert_frame_equal(want, got)
