@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import sys
 import threading
@@ -30,6 +29,7 @@ from typing import Any
 import pandas as pd
 import psutil
 import torch
+from machine import cpu_name
 
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.evaluation import evaluate_recommender, evaluate_sampled
@@ -202,7 +202,7 @@ def table(rows: list[Row]) -> str:
 
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     memory = psutil.virtual_memory().total / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {gpu}, torch {torch.__version__}"
 

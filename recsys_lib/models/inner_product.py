@@ -125,7 +125,9 @@ class InnerProductIndex:
             if path == "bf16":
                 idx, val = self._certified(users, k, candidates, masked, exclude)
             else:
-                idx, val = self._rescored(users, *self._fp32_topk(users, k, masked))
+                idx, val = self._fp32_topk(users, k, masked)
+                if self._both_paths(k):  # the other path may serve a retry: report its bytes
+                    idx, val = self._rescored(users, idx, val)
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
         found = items.cpu().numpy(), val.cpu().numpy()
         if self._deciding(k) and len(users):
@@ -140,7 +142,7 @@ class InnerProductIndex:
         which wins depends on the CPU (bf16 units, matrix engines), the catalogue and ``k``, and
         both return the same exact results, so only time is at stake.
         """
-        if not (self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))):
+        if not self._both_paths(k):
             return "fp32"
         if self.precision == "bf16":
             return "bf16"
@@ -149,9 +151,13 @@ class InnerProductIndex:
                 return path
         return min(("bf16", "fp32"), key=lambda p: min(self._trials[(k, p)]))
 
+    def _both_paths(self, k: int) -> bool:
+        """Whether either path may serve ``k`` (bf16 hardware, a catalogue large enough to prune)."""
+        return self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))
+
     def _deciding(self, k: int) -> bool:
         """Whether searches for ``k`` are still timed: both paths eligible, trials unfinished."""
-        if self.precision != "auto" or not (self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))):
+        if self.precision != "auto" or not self._both_paths(k):
             return False
         return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("bf16", "fp32"))
 
@@ -220,9 +226,9 @@ class InnerProductIndex:
 
     def _dot(self, users: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Exact fp32 scores of items at ``pos`` (n, c) for ``users`` (n, d), each one computed the
-        same way whatever ``c`` (an elementwise product summed over d), so that both paths report
+        same way whatever ``c`` (a vecdot, unlike bmm whose bits change with ``c``), so that both paths report
         bit-identical scores for an item (-1 positions score anything: mask them)."""
-        return (self._flat[pos.clamp(min=0)] * users[:, None, :]).sum(dim=2)
+        return torch.linalg.vecdot(self._flat[pos.clamp(min=0)], users[:, None, :])
 
     def _rescored(self, users: torch.Tensor, pos: torch.Tensor, val: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The fp32 path's top-k (``pos``, ``val``) with the scores of :meth:`_dot` and ranked by

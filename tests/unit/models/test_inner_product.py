@@ -121,17 +121,24 @@ def test_auto_precision_tries_both_paths_then_keeps_the_faster(monkeypatch):
     assert index.path(k + 1) == "bf16"  # another k is timed on its own
 
 
-def test_both_paths_return_the_same_bytes_for_real_valued_vectors():
+def test_both_paths_return_the_same_bytes_for_real_valued_vectors(monkeypatch):
     """The path is chosen by timing, so a retried export shard may take the other one: its rows
     must not change (same items, same order, bit-identical scores)."""
+    import recsys_lib.models.inner_product as ip
+
+    monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
     rng = np.random.default_rng(11)
     users = rng.standard_normal((200, 24)).astype(np.float32)
     items = rng.standard_normal((9000, 24)).astype(np.float32)
     bias = rng.standard_normal(9000).astype(np.float32)
     excluded = sp.random(200, 9000, density=0.002, random_state=2, format="csr")
     excluded.data[:] = 1.0
-    for k in (1, 10, 40):
-        fp32 = InnerProductIndex(items, bias, device="cpu", precision="fp32").search(users, k, excluded)
-        bf16 = InnerProductIndex(items, bias, device="cpu", precision="bf16").search(users, k, excluded)
-        np.testing.assert_array_equal(fp32[0], bf16[0])
-        np.testing.assert_array_equal(fp32[1], bf16[1])
+    for k in (1, 10, 20):
+        index = InnerProductIndex(items, bias, device="cpu", precision="auto")
+        found = {}
+        for _ in range(4):  # the trials: bf16 twice, then fp32 twice, on the same users
+            path = index.path(k)
+            found[path] = index.search(users, k, excluded)
+        assert set(found) == {"bf16", "fp32"}
+        np.testing.assert_array_equal(found["fp32"][0], found["bf16"][0])
+        np.testing.assert_array_equal(found["fp32"][1], found["bf16"][1])
