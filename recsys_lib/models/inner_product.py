@@ -51,9 +51,10 @@ BF16_ERROR = 2.0**-6
 each, so 2^-7 + 2^-16 on every product), products summed in fp32 (d 2^-24 <= 2^-12 for d <= 4096),
 the output rounded to bf16 (2^-8 of a score at most ``|u| |v|``); by Cauchy-Schwarz the sum of
 ``|u_j v_j|`` is at most ``|u| |v|``. Total below 0.0121 < 2^-6."""
-_TRIALS = 2
-"""Chunks timed on each path before ``precision="auto"`` settles on the faster one for a k; the
-first of each pays for allocating its buffers, so the faster of the two counts."""
+_TRIALS = 3
+"""Chunks run on each path before ``precision="auto"`` settles on the faster one for a k. The first
+of each pays for allocating its buffers and is not counted; the faster of the others is (one
+sample alone misled the choice once in a benchmark, on a hiccup)."""
 _PRUNE_FACTOR = 2
 """Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
 the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
@@ -138,7 +139,8 @@ class InnerProductIndex:
         """How the next search for ``k`` will run: ``"bf16"`` (certified bf16 scan) or ``"fp32"``.
 
         With ``precision="auto"`` on hardware where bf16 products are fast, the first searches try
-        each path on :data:`_TRIALS` chunks and the rest take the one that was faster per user here:
+        each path on :data:`_TRIALS` chunks and the rest take the one that was faster per user here
+        (its best chunk after the first):
         which wins depends on the CPU (bf16 units, matrix engines), the catalogue and ``k``, and
         both return the same exact results, so only time is at stake.
         """
@@ -146,10 +148,10 @@ class InnerProductIndex:
             return "fp32"
         if self.precision == "bf16":
             return "bf16"
-        for path in ("bf16", "fp32"):  # finish one path's trials before the next: one buffer at a time
-            if len(self._trials.get((k, path), ())) < _TRIALS:
+        for path in ("fp32", "bf16"):  # one path's trials after the other: one buffer at a time; bf16,
+            if len(self._trials.get((k, path), ())) < _TRIALS:  # the usual winner, last: no reallocation
                 return path
-        return min(("bf16", "fp32"), key=lambda p: min(self._trials[(k, p)]))
+        return min(("bf16", "fp32"), key=lambda p: min(self._trials[(k, p)][1:]))
 
     def _both_paths(self, k: int) -> bool:
         """Whether either path may serve ``k`` (bf16 hardware, a catalogue large enough to prune)."""
@@ -159,7 +161,7 @@ class InnerProductIndex:
         """Whether searches for ``k`` are still timed: both paths eligible, trials unfinished."""
         if self.precision != "auto" or not self._both_paths(k):
             return False
-        return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("bf16", "fp32"))
+        return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("fp32", "bf16"))
 
     def _fp32_topk(
         self, users: torch.Tensor, k: int, masked: dict, *, keep_buffers: bool = True
@@ -228,7 +230,8 @@ class InnerProductIndex:
         """Exact fp32 scores of items at ``pos`` (n, c) for ``users`` (n, d), each one computed the
         same way whatever ``c`` (a vecdot, unlike bmm whose bits change with ``c``), so that both paths report
         bit-identical scores for an item (-1 positions score anything: mask them)."""
-        return torch.linalg.vecdot(self._flat[pos.clamp(min=0)], users[:, None, :])
+        vectors = torch.index_select(self._flat, 0, pos.clamp(min=0).flatten()).view(*pos.shape, -1)  # 3x [pos]
+        return torch.linalg.vecdot(vectors, users[:, None, :])
 
     def _rescored(self, users: torch.Tensor, pos: torch.Tensor, val: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The fp32 path's top-k (``pos``, ``val``) with the scores of :meth:`_dot` and ranked by
