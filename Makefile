@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench-quality: every model on Amazon Beauty and UCI Online Retail (../shared/datasets); ~30 min on 2 cores
+## bench-quality: every model on Amazon Beauty and UCI Online Retail (../shared/datasets); ~85 min on 2 cores
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
 
