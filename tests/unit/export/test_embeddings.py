@@ -26,20 +26,19 @@ def _fitted(name: str) -> tuple[ModelBundle, FeatureSet]:
     return ModelBundle.from_training(model.fit(features, TrainConfig(epochs=1, seed=0)), features), features
 
 
+def _user_chunks(bundle: ModelBundle, features: FeatureSet, *, chunk_size: int, model_version: str = "1") -> list:
+    """Every chunk of ``user_tables`` for all of ``features``' users, top-3 and embeddings."""
+    scorer, users = bundle.scorer(features), np.arange(features.n_users)
+    tables = user_tables(
+        scorer, users, 3, model_name="recsys-shop", model_version=model_version, chunk_size=chunk_size, embeddings=True
+    )
+    return list(tables)
+
+
 @pytest.mark.parametrize("name", ["mf_bpr", "sasrec"])
 def test_rows_hold_every_known_user_and_item_with_the_models_vectors(name):
     bundle, features = _fitted(name)
-    chunks = list(
-        user_tables(
-            bundle.scorer(features),
-            np.arange(features.n_users),
-            3,
-            model_name="recsys-shop",
-            model_version="3",
-            chunk_size=7,
-            embeddings=True,
-        )
-    )
+    chunks = _user_chunks(bundle, features, chunk_size=7, model_version="3")
     assert len(chunks) == -(-features.n_users // 7) and all(set(c) == {"user_topk", "user_embeddings"} for c in chunks)
     users = pa.concat_tables([c["user_embeddings"] for c in chunks]).to_pandas()
     items = pa.concat_tables(
@@ -63,15 +62,7 @@ def test_user_vectors_are_computed_once_per_chunk_for_top_k_and_embeddings(monke
         return original(users, history)
 
     monkeypatch.setattr(bundle.model, "user_vectors", counting)
-    chunks = user_tables(
-        bundle.scorer(features),
-        np.arange(features.n_users),
-        3,
-        model_name="m",
-        model_version="1",
-        chunk_size=8,
-        embeddings=True,
-    )
+    chunks = _user_chunks(bundle, features, chunk_size=8)
     assert sum(c["user_embeddings"].num_rows for c in chunks) == features.n_users
     assert sum(calls) == features.n_users and len(calls) == -(-features.n_users // 8)
 
