@@ -140,9 +140,8 @@ class InnerProductIndex:
 
         With ``precision="auto"`` on hardware where bf16 products are fast, the first searches try
         each path on :data:`_TRIALS` chunks and the rest take the one that was faster per user here
-        (its best chunk after the first):
-        which wins depends on the CPU (bf16 units, matrix engines), the catalogue and ``k``, and
-        both return the same exact results, so only time is at stake.
+        (its best chunk after the first). Which wins depends on the CPU (bf16 units, matrix
+        engines), the catalogue and ``k``; both return the same bytes, so only time is at stake.
         """
         if not self._both_paths(k):
             return "fp32"
