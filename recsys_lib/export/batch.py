@@ -8,7 +8,6 @@ the difference between seconds and minutes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -110,12 +109,6 @@ def user_tables(
         yield out
         if progress is not None:
             progress(len(chunk))
-
-
-def topk_tables(scorer: BundleScorer, users: np.ndarray, k: int, **options: Any) -> Iterator[pa.Table]:
-    """Only the ``user_topk`` rows of :func:`user_tables` (same options)."""
-    for tables in user_tables(scorer, users, k, **options):
-        yield tables[USER_TOPK]
 
 
 def similar_item_tables(

@@ -14,10 +14,11 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from recsys_lib.errors import ModelError
 from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
@@ -133,22 +134,23 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
     model = the_plan["model"]
     staged: dict[str, int] = {}
     stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
-    if cfg.embeddings and bundle.model.item_vectors() is not None:
-        tables = item_embedding_tables(
+    wanted: dict[str, Iterator[pa.Table]] = {}  # generators: nothing is computed before the peek below
+    if cfg.embeddings:
+        wanted["item_embeddings"] = item_embedding_tables(
             bundle, model_name=model["name"], model_version=model["version"], chunk_size=cfg.chunk_size
         )
-        staged["item_embeddings"] = stage("item_embeddings", tables, 0)
     if cfg.similar_items:
-        tables = similar_item_tables(
+        wanted["similar_items"] = similar_item_tables(
             bundle.scorer(features),
             cfg.similar_k,
             model_name=model["name"],
             model_version=model["version"],
             chunk_size=cfg.chunk_size,
         )
-        first = next(tables, None)  # None: the model has no notion of similar items (popularity)
+    for table, tables in wanted.items():
+        first = next(tables, None)  # None: the model has no item vectors (or no notion of similarity)
         if first is not None:
-            staged["similar_items"] = stage("similar_items", itertools.chain([first], tables), 0)
+            staged[table] = stage(table, itertools.chain([first], tables), 0)
     log.info("item tables staged: %s", staged or "none (the model has no item vectors or similarity)")
     return {"rows": staged}
 

@@ -12,7 +12,7 @@ import torch
 from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.errors import ConfigError
-from recsys_lib.export.batch import similar_item_tables, topk_tables
+from recsys_lib.export.batch import USER_TOPK, similar_item_tables, user_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import create_model
@@ -32,8 +32,8 @@ def _fitted(name: str, unavailable: int = 3) -> tuple[ModelBundle, FeatureSet]:
 
 def _export(bundle: ModelBundle, features: FeatureSet, k: int, **kw) -> pd.DataFrame:
     scorer = bundle.scorer(features)
-    tables = topk_tables(scorer, np.arange(features.n_users), k, model_name="m", model_version="1", chunk_size=7, **kw)
-    return pa.concat_tables(list(tables)).to_pandas()
+    chunks = user_tables(scorer, np.arange(features.n_users), k, model_name="m", model_version="1", chunk_size=7, **kw)
+    return pa.concat_tables([c[USER_TOPK] for c in chunks]).to_pandas()
 
 
 @pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "sasrec", "two_tower"])
