@@ -4,14 +4,16 @@
 #   docker build -f docker/airflow.Dockerfile -t recsys-airflow:latest .
 FROM apache/airflow:3.3.2-python3.11
 
+# g++ builds the export's one compiled kernel (recsys_lib/models/_fused_scan.cpp) at pip install;
+# without it the install still succeeds and the export takes its slower tensor path.
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgomp1 \
+ && apt-get install -y --no-install-recommends libgomp1 g++ \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 
 # The repository's pins (constraints.txt) decide every version; torch comes as its CPU build.
-COPY --chown=airflow:root constraints.txt pyproject.toml README.md /opt/recsys/
+COPY --chown=airflow:root constraints.txt pyproject.toml setup.py README.md /opt/recsys/
 COPY --chown=airflow:root recsys_lib /opt/recsys/recsys_lib
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
       -c /opt/recsys/constraints.txt "torch==2.13.0+cpu" \

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys_lib.models import fused_scan
 from recsys_lib.models.topk import topk_excluding
 
 BLOCK = 8
@@ -55,6 +56,12 @@ _TRIALS = 3
 """Chunks run on each path before ``precision="auto"`` settles on the faster one for a k. The first
 of each pays for allocating its buffers and is not counted; the faster of the others is (one
 sample alone misled the choice once in a benchmark, on a hiccup)."""
+_FUSED_TILE = 512
+"""Items per tile for the compiled kernel: 1,024 users x 512 bf16 scores is 1 MB, half of it per
+core, so a tile is selected from while in L2 (measured 100k items, k = 10: 512 > 1,024 = 2,048)."""
+_WHOLE_ROWS = 1 << 22
+"""Rows the bf16 proof leaves open (a few per chunk) are scored in full, one product, while that
+takes at most this many scores (16 MB); more go through the tiles like any search."""
 _PRUNE_FACTOR = 2
 """Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
 the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
@@ -80,8 +87,9 @@ class InnerProductIndex:
         *,
         allowed: np.ndarray | None = None,
         device: torch.device | str | None = None,
-        tile: int = 2048,
+        tile: int | None = None,
         precision: str = "auto",
+        fused: bool | None = None,
     ):
         vectors = np.asarray(item_vectors, dtype=np.float32)  # (n_items, d)
         if item_bias is not None:  # fold the bias in: [u, 1] . [v, b] = u . v + b
@@ -89,6 +97,11 @@ class InnerProductIndex:
         self.n_items, self.dim = vectors.shape
         self.has_bias = item_bias is not None
         self.device = torch.device(device) if device is not None else default_device()
+        if fused is None:
+            fused = self.device.type == "cpu" and fused_scan.available()
+        self.fused = fused
+        if tile is None:  # a fused tile's scores stay in a core's cache; the tensor path takes fewer, larger ones
+            tile = _FUSED_TILE if fused else 2048
         keep = np.arange(self.n_items) if allowed is None else np.flatnonzero(np.asarray(allowed, dtype=bool))
         self.n_kept = len(keep)
         self._keep = torch.from_numpy(np.append(keep, -1).astype(np.int64)).to(self.device)  # [-1] maps -1 -> -1
@@ -102,7 +115,7 @@ class InnerProductIndex:
         self._tiles = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
         self._flat = torch.from_numpy(padded).to(self.device)  # (positions, d) for exact re-scoring
         self._max_norm = float(np.linalg.norm(padded, axis=1).max(initial=0.0))
-        self._buffers_by_n: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._buffers_by_n: dict[tuple[int, torch.dtype], tuple[torch.Tensor, ...]] = {}
         self.precision = precision
         self.bf16 = _bf16_pays_off(self.device, self.dim) if precision == "auto" else precision == "bf16"
         self._tiles_bf16 = self._tiles.to(torch.bfloat16) if self.bf16 else self._tiles
@@ -122,11 +135,10 @@ class InnerProductIndex:
         path = self.path(k)
         started = time.perf_counter()
         with torch.no_grad():
-            masked = self._mask_by_tile(exclude)
             if path == "bf16":
-                idx, val = self._certified(users, k, candidates, masked, exclude)
+                idx, val = self._certified(users, k, candidates, exclude)
             else:
-                idx, val = self._fp32_topk(users, k, masked)
+                idx, val = self._fp32_topk(users, k, exclude)
                 if self._both_paths(k):  # the other path may serve a retry: report its bytes
                     idx, val = self._rescored(users, idx, val)
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
@@ -154,7 +166,10 @@ class InnerProductIndex:
 
     def _both_paths(self, k: int) -> bool:
         """Whether either path may serve ``k`` (bf16 hardware, a catalogue large enough to prune)."""
-        return self.bf16 and self._prunable(min(2 * k + 16, self.n_kept))
+        candidates = min(2 * k + 16, self.n_kept)
+        if self.fused:  # the kernel selects from any catalogue; bf16 needs room to leave items out
+            return self.bf16 and 4 * candidates <= self.n_kept
+        return self.bf16 and self._prunable(candidates)
 
     def _deciding(self, k: int) -> bool:
         """Whether searches for ``k`` are still timed: both paths eligible, trials unfinished."""
@@ -163,8 +178,12 @@ class InnerProductIndex:
         return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("fp32", "bf16"))
 
     def _fp32_topk(
-        self, users: torch.Tensor, k: int, masked: dict, *, keep_buffers: bool = True
+        self, users: torch.Tensor, k: int, exclude: sp.csr_matrix | None, *, keep_buffers: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused:  # exact by construction: ties go to the lower position
+            pos, val, _ = self._fused(users, torch.float32, k, exclude, keep_buffers=keep_buffers)
+            return pos, val
+        masked = self._mask_by_tile(exclude)
         if self._prunable(k):
             scores, block_max = self._scan(users, torch.float32, masked, block_maxima=True, keep_buffers=keep_buffers)
             return self._pruned(scores, block_max, k)
@@ -195,8 +214,40 @@ class InnerProductIndex:
                 torch.amax(scores[t].view(n, BLOCK, self.tile // BLOCK), dim=1, out=block_max[t])
         return scores, block_max
 
+    def _fused(
+        self,
+        users: torch.Tensor,
+        dtype: torch.dtype,
+        cap: int,
+        exclude: sp.csr_matrix | None,
+        *,
+        keep_buffers: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The best ``cap`` positions per user by ``dtype`` scores, from the compiled kernel
+        (:mod:`~recsys_lib.models.fused_scan`): each tile is scored into one small buffer and
+        selected from while in cache. Returns ``(positions, scores, left_out)``, best first."""
+        n = len(users)
+        (scratch,) = self._buffers(n, dtype) if keep_buffers else self._new_buffers(n, dtype)
+        scan = fused_scan.FusedScan(n, cap, self._positions(exclude))
+        tiles = self._tiles if dtype == torch.float32 else self._tiles_bf16
+        users = users.to(dtype)
+        for t in range(self.n_tiles):
+            torch.mm(users, tiles[t], out=scratch)
+            scan.add(scratch, min(self.tile, self.n_kept - t * self.tile), t * self.tile)
+        return scan.result(dtype)
+
+    def _positions(self, exclude: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        """``exclude``'s non-zeros as positions among kept items (n, n_kept), sorted per row."""
+        if exclude is None or not exclude.nnz:
+            return None
+        coo = exclude.tocoo()
+        cols = self._compact[coo.col]
+        keep = (cols >= 0) & (coo.data != 0)
+        ones = np.ones(int(keep.sum()), dtype=np.int8)
+        return sp.csr_matrix((ones, (coo.row[keep], cols[keep])), shape=(exclude.shape[0], max(self.n_kept, 1)))
+
     def _certified(
-        self, users: torch.Tensor, k: int, candidates: int, masked: dict, exclude: sp.csr_matrix | None
+        self, users: torch.Tensor, k: int, candidates: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """bf16 scan for the top ``candidates``, exact fp32 scores for those, and a proof per row.
 
@@ -205,23 +256,30 @@ class InnerProductIndex:
         and of the output; fp32 accumulation). A row whose k-th exact score is above that is exact;
         the others (rare) are scored again in fp32.
         """
-        scores, block_max = self._scan(users, torch.bfloat16, masked, block_maxima=True)
         # (n, candidates) best first; ties cut anywhere: only "nothing left out scores higher" matters
-        pos, approx = self._pruned(scores, block_max, candidates, exact_ties=False)
+        if self.fused:
+            pos, approx, left_out = self._fused(users, torch.bfloat16, candidates, exclude)
+            low = torch.where(left_out, approx[:, -1], -torch.inf)
+        else:
+            scores, block_max = self._scan(users, torch.bfloat16, self._mask_by_tile(exclude), block_maxima=True)
+            pos, approx = self._pruned(scores, block_max, candidates, exact_ties=False)
+            low = approx[:, -1]  # -inf: fewer eligible items than candidates, none left out
         exact = self._dot(users, pos)  # (n, candidates) fp32
         exact = torch.where(torch.isneginf(approx) | (pos < 0), -torch.inf, exact)
         order = torch.argsort(torch.where(pos < 0, self.n_kept, pos), dim=1)  # by position, so that
         pos, exact = pos.gather(1, order), exact.gather(1, order)  # equal scores go to the lower one
         picked, val = topk_excluding(exact, None, k)
         idx = torch.where(picked >= 0, pos.gather(1, picked.clamp(min=0)), -1)
-        low = approx[:, -1]
         error = BF16_ERROR * users.norm(dim=1) * self._max_norm
         proven = (val[:, -1] > low + error) | torch.isneginf(low)  # nothing else can reach the k-th
         redo = torch.nonzero(~proven).flatten()
         if len(redo):
             rows = redo.cpu().numpy()
-            sub_mask = self._mask_by_tile(exclude[rows] if exclude is not None else None)
-            found = self._fp32_topk(users[redo], k, sub_mask, keep_buffers=False)
+            sub = exclude[rows] if exclude is not None else None
+            if len(rows) * self.n_kept <= _WHOLE_ROWS:  # a few rows: one product, not a pass over tiles
+                found = topk_excluding(users[redo] @ self._flat[: self.n_kept].T, self._positions(sub), k)
+            else:
+                found = self._fp32_topk(users[redo], k, sub, keep_buffers=False)
             idx[redo], val[redo] = self._rescored(users[redo], *found)
         return idx, val
 
@@ -244,7 +302,7 @@ class InnerProductIndex:
         """Free the score buffers kept for the next search; the next search allocates again."""
         self._buffers_by_n.clear()
 
-    def _buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def _buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
         """Score and block-maximum buffers for ``n`` users, reused across calls: allocating (and
         page-faulting) a fresh ``n x n_items`` buffer per chunk costs more than the product. One
         pair is kept at a time, so memory stays at one chunk's scores."""
@@ -254,7 +312,9 @@ class InnerProductIndex:
             self._buffers_by_n[key] = self._new_buffers(n, dtype)
         return self._buffers_by_n[key]
 
-    def _new_buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def _new_buffers(self, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        if self.fused:  # one tile's scores
+            return (torch.empty(n, self.tile, device=self.device, dtype=dtype),)
         return (
             torch.empty(self.n_tiles, n, self.tile, device=self.device, dtype=dtype),
             torch.empty(self.n_tiles, n, self.tile // BLOCK, device=self.device, dtype=dtype),
@@ -262,12 +322,11 @@ class InnerProductIndex:
 
     def _mask_by_tile(self, exclude: sp.csr_matrix | None) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """``exclude``'s non-zeros among kept items as ``{tile: (rows, offsets in the tile)}``."""
-        if exclude is None or not exclude.nnz:
+        positions = self._positions(exclude)
+        if positions is None:
             return {}
-        coo = exclude.tocoo()
-        cols = self._compact[coo.col]
-        keep = (cols >= 0) & (coo.data != 0)
-        rows, cols = coo.row[keep].astype(np.int64), cols[keep]
+        coo = positions.tocoo()
+        rows, cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
         tiles = cols // self.tile
         out = {}
         for t in np.unique(tiles):

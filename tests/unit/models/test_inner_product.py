@@ -1,9 +1,30 @@
+import shutil
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys_lib.models import fused_scan
 from recsys_lib.models.inner_product import InnerProductIndex
 from tests.unit.models.test_topk import brute_force
+
+
+@pytest.fixture(autouse=True, params=["fused", "tensor"])
+def kernel(request, monkeypatch):
+    """Every test runs on both CPU implementations: the compiled kernel (the default where it is
+    built) and the tensor path (GPUs, installs without a C++ compiler)."""
+    if request.param == "fused" and not fused_scan.available():
+        pytest.skip("the fused kernel is not built here")
+    if request.param == "tensor":
+        monkeypatch.setattr(fused_scan, "available", lambda: False)
+    return request.param
+
+
+def test_the_fused_kernel_is_built_where_a_compiler_is():
+    """`pip install` builds it when a C++ compiler is present; a silent build failure would only
+    show as a slower export, so CI checks it here."""
+    if shutil.which("c++") or shutil.which("g++"):
+        assert fused_scan._library() is not None
 
 
 def _case(rng, n, n_items, dim, levels):
@@ -142,3 +163,34 @@ def test_both_paths_return_the_same_bytes_for_real_valued_vectors(monkeypatch):
         assert set(found) == {"bf16", "fp32"}
         np.testing.assert_array_equal(found["fp32"][0], found["bf16"][0])
         np.testing.assert_array_equal(found["fp32"][1], found["bf16"][1])
+
+
+def test_index_uses_the_kernel_it_was_asked_for(kernel):
+    items = np.eye(4, dtype=np.float32)
+    assert InnerProductIndex(items, device="cpu").fused == (kernel == "fused")
+
+
+def test_signed_zero_scores_tie_and_go_to_the_lower_item():
+    """-0.0 and +0.0 are equal scores: the lower item comes first, as in a stable sort."""
+    items = np.array([[1.0], [-1.0], [1.0], [-1.0], [2.0]] * 300, dtype=np.float32)
+    users = np.array([[0.0], [-0.0]], dtype=np.float32)
+    got_items, got_scores = InnerProductIndex(items, device="cpu", precision="fp32").search(users, 5)
+    assert got_items.tolist() == [[0, 1, 2, 3, 4]] * 2
+    assert (got_scores == 0).all()
+
+
+def test_rows_left_open_by_the_bf16_proof_are_redone_exactly_in_either_way(monkeypatch):
+    """Ties everywhere leave most bf16 rows unproven: they are redone by one whole-row product when
+    few, through the tiles when many; both give the full sort."""
+    import recsys_lib.models.inner_product as ip
+
+    rng = np.random.default_rng(5)
+    users, items = _case(rng, 40, 6000, 4, 1)
+    excluded = sp.random(40, 6000, density=0.01, random_state=3, format="csr")
+    excluded.data[:] = 1.0
+    ref = brute_force(users @ items.T, excluded.toarray() > 0, 5)
+    for whole_rows in (ip._WHOLE_ROWS, 0):
+        monkeypatch.setattr(ip, "_WHOLE_ROWS", whole_rows)
+        got = InnerProductIndex(items, device="cpu", precision="bf16").search(users, 5, excluded)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])

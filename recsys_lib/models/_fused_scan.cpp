@@ -1,0 +1,182 @@
+// Streaming top-candidate selection over score tiles that are still in cache (see fused_scan.py).
+//
+// A chunk of users is scored one item tile at a time into a small buffer (torch.mm); each tile is
+// handed to scan_tile_*, which keeps, per user, a reservoir of the best (score, position) pairs seen
+// so far. Most of a tile is rejected 128 (bf16) or 64 (fp32) scores at a time by one vector maximum
+// compared against the user's threshold, so the selection costs a fraction of the product and the
+// score matrix never goes to memory. This is what FAISS's flat index does with a heap per query;
+// the reservoir (FAISS's ReservoirTopN) makes an insertion O(1) amortised, which matters for k = 100.
+//
+// Scores are compared as integers: a float's bits, sign-magnitude, become an order-preserving
+// two's-complement key (negatives get their magnitude bits flipped; -0 and +0 are the same key).
+// Entries are packed as key << 32 | (2^32 - 1 - position), so one integer comparison orders by
+// score, then by lower position: the selection is exact, ties going to the lower position.
+// Positions of one user must arrive in increasing order (tiles in order), and so must its excluded
+// positions (sorted CSR rows): a cursor walks them.
+//
+// Threads: OpenMP over users, in the process's one OpenMP runtime (torch's libgomp.so.1 is loaded
+// first, so the loader binds this library to it and the product and the scan share one pool).
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <functional>
+#include <limits>
+
+#include <omp.h>
+
+namespace {
+
+constexpr int64_t kNoThreshold = INT64_MIN;  // reservoir not yet compacted: everything enters
+
+// Order-preserving integer key of a float's bits (sign-magnitude to two's complement). Vectorises;
+// -0 gets -1, a key no other float has, so comparing it against a kept key (always canonical, see
+// key_of) only ever lets a block through, never skips one wrongly.
+template <typename Bits, typename Key>
+inline Key raw_key(Bits bits) {
+    constexpr int kShift = sizeof(Key) * 8 - 1;
+    constexpr Key kMagnitude = static_cast<Key>(~(static_cast<Bits>(1) << kShift));
+    Key s = static_cast<Key>(bits);
+    return static_cast<Key>(s ^ ((s >> kShift) & kMagnitude));
+}
+
+template <typename Bits, typename Key>
+inline Key key_of(Bits bits) {  // the canonical key: -0 and +0 are the same score
+    Key key = raw_key<Bits, Key>(bits);
+    return key == -1 ? 0 : key;
+}
+
+template <typename Bits, typename Key, int kWidth>
+inline int64_t span_max(const Bits* x) {  // one vertical max per register, one horizontal at the end
+    Key m = std::numeric_limits<Key>::min();
+    for (int j = 0; j < kWidth; ++j) {
+        Key key = raw_key<Bits, Key>(x[j]);
+        m = key > m ? key : m;
+    }
+    return m;
+}
+
+inline int64_t pack(int64_t key, int64_t pos) {
+    return static_cast<int64_t>(static_cast<uint64_t>(key) << 32) | (0xFFFFFFFFLL - pos);
+}
+
+// Keep the best `cap` of a row's `count` entries; returns the threshold (key of the cap-th).
+inline int64_t compact(int64_t* entries, int64_t count, int64_t cap) {
+    std::nth_element(entries, entries + cap - 1, entries + count, std::greater<int64_t>());
+    return entries[cap - 1] >> 32;
+}
+
+struct Row {  // one user's state, kept between tiles
+    int64_t* entries;
+    int64_t count, threshold, cursor, cursor_end;
+    const int64_t* excluded;
+    int64_t cap;
+
+    inline void offer(int64_t key, int64_t pos) {
+        if (key <= threshold) return;
+        while (cursor < cursor_end && excluded[cursor] < pos) ++cursor;
+        if (cursor < cursor_end && excluded[cursor] == pos) return;  // history
+        entries[count++] = pack(key, pos);
+        if (count == 2 * cap) {
+            threshold = compact(entries, count, cap);
+            count = cap;
+        }
+    }
+};
+
+// Rows [r0, r1) of one tile. A span of 4 blocks is rejected with one comparison of its maximum
+// against the row's threshold (the common case once the reservoir has filled); a span that
+// passes is checked block by block, and only a block that passes is read score by score.
+template <typename Bits, typename Key, int kBlock>
+inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid, int64_t base,
+                      const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+                      int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+    constexpr int64_t kSpan = 4 * kBlock;
+    for (int64_t r = r0; r < r1; ++r) {
+        const Bits* x = scores + r * ld;
+        Row row{entries + r * 2 * cap, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap};
+        int64_t lo = 0;
+        for (; lo + kSpan <= n_valid; lo += kSpan) {
+            if (row.threshold != kNoThreshold && span_max<Bits, Key, kSpan>(x + lo) <= row.threshold) continue;
+            for (int64_t b = lo; b < lo + kSpan; b += kBlock) {
+                if (row.threshold != kNoThreshold && span_max<Bits, Key, kBlock>(x + b) <= row.threshold) continue;
+                for (int64_t j = b; j < b + kBlock; ++j) row.offer(key_of<Bits, Key>(x[j]), base + j);
+            }
+        }
+        for (; lo < n_valid; ++lo) row.offer(key_of<Bits, Key>(x[lo]), base + lo);
+        count[r] = row.count;
+        threshold[r] = row.threshold;
+        ex_cursor[r] = row.cursor;
+    }
+}
+
+// One clone per instruction set, picked at load time, so one build runs on any x86-64 and uses
+// AVX-512 where present; everything above is inlined (flatten) so that it compiles for each.
+#define CLONES __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+CLONES void scan_rows_bf16(const uint16_t* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid,
+                           int64_t base, const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+                           int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+    scan_rows<uint16_t, int16_t, 32>(scores, r0, r1, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries,
+                                     count, threshold, cap);
+}
+
+CLONES void scan_rows_f32(const uint32_t* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid,
+                          int64_t base, const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+                          int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+    scan_rows<uint32_t, int32_t, 16>(scores, r0, r1, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries,
+                                     count, threshold, cap);
+}
+
+template <typename Bits, typename Scan>
+void scan_tile(Scan scan, const Bits* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
+               const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+               int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+#pragma omp parallel
+    {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        scan(scores, n_rows * t / nt, n_rows * (t + 1) / nt, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor,
+             entries, count, threshold, cap);
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+void scan_tile_bf16(const uint16_t* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
+                    const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+                    int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+    scan_tile(scan_rows_bf16, scores, n_rows, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries, count,
+              threshold, cap);
+}
+
+void scan_tile_f32(const uint32_t* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
+                   const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
+                   int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+    scan_tile(scan_rows_f32, scores, n_rows, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries, count,
+              threshold, cap);
+}
+
+// Each row's best min(count, cap) entries, best first, as positions (-1 padded) and keys; and
+// whether anything eligible was left out (a threshold was set, or more than cap remain).
+void finish(int64_t* entries, int64_t n_rows, const int64_t* count, const int64_t* threshold,
+            int64_t cap, int64_t* pos_out, int64_t* key_out, uint8_t* left_out) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        int64_t* mine = entries + r * 2 * cap;
+        int64_t c = count[r];
+        left_out[r] = threshold[r] != kNoThreshold || c > cap;
+        if (c > cap) {
+            compact(mine, c, cap);
+            c = cap;
+        }
+        std::sort(mine, mine + c, std::greater<int64_t>());
+        for (int64_t i = 0; i < cap; ++i) {
+            pos_out[r * cap + i] = i < c ? 0xFFFFFFFFLL - (mine[i] & 0xFFFFFFFFLL) : -1;
+            key_out[r * cap + i] = i < c ? (mine[i] >> 32) : INT64_MIN;
+        }
+    }
+}
+
+}  // extern "C"

@@ -1,0 +1,112 @@
+"""Fused product-and-selection for exact top-k on CPU: the compiled kernel in ``_fused_scan.cpp``.
+
+A chunk of users is scored one item tile at a time into a buffer small enough to stay in cache,
+and each tile goes straight to a per-user reservoir of the best (score, position) pairs, rejecting
+most scores 16-32 at a time against the user's running threshold. The score matrix is never
+written to memory, which is what bounds the whole-chunk method on a CPU (measured: a d = 64 product
+runs at the speed of storing its output). Built by ``pip install`` as an optional extension and
+loaded with ``ctypes``; where it could not be built (no C++ compiler), :func:`available` is false
+and :class:`~recsys_lib.models.inner_product.InnerProductIndex` takes its tensor path instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.machinery
+import logging
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+log = logging.getLogger(__name__)
+
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_NO_KEY = np.iinfo(np.int64).min
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_fused_scan{suffix}"
+        if path.exists():
+            break
+    else:
+        log.info("fused top-k kernel not built (no C++ compiler at install?): using the tensor path")
+        return None
+    torch.empty(0)  # torch (and its OpenMP runtime) first: the kernel binds to the same libgomp
+    lib = ctypes.CDLL(str(path))
+    for name in ("scan_tile_bf16", "scan_tile_f32"):
+        getattr(lib, name).argtypes = [_P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _I]
+        getattr(lib, name).restype = None
+    lib.finish.argtypes = [_P, _I, _P, _P, _I, _P, _P, _P]
+    lib.finish.restype = None
+    return lib
+
+
+def available() -> bool:
+    """Whether the compiled kernel is installed."""
+    return _library() is not None
+
+
+class FusedScan:
+    """The best ``cap`` (score, position) pairs of each of ``n`` users over tiles fed in order.
+
+    ``exclude``: (n, positions) CSR of positions never to return (history), or None. Ties go to
+    the lower position, so with exact scores the result equals a stable full sort.
+    """
+
+    def __init__(self, n: int, cap: int, exclude: sp.csr_matrix | None):
+        lib = _library()
+        if lib is None:
+            raise RuntimeError("the fused top-k kernel is not built")
+        self._lib, self.n, self.cap = lib, n, cap
+        if exclude is None:
+            exclude = sp.csr_matrix((n, 1), dtype=np.int8)
+        exclude = exclude.tocsr()
+        exclude.sort_indices()  # the kernel walks each row's positions in increasing order
+        self._ex_ptr = np.ascontiguousarray(exclude.indptr, dtype=np.int64)
+        self._ex_pos = np.ascontiguousarray(exclude.indices, dtype=np.int64)
+        self._cursor = self._ex_ptr[:-1].copy()
+        self._entries = np.empty((n, 2 * cap), dtype=np.int64)
+        self._count = np.zeros(n, dtype=np.int64)
+        self._threshold = np.full(n, _NO_KEY, dtype=np.int64)
+        self._state = [
+            a.ctypes.data
+            for a in (self._ex_ptr, self._ex_pos, self._cursor, self._entries, self._count, self._threshold)
+        ]
+
+    def add(self, scores: torch.Tensor, n_valid: int, base: int) -> None:
+        """Take the first ``n_valid`` columns of ``scores`` (n, width), bf16 or fp32 on CPU and
+        row-contiguous, as positions ``base, base + 1, ...``."""
+        assert scores.device.type == "cpu" and scores.stride(1) == 1 and len(scores) == self.n
+        scan = self._lib.scan_tile_bf16 if scores.dtype == torch.bfloat16 else self._lib.scan_tile_f32
+        assert scores.dtype in (torch.bfloat16, torch.float32)
+        scan(scores.data_ptr(), self.n, scores.stride(0), n_valid, base, *self._state, self.cap)
+
+    def result(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(positions int64 (n, cap) -1 padded, scores float32 (n, cap) -inf padded, left_out
+        bool (n,))`` best first; ``left_out`` tells whether any eligible position is missing
+        (every one of those scores at most the last returned one)."""
+        pos = np.empty((self.n, self.cap), dtype=np.int64)
+        keys = np.empty((self.n, self.cap), dtype=np.int64)
+        left_out = np.empty(self.n, dtype=np.uint8)
+        self._lib.finish(
+            self._entries.ctypes.data, self.n, self._count.ctypes.data, self._threshold.ctypes.data,
+            self.cap, pos.ctypes.data, keys.ctypes.data, left_out.ctypes.data,
+        )  # fmt: skip
+        return torch.from_numpy(pos), _scores_of(keys, dtype), torch.from_numpy(left_out.astype(bool))
+
+
+def _scores_of(keys: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """Integer keys back to float32 scores (the inverse of the kernel's ``key_of``); missing -> -inf."""
+    bits = 16 if dtype == torch.bfloat16 else 32
+    magnitude = (1 << (bits - 1)) - 1
+    raw = np.where(keys < 0, keys ^ magnitude, keys) & ((1 << bits) - 1)  # back to sign-magnitude bits
+    if bits == 16:
+        raw = raw << 16  # a bf16 is the top half of a float32
+    scores = raw.astype(np.uint32).view(np.float32)
+    return torch.from_numpy(np.where(keys == _NO_KEY, np.float32(-np.inf), scores))

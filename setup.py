@@ -1,0 +1,20 @@
+"""Builds the one compiled part, the fused top-k kernel (recsys_lib/models/_fused_scan.cpp).
+
+Everything else is declared in pyproject.toml. The kernel is optional: without a C++ compiler the
+install still succeeds and the export runs its tensor path (slower on CPU, same results).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "recsys_lib.models._fused_scan",
+            sources=["recsys_lib/models/_fused_scan.cpp"],
+            language="c++",
+            extra_compile_args=["-O3", "-std=c++17", "-fopenmp"],
+            extra_link_args=["-fopenmp"],
+            optional=True,
+        )
+    ]
+)
