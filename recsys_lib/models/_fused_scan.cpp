@@ -84,14 +84,25 @@ struct Row {  // one user's state, kept between tiles
     }
 };
 
+// Which of a block's scores beat `threshold`, as a bit mask (one vector compare where the CPU has
+// mask registers).
+template <typename Bits, typename Key, int kBlock>
+inline uint32_t above(const Bits* x, Key threshold) {
+    static_assert(kBlock <= 32, "one bit per score of a block");
+    uint32_t mask = 0;
+    for (int j = 0; j < kBlock; ++j) mask |= static_cast<uint32_t>(raw_key<Bits, Key>(x[j]) > threshold) << j;
+    return mask;
+}
+
 // Rows [r0, r1) of one tile. A span of 4 blocks is rejected with one comparison of its maximum
-// against the row's threshold (the common case once the reservoir has filled); a span that
-// passes is checked block by block, and only a block that passes is read score by score.
+// against the row's threshold (the common case once the reservoir has filled); in a span that
+// passes, each block gives the mask of its scores above the threshold and only those are offered.
 template <typename Bits, typename Key, int kBlock>
 inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid, int64_t base,
                       const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
                       int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
     constexpr int64_t kSpan = 4 * kBlock;
+    constexpr uint32_t kAll = kBlock == 32 ? ~0U : (1U << kBlock) - 1;
     for (int64_t r = r0; r < r1; ++r) {
         const Bits* x = scores + r * ld;
         Row row{entries + r * 2 * cap, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap};
@@ -99,8 +110,14 @@ inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, in
         for (; lo + kSpan <= n_valid; lo += kSpan) {
             if (row.threshold != kNoThreshold && span_max<Bits, Key, kSpan>(x + lo) <= row.threshold) continue;
             for (int64_t b = lo; b < lo + kSpan; b += kBlock) {
-                if (row.threshold != kNoThreshold && span_max<Bits, Key, kBlock>(x + b) <= row.threshold) continue;
-                for (int64_t j = b; j < b + kBlock; ++j) row.offer(key_of<Bits, Key>(x[j]), base + j);
+                uint32_t mask = row.threshold == kNoThreshold
+                                    ? kAll
+                                    : above<Bits, Key, kBlock>(x + b, static_cast<Key>(row.threshold));
+                while (mask) {  // offer re-checks: the threshold may rise inside the block
+                    const int j = __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    row.offer(key_of<Bits, Key>(x[b + j]), base + b + j);
+                }
             }
         }
         for (; lo < n_valid; ++lo) row.offer(key_of<Bits, Key>(x[lo]), base + lo);

@@ -3,7 +3,15 @@
 Scoring ``n`` users against ``m`` items is one matrix product; picking each row's top-k out of ``m``
 scores costs a selection over every score, and on a CPU that selection (``torch.topk``) costs about
 as much as the product itself. FAISS's flat index hides it by scanning tiles that stay in cache with
-a heap per query. Here the same effect comes from pruning with block maxima, in a few whole-chunk
+a heap per query. Two implementations, same results (best first, ties broken by the lower item
+index, padding -1 / -inf):
+
+**Fused** (CPU, the default where the compiled kernel is built, :mod:`~recsys_lib.models.fused_scan`):
+each tile of 512 items is scored into one small buffer and a C++ kernel keeps a reservoir of the
+best (score, position) pairs per user while the tile is in cache, rejecting 128 scores at a time
+against the user's threshold. The score matrix never goes to memory; exact by construction.
+
+**Tensor** (GPUs, and CPUs without the kernel): pruning with block maxima, in a few whole-chunk
 tensor operations that run unchanged on CPU and GPU:
 
 1. scores land one item tile at a time in ``(tiles, n, tile)``; excluded items are set to -inf and
@@ -17,17 +25,17 @@ tensor operations that run unchanged on CPU and GPU:
 
 Selections run over ``m/64 + 8k + 8k`` values per user instead of ``m``. Rows where a bound is tied
 (another group or block has exactly the k-th maximum) or where fewer than k items are eligible take
-the exact path over the whole row, so results always equal a full sort: best first, ties broken by
-the lower item index, padding -1 / -inf.
+the exact path over the whole row, so results always equal a full sort.
 
 **bf16 with a proof** (CPUs with native bf16 dot products): the scan runs in bf16, 2-5 times
 cheaper than fp32 (AVX512-BF16, AMX), and selects ``2k + 16`` candidates; their scores are then
 computed exactly in fp32. A bf16 score is within ``E = 2^-6 |u| max|v|`` of the true one
 (:data:`BF16_ERROR`), so when the k-th exact score beats the lowest candidate's bf16 score by more
 than ``E``, no item left out can reach it and the row is exact; rows without that proof (near-ties,
-rare) are scored again in fp32. Results are the same as the fp32 path's. Which path is faster
-depends on the CPU, the catalogue and k (a larger k needs more candidates to select), so the index
-times both on its first chunks and keeps the faster (:meth:`InnerProductIndex.path`).
+rare) are scored again in fp32. Results are the same as the fp32 path's. Either implementation
+selects the candidates. Which path is faster depends on the CPU, the catalogue and k (a larger k
+needs more candidates to select and rescore), so the index times both on its first chunks and
+keeps the faster (:meth:`InnerProductIndex.path`).
 """
 
 from __future__ import annotations
