@@ -70,14 +70,14 @@ struct Row {  // one user's state, kept between tiles
     int64_t* entries;
     int64_t count, threshold, cursor, cursor_end;
     const int64_t* excluded;
-    int64_t cap;
+    int64_t cap, room;
 
     inline void offer(int64_t key, int64_t pos) {
         if (key <= threshold) return;
         while (cursor < cursor_end && excluded[cursor] < pos) ++cursor;
         if (cursor < cursor_end && excluded[cursor] == pos) return;  // history
         entries[count++] = pack(key, pos);
-        if (count == 2 * cap) {
+        if (count == room) {
             threshold = compact(entries, count, cap);
             count = cap;
         }
@@ -100,12 +100,12 @@ inline uint32_t above(const Bits* x, Key threshold) {
 template <typename Bits, typename Key, int kBlock>
 inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid, int64_t base,
                       const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-                      int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+                      int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     constexpr int64_t kSpan = 4 * kBlock;
     constexpr uint32_t kAll = kBlock == 32 ? ~0U : (1U << kBlock) - 1;
     for (int64_t r = r0; r < r1; ++r) {
         const Bits* x = scores + r * ld;
-        Row row{entries + r * 2 * cap, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap};
+        Row row{entries + r * room, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap, room};
         int64_t lo = 0;
         for (; lo + kSpan <= n_valid; lo += kSpan) {
             if (row.threshold != kNoThreshold && span_max<Bits, Key, kSpan>(x + lo) <= row.threshold) continue;
@@ -133,27 +133,27 @@ inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, in
 
 CLONES void scan_rows_bf16(const uint16_t* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid,
                            int64_t base, const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-                           int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+                           int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     scan_rows<uint16_t, int16_t, 32>(scores, r0, r1, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries,
-                                     count, threshold, cap);
+                                     count, threshold, cap, room);
 }
 
 CLONES void scan_rows_f32(const uint32_t* scores, int64_t r0, int64_t r1, int64_t ld, int64_t n_valid,
                           int64_t base, const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-                          int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+                          int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     scan_rows<uint32_t, int32_t, 16>(scores, r0, r1, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries,
-                                     count, threshold, cap);
+                                     count, threshold, cap, room);
 }
 
 template <typename Bits, typename Scan>
 void scan_tile(Scan scan, const Bits* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
                const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-               int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+               int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
 #pragma omp parallel
     {
         const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
         scan(scores, n_rows * t / nt, n_rows * (t + 1) / nt, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor,
-             entries, count, threshold, cap);
+             entries, count, threshold, cap, room);
     }
 }
 
@@ -163,25 +163,25 @@ extern "C" {
 
 void scan_tile_bf16(const uint16_t* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
                     const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-                    int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+                    int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     scan_tile(scan_rows_bf16, scores, n_rows, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries, count,
-              threshold, cap);
+              threshold, cap, room);
 }
 
 void scan_tile_f32(const uint32_t* scores, int64_t n_rows, int64_t ld, int64_t n_valid, int64_t base,
                    const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
-                   int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap) {
+                   int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     scan_tile(scan_rows_f32, scores, n_rows, ld, n_valid, base, ex_ptr, ex_pos, ex_cursor, entries, count,
-              threshold, cap);
+              threshold, cap, room);
 }
 
 // Each row's best min(count, cap) entries, best first, as positions (-1 padded) and keys; and
 // whether anything eligible was left out (a threshold was set, or more than cap remain).
 void finish(int64_t* entries, int64_t n_rows, const int64_t* count, const int64_t* threshold,
-            int64_t cap, int64_t* pos_out, int64_t* key_out, uint8_t* left_out) {
+            int64_t cap, int64_t room, int64_t* pos_out, int64_t* key_out, uint8_t* left_out) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n_rows; ++r) {
-        int64_t* mine = entries + r * 2 * cap;
+        int64_t* mine = entries + r * room;
         int64_t c = count[r];
         left_out[r] = threshold[r] != kNoThreshold || c > cap;
         if (c > cap) {

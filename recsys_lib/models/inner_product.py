@@ -134,8 +134,11 @@ class InnerProductIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items of each of ``user_vectors`` (n, d), best first, skipping ``exclude``'s
         non-zeros (n, n_items). Returns ``(items int64 (n, k) padded -1, scores float32 (n, k)
-        padded -inf)``. Memory: one ``n x n_items`` score buffer, kept for the next call of the same
-        size, so pick ``n`` to fit."""
+        padded -inf)``. Memory: one score buffer (a tile's on the fused path, else ``n x n_items``),
+        kept for the next call of the same size, so pick ``n`` to fit."""
+        if k < 1:
+            n = len(user_vectors)
+            return np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
         users = torch.as_tensor(user_vectors, dtype=torch.float32).to(self.device)
         if self.has_bias:
             users = torch.cat([users, torch.ones(len(users), 1, device=self.device)], dim=1)

@@ -194,3 +194,9 @@ def test_rows_left_open_by_the_bf16_proof_are_redone_exactly_in_either_way(monke
         got = InnerProductIndex(items, device="cpu", precision="bf16").search(users, 5, excluded)
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_k_zero_returns_empty_rows():
+    items = np.eye(8, dtype=np.float32)
+    got_items, got_scores = InnerProductIndex(items, device="cpu").search(np.ones((3, 8), np.float32), 0)
+    assert got_items.shape == (3, 0) and got_scores.shape == (3, 0)
