@@ -192,8 +192,9 @@ class ExportConfig(_Frozen):
     k: int = Field(10, ge=1, le=1000)
     """Recommendations written per user."""
     chunk_size: int = Field(1024, ge=1)
-    """Users scored per matrix product; peak memory is about ``chunk_size x items x 4.5`` bytes
-    (400 MB for 100k items), whatever the number of users."""
+    """Users scored together, one item tile at a time; scoring memory is about ``chunk_size x 2 KB``
+    on CPUs with the compiled kernel, ``chunk_size x items x 4.5`` bytes on the tensor path (GPUs:
+    400 MB for 100k items), whatever the number of users."""
     rows_per_file: int = Field(1_000_000, ge=1)
     """Rows per Parquet part file."""
     embeddings: bool = True
