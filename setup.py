@@ -12,7 +12,8 @@ setup(
             "recsys_lib.models._fused_scan",
             sources=["recsys_lib/models/_fused_scan.cpp"],
             language="c++",
-            extra_compile_args=["-O3", "-std=c++17", "-fopenmp"],
+            # no FMA contraction: exact rescoring gives the same bits on every CPU (see rescore)
+            extra_compile_args=["-O3", "-std=c++17", "-fopenmp", "-ffp-contract=off"],
             extra_link_args=["-fopenmp"],
             optional=True,
         )

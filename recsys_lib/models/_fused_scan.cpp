@@ -157,6 +157,36 @@ void scan_tile(Scan scan, const Bits* scores, int64_t n_rows, int64_t ld, int64_
     }
 }
 
+float dot(const float* u, const float* v, int64_t dim) {
+    constexpr int kLanes = 16;
+    float lane[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= dim; j += kLanes)
+        for (int l = 0; l < kLanes; ++l) lane[l] += u[j + l] * v[j + l];
+    for (int l = 0; j < dim; ++j, ++l) lane[l] += u[j] * v[j];
+    for (int width = kLanes / 2; width > 0; width /= 2)
+        for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+    return lane[0];
+}
+
+CLONES void dot_and_select(const float* u, int64_t dim, const float* table, const int64_t* pos, int64_t c,
+                           int64_t k, int64_t* entries, int64_t* pos_out, int64_t* key_out) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < c; ++i) {
+        if (pos[i] < 0) continue;
+        float score = dot(u, table + pos[i] * dim, dim);
+        uint32_t bits;
+        __builtin_memcpy(&bits, &score, sizeof bits);
+        entries[m++] = pack(key_of<uint32_t, int32_t>(bits), pos[i]);
+    }
+    const int64_t kept = m < k ? m : k;
+    std::partial_sort(entries, entries + kept, entries + m, std::greater<int64_t>());
+    for (int64_t i = 0; i < k; ++i) {
+        pos_out[i] = i < kept ? 0xFFFFFFFFLL - (entries[i] & 0xFFFFFFFFLL) : -1;
+        key_out[i] = i < kept ? (entries[i] >> 32) : INT64_MIN;
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -193,6 +223,20 @@ void finish(int64_t* entries, int64_t n_rows, const int64_t* count, const int64_
             pos_out[r * cap + i] = i < c ? 0xFFFFFFFFLL - (mine[i] & 0xFFFFFFFFLL) : -1;
             key_out[r * cap + i] = i < c ? (mine[i] >> 32) : INT64_MIN;
         }
+    }
+}
+
+// Exact fp32 scores of each row's candidates (positions into `table`, -1 = none) and the best `k`
+// of them, by score then lower position, as positions (-1 padded) and keys (INT64_MIN padded).
+// One fixed summation order, 16 lanes then a fixed tree, built without FMA contraction
+// (-ffp-contract=off), so every clone and every CPU gives the same bits for a (user, item) pair
+// whatever the candidates around it: both search paths report the same bytes.
+void rescore(const float* users, int64_t n_rows, int64_t dim, const float* table, const int64_t* pos,
+             int64_t n_candidates, int64_t k, int64_t* scratch, int64_t* pos_out, int64_t* key_out) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n_rows; ++r) {
+        dot_and_select(users + r * dim, dim, table, pos + r * n_candidates, n_candidates, k,
+                       scratch + r * n_candidates, pos_out + r * k, key_out + r * k);
     }
 }
 

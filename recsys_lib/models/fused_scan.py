@@ -48,6 +48,8 @@ def _library() -> ctypes.CDLL | None:
         getattr(lib, name).restype = None
     lib.finish.argtypes = [_P, _I, _P, _P, _I, _I, _P, _P, _P]
     lib.finish.restype = None
+    lib.rescore.argtypes = [_P, _I, _I, _P, _P, _I, _I, _P, _P, _P]
+    lib.rescore.restype = None
     return lib
 
 
@@ -106,6 +108,30 @@ class FusedScan:
             self.cap, self.room, pos.ctypes.data, keys.ctypes.data, left_out.ctypes.data,
         )  # fmt: skip
         return torch.from_numpy(pos), _scores_of(keys, dtype), torch.from_numpy(left_out.astype(bool))
+
+
+def rescore(users: torch.Tensor, table: torch.Tensor, pos: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact fp32 scores of each user's candidate positions ``pos`` (n, c; -1 = none) against rows
+    of ``table`` (m, d), and the best ``k``: ``(positions int64 (n, k) -1 padded, scores float32
+    (n, k) -inf padded)``, by score then lower position. A score's bits depend only on the user and
+    the item (one fixed summation order, no FMA contraction), never on the other candidates or the
+    CPU, so two searches that select differently still report identical scores."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the fused top-k kernel is not built")
+    vectors = np.ascontiguousarray(users.cpu().numpy(), dtype=np.float32)
+    table = table.cpu()
+    assert table.dtype == torch.float32 and table.is_contiguous() and table.shape[1] == vectors.shape[1]
+    candidates = np.ascontiguousarray(pos.cpu().numpy(), dtype=np.int64)
+    n, c = candidates.shape
+    scratch = np.empty((n, max(c, 1)), dtype=np.int64)
+    out_pos = np.empty((n, k), dtype=np.int64)
+    keys = np.empty((n, k), dtype=np.int64)
+    lib.rescore(
+        vectors.ctypes.data, n, vectors.shape[1], table.data_ptr(), candidates.ctypes.data, c, k,
+        scratch.ctypes.data, out_pos.ctypes.data, keys.ctypes.data,
+    )  # fmt: skip
+    return torch.from_numpy(out_pos), _scores_of(keys, torch.float32)
 
 
 def _scores_of(keys: np.ndarray, dtype: torch.dtype) -> torch.Tensor:

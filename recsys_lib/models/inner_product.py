@@ -151,7 +151,7 @@ class InnerProductIndex:
             else:
                 idx, val = self._fp32_topk(users, k, exclude)
                 if self._both_paths(k):  # the other path may serve a retry: report its bytes
-                    idx, val = self._rescored(users, idx, val)
+                    idx, val = self._exact_top(users, idx, k)
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
         found = items.cpu().numpy(), val.cpu().numpy()
         if self._deciding(k) and len(users):
@@ -275,12 +275,8 @@ class InnerProductIndex:
             scores, block_max = self._scan(users, torch.bfloat16, self._mask_by_tile(exclude), block_maxima=True)
             pos, approx = self._pruned(scores, block_max, candidates, exact_ties=False)
             low = approx[:, -1]  # -inf: fewer eligible items than candidates, none left out
-        exact = self._dot(users, pos)  # (n, candidates) fp32
-        exact = torch.where(torch.isneginf(approx) | (pos < 0), -torch.inf, exact)
-        order = torch.argsort(torch.where(pos < 0, self.n_kept, pos), dim=1)  # by position, so that
-        pos, exact = pos.gather(1, order), exact.gather(1, order)  # equal scores go to the lower one
-        picked, val = topk_excluding(exact, None, k)
-        idx = torch.where(picked >= 0, pos.gather(1, picked.clamp(min=0)), -1)
+            pos = torch.where(torch.isneginf(approx), -1, pos)  # excluded items among the candidates
+        idx, val = self._exact_top(users, pos, k)
         error = BF16_ERROR * users.norm(dim=1) * self._max_norm
         proven = (val[:, -1] > low + error) | torch.isneginf(low)  # nothing else can reach the k-th
         redo = torch.nonzero(~proven).flatten()
@@ -291,23 +287,22 @@ class InnerProductIndex:
                 found = topk_excluding(users[redo] @ self._flat[: self.n_kept].T, self._positions(sub), k)
             else:
                 found = self._fp32_topk(users[redo], k, sub, keep_buffers=False)
-            idx[redo], val[redo] = self._rescored(users[redo], *found)
+            idx[redo], val[redo] = self._exact_top(users[redo], found[0], k)
         return idx, val
 
-    def _dot(self, users: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Exact fp32 scores of items at ``pos`` (n, c) for ``users`` (n, d), each one computed the
-        same way whatever ``c`` (a vecdot, unlike bmm whose bits change with ``c``), so that both paths report
-        bit-identical scores for an item (-1 positions score anything: mask them)."""
-        vectors = torch.index_select(self._flat, 0, pos.clamp(min=0).flatten()).view(*pos.shape, -1)  # 3x [pos]
-        return torch.linalg.vecdot(vectors, users[:, None, :])
-
-    def _rescored(self, users: torch.Tensor, pos: torch.Tensor, val: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fp32 path's top-k (``pos``, ``val``) with the scores of :meth:`_dot` and ranked by
-        them, so a chunk's rows are the same bytes whichever path ran: the path is picked by timing
-        (:meth:`path`), and a retried shard must restage what its first try staged."""
-        exact = torch.where(pos < 0, -torch.inf, self._dot(users, pos))
+    def _exact_top(self, users: torch.Tensor, pos: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The best ``k`` of candidate positions ``pos`` (n, c; -1 = none) by exact fp32 score, then
+        lower position. A score's bits depend only on the user and the item, never on the other
+        candidates, so a chunk's rows are the same bytes whichever path selected them: the path is
+        picked by timing (:meth:`path`), and a retried shard must restage what its first try
+        staged. Fused: the kernel's fixed-order dot; tensor: one ``vecdot`` per item (a bmm's bits
+        change with ``c``)."""
+        if self.fused:
+            return fused_scan.rescore(users, self._flat, pos, k)
+        vectors = torch.index_select(self._flat, 0, pos.clamp(min=0).flatten()).view(*pos.shape, -1)
+        exact = torch.where(pos < 0, -torch.inf, torch.linalg.vecdot(vectors, users[:, None, :]))
         val, pos = _by_score_then_position(exact, torch.where(pos < 0, self.n_kept, pos))
-        return torch.where(pos >= self.n_kept, -1, pos), val
+        return torch.where(pos >= self.n_kept, -1, pos)[:, :k], val[:, :k]
 
     def release(self) -> None:
         """Free the score buffers kept for the next search; the next search allocates again."""
