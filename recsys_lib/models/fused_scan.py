@@ -42,7 +42,11 @@ def _library() -> ctypes.CDLL | None:
         log.info("fused top-k kernel not built (no C++ compiler at install?): using the tensor path")
         return None
     torch.empty(0)  # torch (and its OpenMP runtime) first: the kernel binds to the same libgomp
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as error:  # built elsewhere, or its runtime is missing: slower, still correct
+        log.warning("fused top-k kernel %s does not load (%s): using the tensor path", path.name, error)
+        return None
     for name in ("scan_tile_bf16", "scan_tile_f32"):
         getattr(lib, name).argtypes = [_P, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P, _I, _I]
         getattr(lib, name).restype = None
