@@ -1,12 +1,14 @@
 """Fused product-and-selection for exact top-k on CPU: the compiled kernel in ``_fused_scan.cpp``.
 
-A chunk of users is scored one item tile at a time into a buffer small enough to stay in cache,
-and each tile goes straight to a per-user reservoir of the best (score, position) pairs, rejecting
-most scores 16-32 at a time against the user's running threshold. The score matrix is never
-written to memory, which is what bounds the whole-chunk method on a CPU (measured: a d = 64 product
-runs at the speed of storing its output). Built by ``pip install`` as an optional extension and
-loaded with ``ctypes``; where it could not be built (no C++ compiler), :func:`available` is false
-and :class:`~recsys_lib.models.inner_product.InnerProductIndex` takes its tensor path instead.
+A chunk of users is scored one item tile at a time into a buffer small enough to stay in cache
+(``torch.mm``), and each tile goes straight to a per-user reservoir of the best (score, position)
+pairs (:class:`FusedScan`), rejecting 128 bf16 or 64 fp32 scores at a time against the user's
+running threshold. The score matrix is never written to memory, which is what bounds the
+whole-chunk method on a CPU (measured: a d = 64 product runs at the speed of storing its output).
+:func:`rescore` then computes the candidates' exact fp32 scores in a fixed order. Built by ``pip
+install`` as an optional extension and loaded with ``ctypes``; where it could not be built (no C++
+compiler) or does not load, :func:`available` is false and
+:class:`~recsys_lib.models.inner_product.InnerProductIndex` takes its tensor path instead.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class FusedScan:
         if exclude is None:
             exclude = sp.csr_matrix((n, 1), dtype=np.int8)
         exclude = exclude.tocsr()
-        exclude.sort_indices()  # the kernel walks each row's positions in increasing order
+        if not exclude.has_sorted_indices:  # the kernel walks each row's positions in increasing order
+            exclude = exclude.sorted_indices()
         self._ex_ptr = np.ascontiguousarray(exclude.indptr, dtype=np.int64)
         self._ex_pos = np.ascontiguousarray(exclude.indices, dtype=np.int64)
         self._cursor = self._ex_ptr[:-1].copy()
@@ -96,8 +99,8 @@ class FusedScan:
         """Take the first ``n_valid`` columns of ``scores`` (n, width), bf16 or fp32 on CPU and
         row-contiguous, as positions ``base, base + 1, ...``."""
         assert scores.device.type == "cpu" and scores.stride(1) == 1 and len(scores) == self.n
+        assert scores.dtype in (torch.bfloat16, torch.float32) and 0 <= n_valid <= scores.shape[1]
         scan = self._lib.scan_tile_bf16 if scores.dtype == torch.bfloat16 else self._lib.scan_tile_f32
-        assert scores.dtype in (torch.bfloat16, torch.float32)
         scan(scores.data_ptr(), self.n, scores.stride(0), n_valid, base, *self._state, self.cap, self.room)
 
     def result(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
