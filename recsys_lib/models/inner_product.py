@@ -84,7 +84,10 @@ class InnerProductIndex:
     """Item vectors prepared for exact top-k search by ``user_vector . item_vector (+ item_bias)``.
 
     ``allowed`` (bool, n_items) drops items that may never be returned (unavailable products)
-    before scoring, so they cost nothing. ``device`` defaults to :func:`default_device`. Not
+    before scoring, so they cost nothing. ``device`` defaults to :func:`default_device`.
+    ``fused`` picks the implementation (default: the compiled kernel on CPU where it is built, else
+    the tensor path); ``tile`` the items scored per product (default 512 fused, 2,048 tensor);
+    ``precision`` ``"auto"`` (time both where bf16 pays), ``"fp32"`` or ``"bf16"``. Not
     thread-safe: searches score into buffers the index keeps, so run one search at a time.
     """
 
@@ -105,8 +108,8 @@ class InnerProductIndex:
         self.n_items, self.dim = vectors.shape
         self.has_bias = item_bias is not None
         self.device = torch.device(device) if device is not None else default_device()
-        if fused is None:
-            fused = self.device.type == "cpu" and fused_scan.available()
+        if fused is None:  # the kernel packs a position in 32 bits
+            fused = self.device.type == "cpu" and fused_scan.available() and self.n_items < 1 << 32
         self.fused = fused
         if tile is None:  # a fused tile's scores stay in a core's cache; the tensor path takes fewer, larger ones
             tile = _FUSED_TILE if fused else 2048
