@@ -1,5 +1,3 @@
-import shutil
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -18,13 +16,6 @@ def kernel(request, monkeypatch):
     if request.param == "tensor":
         monkeypatch.setattr(fused_scan, "available", lambda: False)
     return request.param
-
-
-def test_the_fused_kernel_is_built_where_a_compiler_is():
-    """`pip install` builds it when a C++ compiler is present; a silent build failure would only
-    show as a slower export, so CI checks it here."""
-    if shutil.which("c++") or shutil.which("g++"):
-        assert fused_scan._library() is not None
 
 
 def _case(rng, n, n_items, dim, levels):
@@ -200,29 +191,3 @@ def test_k_zero_returns_empty_rows():
     items = np.eye(8, dtype=np.float32)
     got_items, got_scores = InnerProductIndex(items, device="cpu").search(np.ones((3, 8), np.float32), 0)
     assert got_items.shape == (3, 0) and got_scores.shape == (3, 0)
-
-
-def test_kernel_rescoring_bits_do_not_depend_on_the_other_candidates():
-    """An item's exact score is the same float whatever it is rescored with, and ties go to the
-    lower position: the property that lets both search paths return the same bytes."""
-    if not fused_scan.available():
-        pytest.skip("the fused kernel is not built here")
-    import torch
-
-    rng = np.random.default_rng(2)
-    table = torch.from_numpy(rng.standard_normal((500, 65)).astype(np.float32))
-    users = torch.from_numpy(rng.standard_normal((6, 65)).astype(np.float32))
-    table[7] = table[3]  # a tie: 3 must come first
-    few = torch.tensor([[3, 7, 11, -1]] * 6)
-    many = torch.cat([torch.arange(20, 220).repeat(6, 1), few], dim=1)  # 203 real candidates
-    pos_few, val_few = fused_scan.rescore(users, table, few, 3)
-    pos_many, val_many = fused_scan.rescore(users, table, many, 250)
-    assert (pos_many[:, 203:] == -1).all() and torch.isneginf(val_many[:, 203:]).all()
-    exact = users.double() @ table.double().T
-    for row in range(6):
-        order = pos_few[row].tolist()
-        assert order.index(3) < order.index(7)
-        for p, v in zip(order, val_few[row].tolist(), strict=True):
-            assert val_many[row, pos_many[row].tolist().index(p)].item() == v  # the same bits
-            assert v == pytest.approx(exact[row, p].item(), rel=1e-5, abs=1e-5)
-        assert (val_many[row, :203].diff() <= 0).all()
