@@ -102,9 +102,10 @@ struct Row {  // one user's state, kept between tiles
     int64_t count, threshold, cursor, cursor_end;
     const int64_t* excluded;
     int64_t cap, room;
+    int64_t lowest, highest;  // keys of -inf and +inf: -inf scores and NaNs are never offered
 
     inline void offer(int64_t key, int64_t pos) {
-        if (key <= threshold) return;
+        if (key <= threshold || key <= lowest || key > highest) return;
         while (cursor < cursor_end && excluded[cursor] < pos) ++cursor;
         if (cursor < cursor_end && excluded[cursor] == pos) return;  // history
         entries[count++] = pack(key, pos);
@@ -133,10 +134,14 @@ inline void scan_rows(const Bits* scores, int64_t r0, int64_t r1, int64_t ld, in
                       const int64_t* ex_ptr, const int64_t* ex_pos, int64_t* ex_cursor,
                       int64_t* entries, int64_t* count, int64_t* threshold, int64_t cap, int64_t room) {
     constexpr int64_t kSpan = 4 * kBlock;
+    constexpr Bits kExponent = static_cast<Bits>(sizeof(Bits) == 2 ? 0x7F80 : 0x7F800000);  // +inf
+    constexpr Bits kSign = static_cast<Bits>(static_cast<Bits>(1) << (sizeof(Bits) * 8 - 1));
+    const int64_t kPosInf = key_of<Bits, Key>(kExponent), kNegInf = key_of<Bits, Key>(kSign | kExponent);
     constexpr uint32_t kAll = kBlock == 32 ? ~0U : (1U << kBlock) - 1;
     for (int64_t r = r0; r < r1; ++r) {
         const Bits* x = scores + r * ld;
-        Row row{entries + r * room, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap, room};
+        Row row{entries + r * room, count[r], threshold[r], ex_cursor[r], ex_ptr[r + 1], ex_pos, cap, room,
+                kNegInf, kPosInf};
         int64_t lo = 0;
         for (; lo + kSpan <= n_valid; lo += kSpan) {
             if (row.threshold != kNoThreshold && span_max<Bits, Key, kSpan>(x + lo) <= row.threshold) continue;
@@ -206,6 +211,7 @@ CLONES void dot_and_select(const float* u, int64_t dim, const float* table, cons
     for (int64_t i = 0; i < c; ++i) {
         if (pos[i] < 0) continue;
         float score = dot(u, table + pos[i] * dim, dim);
+        if (!(score > -std::numeric_limits<float>::infinity())) continue;  // -inf or NaN: not eligible
         uint32_t bits;
         __builtin_memcpy(&bits, &score, sizeof bits);
         entries[m++] = pack(key_of<uint32_t, int32_t>(bits), pos[i]);

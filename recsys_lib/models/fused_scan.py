@@ -80,6 +80,8 @@ class FusedScan:
         self._lib, self.n, self.cap = lib, n, cap
         if exclude is None:
             exclude = sp.csr_matrix((n, 1), dtype=np.int8)
+        if exclude.shape[0] != n:  # the kernel reads one row of it per user
+            raise ValueError(f"exclude has {exclude.shape[0]} rows for {n} users")
         exclude = exclude.tocsr()
         if not exclude.has_sorted_indices:  # the kernel walks each row's positions in increasing order
             exclude = exclude.sorted_indices()

@@ -68,11 +68,20 @@ _FUSED_TILE = 512
 """Items per tile for the compiled kernel: 1,024 users x 512 bf16 scores is 1 MB, half of it per
 core, so a tile is selected from while in L2 (measured 100k items, k = 10: 512 > 1,024 = 2,048)."""
 _WHOLE_ROWS = 1 << 22
-"""Rows the bf16 proof leaves open (a few per chunk) are scored in full, one product, while that
-takes at most this many scores (16 MB); more go through the tiles like any search."""
+"""Rows a proof leaves open (near-ties, rare) are scored in full, as many at a time as keep this
+many exact scores (or, on the tensor path, gathered vector components) in flight."""
 _PRUNE_FACTOR = 2
 """Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
 the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
+
+
+def _fp32_error(dim: int) -> float:
+    """Bound on ``|fp32 score - exact fp32 score| / (|u| |v|)`` between a product's score and
+    :meth:`InnerProductIndex._exact_top`'s, whatever the order of either sum: each is within
+    ``gamma_d = d 2^-24 / (1 - d 2^-24)`` of the true dot product (Cauchy-Schwarz), so twice that,
+    with 10% to spare."""
+    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
+    return 2.2 * gamma
 
 
 def default_device() -> torch.device:
@@ -139,26 +148,22 @@ class InnerProductIndex:
         non-zeros (n, n_items). Returns ``(items int64 (n, k) padded -1, scores float32 (n, k)
         padded -inf)``. Memory: one score buffer (a tile's on the fused path, else ``n x n_items``),
         kept for the next call of the same size, so pick ``n`` to fit."""
-        if k < 1:
-            n = len(user_vectors)
-            return np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=np.float32)
+        n = len(user_vectors)
+        if exclude is not None and exclude.shape != (n, self.n_items):
+            raise ValueError(f"exclude has shape {exclude.shape}, expected {(n, self.n_items)} (users x items)")
+        if k < 1 or n == 0 or self.n_kept == 0:
+            return np.full((n, max(k, 0)), -1, dtype=np.int64), np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
         users = torch.as_tensor(user_vectors, dtype=torch.float32).to(self.device)
         if self.has_bias:
-            users = torch.cat([users, torch.ones(len(users), 1, device=self.device)], dim=1)
-        candidates = min(2 * k + 16, self.n_kept)
+            users = torch.cat([users, torch.ones(n, 1, device=self.device)], dim=1)
         path = self.path(k)
         started = time.perf_counter()
         with torch.no_grad():
-            if path == "bf16":
-                idx, val = self._certified(users, k, candidates, exclude)
-            else:
-                idx, val = self._fp32_topk(users, k, exclude)
-                if self._both_paths(k):  # the other path may serve a retry: report its bytes
-                    idx, val = self._exact_top(users, idx, k)
+            idx, val = self._certified(users, k, torch.bfloat16 if path == "bf16" else torch.float32, exclude)
             items = self._keep[idx]  # position among kept -> item index; -1 stays -1
         found = items.cpu().numpy(), val.cpu().numpy()
-        if self._deciding(k) and len(users):
-            self._trials.setdefault((k, path), []).append((time.perf_counter() - started) / len(users))
+        if self._deciding(k):
+            self._trials.setdefault((k, path), []).append((time.perf_counter() - started) / n)
         return found
 
     def path(self, k: int) -> str:
@@ -182,7 +187,7 @@ class InnerProductIndex:
         """Whether either path may serve ``k`` (bf16 hardware, a catalogue large enough to prune)."""
         candidates = min(2 * k + 16, self.n_kept)
         if self.fused:  # the kernel selects from any catalogue; bf16 needs room to leave items out
-            return self.bf16 and 4 * candidates <= self.n_kept
+            return self.bf16 and 0 < 4 * candidates <= self.n_kept
         return self.bf16 and self._prunable(candidates)
 
     def _deciding(self, k: int) -> bool:
@@ -191,18 +196,31 @@ class InnerProductIndex:
             return False
         return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("fp32", "bf16"))
 
-    def _fp32_topk(
-        self, users: torch.Tensor, k: int, exclude: sp.csr_matrix | None, *, keep_buffers: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fused:  # exact by construction: ties go to the lower position
-            pos, val, _ = self._fused(users, torch.float32, k, exclude, keep_buffers=keep_buffers)
-            return pos, val
+    def _candidates(
+        self,
+        users: torch.Tensor,
+        dtype: torch.dtype,
+        cap: int,
+        exclude: sp.csr_matrix | None,
+        *,
+        keep_buffers: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The best ``cap`` positions per user by ``dtype`` scores, ties cut anywhere: ``(positions
+        (n, cap) -1 padded, scores float32 -inf padded, left_out (n,))``, where every eligible
+        position left out scores at most the last returned score, and ``left_out`` is false only
+        where none was."""
+        if self.fused:
+            return self._fused(users, dtype, cap, exclude, keep_buffers=keep_buffers)
         masked = self._mask_by_tile(exclude)
-        if self._prunable(k):
-            scores, block_max = self._scan(users, torch.float32, masked, block_maxima=True, keep_buffers=keep_buffers)
-            return self._pruned(scores, block_max, k)
-        scores, _ = self._scan(users, torch.float32, masked, block_maxima=False, keep_buffers=keep_buffers)
-        return self._exact(scores, torch.arange(len(users), device=self.device), k)
+        if self._prunable(cap):
+            scores, block_max = self._scan(users, dtype, masked, block_maxima=True, keep_buffers=keep_buffers)
+            pos, val = self._pruned(scores, block_max, cap)
+        else:
+            scores, _ = self._scan(users, dtype, masked, block_maxima=False, keep_buffers=keep_buffers)
+            pos, val = self._exact(scores, torch.arange(len(users), device=self.device), cap)
+        val = val.float()
+        pos = torch.where(torch.isneginf(val), -1, pos)  # excluded items and padding
+        return pos, val, ~torch.isneginf(val[:, -1])
 
     def _prunable(self, k: int) -> bool:
         return self.n_kept >= _PRUNE_FACTOR * _SPAN * (k + 1)
@@ -261,37 +279,47 @@ class InnerProductIndex:
         return sp.csr_matrix((ones, (coo.row[keep], cols[keep])), shape=(exclude.shape[0], max(self.n_kept, 1)))
 
     def _certified(
-        self, users: torch.Tensor, k: int, candidates: int, exclude: sp.csr_matrix | None
+        self, users: torch.Tensor, k: int, dtype: torch.dtype, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """bf16 scan for the top ``candidates``, exact fp32 scores for those, and a proof per row.
+        """A scan in ``dtype`` for candidates, their exact scores (:meth:`_exact_top`), and a proof
+        per row that nothing left out beats the k-th.
 
-        Every non-candidate's bf16 score is at most the lowest candidate's, ``low``, so its true
-        score is below ``low + E`` with ``E = BF16_ERROR * |u| * max |v|`` (rounding of both inputs
-        and of the output; fp32 accumulation). A row whose k-th exact score is above that is exact;
-        the others (rare) are scored again in fp32.
+        Every non-candidate's scan score is at most the lowest candidate's, ``low``, so its true
+        score is below ``low + E``, ``E`` bounding the scan's error plus the exact score's (bf16:
+        :data:`BF16_ERROR`, fp32: :func:`_fp32_error`, times ``|u| max |v|``). A row whose k-th
+        exact score is above that is exact; the others (near-ties, rare) are scored in full. So
+        both precisions report the same bytes: the scan only picks candidates, the exact score
+        ranks and is reported.
         """
-        # (n, candidates) best first; ties cut anywhere: only "nothing left out scores higher" matters
-        if self.fused:
-            pos, approx, left_out = self._fused(users, torch.bfloat16, candidates, exclude)
-            low = torch.where(left_out, approx[:, -1], -torch.inf)
-        else:
-            scores, block_max = self._scan(users, torch.bfloat16, self._mask_by_tile(exclude), block_maxima=True)
-            pos, approx = self._pruned(scores, block_max, candidates, exact_ties=False)
-            low = approx[:, -1]  # -inf: fewer eligible items than candidates, none left out
-            pos = torch.where(torch.isneginf(approx), -1, pos)  # excluded items among the candidates
+        spare = k + 16 if dtype == torch.bfloat16 else 16  # bf16 scores are coarser: more candidates
+        pos, approx, left_out = self._candidates(users, dtype, min(k + spare, self.n_kept), exclude)
+        low = torch.where(left_out, approx[:, -1], -torch.inf)  # -inf: nothing eligible left out
         idx, val = self._exact_top(users, pos, k)
-        error = BF16_ERROR * users.norm(dim=1) * self._max_norm
+        bound = BF16_ERROR if dtype == torch.bfloat16 else _fp32_error(self.dim)
+        error = bound * users.norm(dim=1) * self._max_norm
         proven = (val[:, -1] > low + error) | torch.isneginf(low)  # nothing else can reach the k-th
         redo = torch.nonzero(~proven).flatten()
         if len(redo):
             rows = redo.cpu().numpy()
-            sub = exclude[rows] if exclude is not None else None
-            if len(rows) * self.n_kept <= _WHOLE_ROWS:  # a few rows: one product, not a pass over tiles
-                found = topk_excluding(users[redo] @ self._flat[: self.n_kept].T, self._positions(sub), k)
-            else:
-                found = self._fp32_topk(users[redo], k, sub, keep_buffers=False)
-            idx[redo], val[redo] = self._exact_top(users[redo], found[0], k)
+            idx[redo], val[redo] = self._whole_rows(users[redo], k, exclude[rows] if exclude is not None else None)
         return idx, val
+
+    def _whole_rows(
+        self, users: torch.Tensor, k: int, exclude: sp.csr_matrix | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_exact_top` over every eligible position, a few rows at a time (within
+        :data:`_WHOLE_ROWS` exact scores, vectors included on the tensor path)."""
+        positions = self._positions(exclude)
+        per_batch = max(1, _WHOLE_ROWS // (self.n_kept * (1 if self.fused else self.dim)))
+        found = []
+        for lo in range(0, len(users), per_batch):
+            hi = min(lo + per_batch, len(users))
+            pos = torch.arange(self.n_kept, device=self.device).repeat(hi - lo, 1)
+            if positions is not None:
+                coo = positions[lo:hi].tocoo()
+                pos[torch.from_numpy(coo.row).long(), torch.from_numpy(coo.col).long()] = -1
+            found.append(self._exact_top(users[lo:hi], pos, k))
+        return torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
 
     def _exact_top(self, users: torch.Tensor, pos: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The best ``k`` of candidate positions ``pos`` (n, c; -1 = none) by exact fp32 score, then
@@ -305,7 +333,12 @@ class InnerProductIndex:
         vectors = torch.index_select(self._flat, 0, pos.clamp(min=0).flatten()).view(*pos.shape, -1)
         exact = torch.where(pos < 0, -torch.inf, torch.linalg.vecdot(vectors, users[:, None, :]))
         val, pos = _by_score_then_position(exact, torch.where(pos < 0, self.n_kept, pos))
-        return torch.where(pos >= self.n_kept, -1, pos)[:, :k], val[:, :k]
+        pos, val = torch.where(pos >= self.n_kept, -1, pos)[:, :k], val[:, :k]
+        if pos.shape[1] < k:  # fewer candidates than k: pad
+            short = k - pos.shape[1]
+            pos = torch.cat([pos, pos.new_full((len(pos), short), -1)], dim=1)
+            val = torch.cat([val, val.new_full((len(val), short), -torch.inf)], dim=1)
+        return pos, val
 
     def release(self) -> None:
         """Free the score buffers kept for the next search; the next search allocates again."""
@@ -351,16 +384,14 @@ class InnerProductIndex:
         full = scores[:, rows, :].permute(1, 0, 2).reshape(len(rows), -1)[:, : self.n_kept]
         return topk_excluding(full, None, k)
 
-    def _pruned(
-        self, scores: torch.Tensor, block_max: torch.Tensor, k: int, *, exact_ties: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k positions and scores by block and group maxima (see the module docstring).
+    def _pruned(self, scores: torch.Tensor, block_max: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` candidate positions and scores by block and group maxima (see the module
+        docstring), best first: ties are cut anywhere, but no item left out scores above the last
+        one returned (what :meth:`_certified` needs).
 
         Blocks and groups are strided inside a tile (block ``j`` of tile ``t`` holds positions
         ``t * tile + j + m * tile / 8``, m < 8), so their maxima are elementwise maxima of
-        contiguous slices, which vectorise. With ``exact_ties``, rows where a bound is tied are
-        sorted in full so equal scores go to the lower position; without, ties are cut anywhere
-        but no item left out scores above the k-th returned one."""
+        contiguous slices, which vectorise."""
         nt, n, tile = scores.shape
         blocks_per_tile = tile // BLOCK
         groups_per_tile = blocks_per_tile // GROUP
@@ -368,32 +399,22 @@ class InnerProductIndex:
         grouped = block_max.view(nt, n, GROUP, groups_per_tile)
         group_max = grouped.amax(dim=2).permute(1, 0, 2).reshape(n, nt * groups_per_tile)  # (n, groups)
 
-        # the k groups holding every top-k item; the (k+1)-th tells whether the k-th was tied
-        top, groups = torch.topk(group_max, k + 1, dim=1)
-        unsure = (top[:, k] == top[:, k - 1]) | torch.isneginf(top[:, k - 1])  # or < k eligible items
-        groups = groups[:, :k]
+        groups = torch.topk(group_max, k, dim=1).indices  # the k groups holding every top-k item
         g_tile, g_off = groups // groups_per_tile, groups % groups_per_tile
         candidates = grouped[g_tile, rows, :, g_off].reshape(n, k * GROUP)  # their blocks' maxima
         members = torch.arange(GROUP, device=self.device) * groups_per_tile  # block offsets in a group
         block_ids = (g_tile * blocks_per_tile + g_off)[:, :, None] + members  # (n, k, GROUP)
         block_ids = block_ids.reshape(n, k * GROUP)
 
-        top, picked = torch.topk(candidates, k + 1, dim=1)  # the k blocks holding every top-k item
-        unsure |= top[:, k] == top[:, k - 1]
-        blocks = block_ids.gather(1, picked[:, :k])
+        picked = torch.topk(candidates, k, dim=1).indices  # the k blocks holding every top-k item
+        blocks = block_ids.gather(1, picked)
         b_tile, b_off = blocks // blocks_per_tile, blocks % blocks_per_tile
         values = scores.view(nt, n, BLOCK, blocks_per_tile)[b_tile, rows, :, b_off].reshape(n, k * BLOCK)
         offsets = torch.arange(BLOCK, device=self.device) * blocks_per_tile
         positions = ((b_tile * tile + b_off)[:, :, None] + offsets).reshape(n, k * BLOCK)
 
-        val, j = torch.topk(values, k + 1, dim=1)
-        unsure |= val[:, k] == val[:, k - 1]  # a tie cut at the k-th place
-        val, pos = _by_score_then_position(val[:, :k].float(), positions.gather(1, j[:, :k]))
-        if not exact_ties:  # every item left out scores at most the k-th: enough for _certified
-            return pos, val
-        redo = torch.nonzero(unsure).flatten()
-        if len(redo):
-            pos[redo], val[redo] = self._exact(scores, redo, k)
+        val, j = torch.topk(values, k, dim=1)
+        val, pos = _by_score_then_position(val.float(), positions.gather(1, j))
         return pos, val
 
 

@@ -94,3 +94,19 @@ def test_kernel_rescoring_bits_do_not_depend_on_the_other_candidates():
             assert val_many[row, pos_many[row].tolist().index(p)].item() == v  # the same bits
             assert v == pytest.approx(exact[row, p].item(), rel=1e-5, abs=1e-5)
         assert (val_many[row, :203].diff() <= 0).all()
+
+
+@needs_kernel
+def test_a_mis_shaped_exclusion_matrix_is_refused_before_the_kernel_reads_it():
+    with pytest.raises(ValueError, match="rows"):
+        fused_scan.FusedScan(5, 3, sp.csr_matrix((2, 10), dtype=np.int8))
+
+
+@needs_kernel
+def test_minus_infinity_and_nan_scores_are_never_returned():
+    scores = np.array([[1.0, -np.inf, np.nan, 0.5, -np.inf, -np.nan]], dtype=np.float32)
+    pos, _, left_out = _stream(scores, 4, None, width=6)
+    assert pos.tolist() == [[0, 3, -1, -1]] and not left_out[0]
+    table = torch.tensor([[1.0], [-np.inf], [np.nan]])
+    got_pos, _ = fused_scan.rescore(torch.ones(1, 1), table, torch.tensor([[0, 1, 2]]), 3)
+    assert got_pos.tolist() == [[0, -1, -1]]

@@ -191,3 +191,47 @@ def test_k_zero_returns_empty_rows():
     items = np.eye(8, dtype=np.float32)
     got_items, got_scores = InnerProductIndex(items, device="cpu").search(np.ones((3, 8), np.float32), 0)
     assert got_items.shape == (3, 0) and got_scores.shape == (3, 0)
+
+
+def test_both_paths_agree_on_near_ties_in_the_last_bits(monkeypatch):
+    """Items whose scores differ in the last bit: the items reported must be the best by the
+    reported score on both paths (found by review: the fp32 path once ranked by the product's
+    bits and reported the rescored ones)."""
+    import recsys_lib.models.inner_product as ip
+
+    monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
+    d = 64
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        v = (1 + rng.standard_normal(d) * 10.0 ** rng.integers(-7, -2, d)).astype(np.float32)
+        near = np.stack([v[rng.permutation(d)] for _ in range(10)])  # one score, summed in 10 orders
+        rest = -np.ones((3000, d), np.float32) + rng.standard_normal((3000, d)).astype(np.float32) * 0.01
+        items = np.vstack([near, rest]).astype(np.float32)
+        users = np.ones((2, d), np.float32)
+        for k in (1, 3):
+            index = InnerProductIndex(items, device="cpu", precision="auto")
+            found = {}
+            for _ in range(6):  # the trials run both paths
+                path = index.path(k)
+                found[path] = index.search(users, k)
+            assert set(found) == {"fp32", "bf16"}
+            np.testing.assert_array_equal(found["fp32"][0], found["bf16"][0])
+            np.testing.assert_array_equal(found["fp32"][1], found["bf16"][1])
+
+
+def test_items_scored_minus_infinity_are_not_returned():
+    items = np.eye(6, dtype=np.float32)
+    bias = np.array([0, 0, -np.inf, -np.inf, -np.inf, -np.inf], dtype=np.float32)
+    got_items, got_scores = InnerProductIndex(items, bias, device="cpu").search(np.ones((2, 6), np.float32), 4)
+    assert got_items.tolist() == [[0, 1, -1, -1]] * 2 and np.isneginf(got_scores[:, 2:]).all()
+
+
+def test_edge_shapes_no_users_no_items_and_a_mis_shaped_exclusion():
+    items = np.ones((300, 4), dtype=np.float32)
+    got = InnerProductIndex(items, device="cpu").search(np.zeros((0, 4), np.float32), 5)
+    assert got[0].shape == (0, 5) and got[1].shape == (0, 5)
+    nothing = InnerProductIndex(items, allowed=np.zeros(300, bool), device="cpu", precision="bf16")
+    got = nothing.search(np.ones((2, 4), np.float32), 3)
+    assert (got[0] == -1).all() and np.isneginf(got[1]).all()
+    with pytest.raises(ValueError, match="exclude"):
+        InnerProductIndex(items, device="cpu").search(np.ones((3, 4), np.float32), 2, sp.csr_matrix((2, 300)))
