@@ -3,13 +3,26 @@
 Scoring ``n`` users against ``m`` items is one matrix product; picking each row's top-k out of ``m``
 scores costs a selection over every score, and on a CPU that selection (``torch.topk``) costs about
 as much as the product itself. FAISS's flat index hides it by scanning tiles that stay in cache with
-a heap per query. Two implementations, same results (best first, ties broken by the lower item
-index, padding -1 / -inf):
+a heap per query. Every search here runs in three steps, the same for both precisions:
+
+1. **scan** for candidates (bf16: ``2k + 16``, fp32: ``k + 16``): every eligible item left out
+   scores, in the scan's precision, at most the lowest candidate's ``low``;
+2. **rank** the candidates by their exact fp32 score (:meth:`InnerProductIndex._exact_top`), whose
+   bits depend only on the user and the item, then by lower item index;
+3. **prove** each row: a left-out item's exact score is below ``low + E`` (``E`` bounds the scan's
+   error plus the exact score's: :data:`BF16_ERROR` or :func:`_fp32_error`, times ``|u| max|v|``),
+   so a row whose k-th exact score is above that is the full sort's answer; open rows (near-ties,
+   rare) are scored in full.
+
+Results equal a full sort by the reported score (best first, ties to the lower item index, padding
+-1 / -inf), and the two precisions return the same bytes; which is faster depends on the CPU, the
+catalogue and k, so the index times both on its first chunks and keeps the faster
+(:meth:`InnerProductIndex.path`). Two scans:
 
 **Fused** (CPU, the default where the compiled kernel is built, :mod:`~recsys_lib.models.fused_scan`):
 each tile of 512 items is scored into one small buffer and a C++ kernel keeps a reservoir of the
 best (score, position) pairs per user while the tile is in cache, rejecting 128 scores at a time
-against the user's threshold. The score matrix never goes to memory; exact by construction.
+against the user's threshold. The score matrix never goes to memory.
 
 **Tensor** (GPUs, and CPUs without the kernel): pruning with block maxima, in a few whole-chunk
 tensor operations that run unchanged on CPU and GPU:
@@ -18,24 +31,12 @@ tensor operations that run unchanged on CPU and GPU:
    the maximum of every block of 8 items is taken while the tile is still in cache (a block is
    8 strided positions of a tile, so its maximum is an elementwise maximum of contiguous slices);
 2. the maximum of every group of 8 blocks (64 items) is taken, again elementwise;
-3. the k groups with the largest maxima hold every top-k item (the k-th largest group maximum is a
-   lower bound of the k-th largest score, since the k maxima are k distinct scores); inside them,
-   the k blocks with the largest maxima do too, by the same argument;
-4. the exact top-k is selected among those k blocks' 8k scores.
+3. the c groups with the largest maxima hold every one of the top c items (the c-th largest group
+   maximum is a lower bound of the c-th largest score, since the c maxima are c distinct scores);
+   inside them, the c blocks with the largest maxima do too, by the same argument;
+4. the top c are selected among those c blocks' 8c scores.
 
-Selections run over ``m/64 + 8k + 8k`` values per user instead of ``m``. Rows where a bound is tied
-(another group or block has exactly the k-th maximum) or where fewer than k items are eligible take
-the exact path over the whole row, so results always equal a full sort.
-
-**bf16 with a proof** (CPUs with native bf16 dot products): the scan runs in bf16, 2-5 times
-cheaper than fp32 (AVX512-BF16, AMX), and selects ``2k + 16`` candidates; their scores are then
-computed exactly in fp32. A bf16 score is within ``E = 2^-6 |u| max|v|`` of the true one
-(:data:`BF16_ERROR`), so when the k-th exact score beats the lowest candidate's bf16 score by more
-than ``E``, no item left out can reach it and the row is exact; rows without that proof (near-ties,
-rare) are scored again in fp32. Results are the same as the fp32 path's. Either implementation
-selects the candidates. Which path is faster depends on the CPU, the catalogue and k (a larger k
-needs more candidates to select and rescore), so the index times both on its first chunks and
-keeps the faster (:meth:`InnerProductIndex.path`).
+bf16 scans run where bf16 products are native (AVX512-BF16, AMX), 2-5 times cheaper than fp32.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ BF16_ERROR = 2.0**-6
 """Bound on ``|bf16 score - true score| / (|u| |v|)``: both inputs rounded to bf16 (2^-8 relative
 each, so 2^-7 + 2^-16 on every product), products summed in fp32 (d 2^-24 <= 2^-12 for d <= 4096),
 the output rounded to bf16 (2^-8 of a score at most ``|u| |v|``); by Cauchy-Schwarz the sum of
-``|u_j v_j|`` is at most ``|u| |v|``. Total below 0.0121 < 2^-6."""
+``|u_j v_j|`` is at most ``|u| |v|``. Total below 0.0121 < 2^-6; the rest covers the exact
+score's own fp32 error (``2 gamma_d``, under 2^-10 for d <= 4096)."""
 _TRIALS = 3
 """Chunks run on each path before ``precision="auto"`` settles on the faster one for a k. The first
 of each pays for allocating its buffers and is not counted; the faster of the others is (one
