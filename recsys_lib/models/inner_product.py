@@ -199,26 +199,20 @@ class InnerProductIndex:
         return any(len(self._trials.get((k, p), ())) < _TRIALS for p in ("fp32", "bf16"))
 
     def _candidates(
-        self,
-        users: torch.Tensor,
-        dtype: torch.dtype,
-        cap: int,
-        exclude: sp.csr_matrix | None,
-        *,
-        keep_buffers: bool = True,
+        self, users: torch.Tensor, dtype: torch.dtype, cap: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The best ``cap`` positions per user by ``dtype`` scores, ties cut anywhere: ``(positions
         (n, cap) -1 padded, scores float32 -inf padded, left_out (n,))``, where every eligible
         position left out scores at most the last returned score, and ``left_out`` is false only
         where none was."""
         if self.fused:
-            return self._fused(users, dtype, cap, exclude, keep_buffers=keep_buffers)
+            return self._fused(users, dtype, cap, exclude)
         masked = self._mask_by_tile(exclude)
         if self._prunable(cap):
-            scores, block_max = self._scan(users, dtype, masked, block_maxima=True, keep_buffers=keep_buffers)
+            scores, block_max = self._scan(users, dtype, masked, block_maxima=True)
             pos, val = self._pruned(scores, block_max, cap)
         else:
-            scores, _ = self._scan(users, dtype, masked, block_maxima=False, keep_buffers=keep_buffers)
+            scores, _ = self._scan(users, dtype, masked, block_maxima=False)
             pos, val = self._exact(scores, torch.arange(len(users), device=self.device), cap)
         val = val.float()
         pos = torch.where(torch.isneginf(val), -1, pos)  # excluded items and padding
@@ -228,12 +222,12 @@ class InnerProductIndex:
         return self.n_kept >= _PRUNE_FACTOR * _SPAN * (k + 1)
 
     def _scan(
-        self, users: torch.Tensor, dtype: torch.dtype, masked: dict, *, block_maxima: bool, keep_buffers: bool = True
+        self, users: torch.Tensor, dtype: torch.dtype, masked: dict, *, block_maxima: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores ``(tiles, n, tile)`` in ``dtype`` with exclusions and padding at -inf, and (if
         asked) block maxima ``(tiles, n, tile/8)``, one tile at a time so maxima are taken in cache."""
         n = len(users)
-        scores, block_max = self._buffers(n, dtype) if keep_buffers else self._new_buffers(n, dtype)
+        scores, block_max = self._buffers(n, dtype)
         tiles = self._tiles if dtype == torch.float32 else self._tiles_bf16
         users = users.to(dtype)
         pad = self.n_kept - (self.n_tiles - 1) * self.tile
@@ -249,19 +243,13 @@ class InnerProductIndex:
         return scores, block_max
 
     def _fused(
-        self,
-        users: torch.Tensor,
-        dtype: torch.dtype,
-        cap: int,
-        exclude: sp.csr_matrix | None,
-        *,
-        keep_buffers: bool = True,
+        self, users: torch.Tensor, dtype: torch.dtype, cap: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The best ``cap`` positions per user by ``dtype`` scores, from the compiled kernel
-        (:mod:`~recsys_lib.models.fused_scan`): each tile is scored into one small buffer and
-        selected from while in cache. Returns ``(positions, scores, left_out)``, best first."""
+        """:meth:`_candidates` from the compiled kernel (:mod:`~recsys_lib.models.fused_scan`):
+        each tile is scored into one small buffer and selected from while in cache; exact, ties to
+        the lower position."""
         n = len(users)
-        (scratch,) = self._buffers(n, dtype) if keep_buffers else self._new_buffers(n, dtype)
+        (scratch,) = self._buffers(n, dtype)
         scan = fused_scan.FusedScan(n, cap, self._positions(exclude))
         tiles = self._tiles if dtype == torch.float32 else self._tiles_bf16
         users = users.to(dtype)
