@@ -192,8 +192,9 @@ class ExportConfig(_Frozen):
     k: int = Field(10, ge=1, le=1000)
     """Recommendations written per user."""
     chunk_size: int = Field(1024, ge=1)
-    """Users scored together, one item tile at a time; scoring memory is about ``chunk_size x 2 KB``
-    on CPUs with the compiled kernel, ``chunk_size x items x 4.5`` bytes on the tensor path (GPUs:
+    """Users scored together, one item tile at a time; scoring memory is about ``chunk_size x (3 KB +
+    80 B x k)`` on CPUs with the compiled kernel (a tile's scores plus each user's candidates: 4 MB
+    at k = 10, 11 MB at k = 100), ``chunk_size x items x 4.5`` bytes on the tensor path (GPUs:
     400 MB for 100k items), whatever the number of users."""
     rows_per_file: int = Field(1_000_000, ge=1)
     """Rows per Parquet part file."""
