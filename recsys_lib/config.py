@@ -41,6 +41,86 @@ class StorageConfig(_Frozen):
     """Key prefix inside the bucket, e.g. ``shop-a``; nothing is read or written outside it."""
 
 
+#: What ``SourceMapping.timestamp`` accepts besides a ``strftime`` pattern (one containing ``%``).
+TIMESTAMP_FORMATS = ("iso", "epoch_s", "epoch_ms", "day_first")
+
+
+class SourceMapping(_Frozen):
+    """How one shop's raw files map onto the canonical schema (DESIGN.md section 3).
+
+    Example (an event log of ``timestamp`` in ms, ``visitorid``, ``event``, ``itemid``)::
+
+        columns: {timestamp: timestamp, user_id: visitorid, event_type: event, item_id: itemid}
+        event_types: {view: view, addtocart: add_to_cart, transaction: purchase}
+        timestamp: epoch_ms
+    """
+
+    columns: dict[str, str] = {}
+    """Canonical events column -> the shop's column name, e.g. ``{"user_id": "visitorid"}``.
+    Unnamed canonical columns are read under their own names."""
+    item_columns: dict[str, str] = {}
+    """Canonical catalogue column -> the shop's column name, e.g. ``{"title": "name"}``."""
+    event_types: dict[str, str] = {}
+    """The shop's event name -> canonical event type, e.g. ``{"transaction": "purchase"}``. When
+    set, a value that is neither mapped nor already canonical stops the ingest."""
+    timestamp: str = "iso"
+    """How timestamps are written: ``iso`` (ISO 8601), ``epoch_s`` / ``epoch_ms`` (numbers since
+    1970 UTC), ``day_first`` (``31/12/2026 18:05``), or a ``strftime`` pattern such as
+    ``%d.%m.%Y %H:%M``."""
+    timezone: str = "UTC"
+    """Time zone of timestamps written without an offset (e.g. ``Europe/London``)."""
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    """CSV field separator (``;`` and tab are common in European exports)."""
+    encoding: str = "utf-8"
+    """CSV text encoding (``utf-8`` also accepts a byte-order mark; ``latin-1``, ``cp1252``, ...)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _known_event_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        return _check_canonical(columns, schema.EVENTS_DTYPES, "columns")
+
+    @field_validator("item_columns")
+    @classmethod
+    def _known_item_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        return _check_canonical(columns, schema.ITEMS_DTYPES, "item_columns")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _known_timestamp_format(cls, value: str) -> str:
+        if value not in TIMESTAMP_FORMATS and "%" not in value:
+            raise ValueError(f"timestamp must be one of {list(TIMESTAMP_FORMATS)} or a strftime pattern with '%'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'") from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; e.g. 'utf-8', 'latin-1', 'cp1252'") from None
+        return value
+
+
+def _check_canonical(columns: dict[str, str], dtypes: dict[str, str], key: str) -> dict[str, str]:
+    unknown = sorted(set(columns) - set(dtypes))
+    if unknown:
+        raise ValueError(f"{key} maps unknown canonical columns {unknown}; allowed: {list(dtypes)}")
+    return columns
+
+
 class DataConfig(_Frozen):
     dataset: str = Field("shop", pattern=NAME_PATTERN)
     """Dataset name: selects ``raw/<dataset>/`` and partitions every table by ``dataset=``."""
@@ -51,6 +131,29 @@ class DataConfig(_Frozen):
     """Event types accepted by validation."""
     history_days: int | None = Field(None, ge=1)
     """If set, events older than this many days before the interval end fail validation."""
+    window_days: int | None = Field(None, ge=1, le=36_500)
+    """Training window: the run for logical date D reads the daily landings ``dt=`` in
+    (D - window_days, D] (flat files: events with timestamps in that window). None reads every
+    landing up to D. Landings after D are never read, so a backfill sees what existed for its date."""
+    mappings: dict[str, SourceMapping] = {}
+    """Per dataset name, how its raw files map onto the canonical schema (column names, event
+    names, timestamp format, CSV dialect); datasets not listed are read as canonical."""
+
+    @model_validator(mode="after")
+    def _mapped_to_known_event_types(self) -> DataConfig:
+        for dataset, mapping in self.mappings.items():
+            unknown = sorted(set(mapping.event_types.values()) - set(self.event_types))
+            if unknown:
+                raise ValueError(
+                    f"data.mappings.{dataset}.event_types maps to {unknown}, which are not in data.event_types "
+                    f"{list(self.event_types)}"
+                )
+        return self
+
+    @property
+    def mapping(self) -> SourceMapping:
+        """The source mapping of :attr:`dataset` (the identity when none is configured)."""
+        return self.mappings.get(self.dataset, SourceMapping())
 
 
 class FeaturesConfig(_Frozen):
@@ -306,6 +409,7 @@ PARAM_ALIASES: dict[str, str] = {
     "force_promote": "evaluation.force_promote",
     "export_shards": "export.shards",
     "pseudonymize": "export.pseudonymize",
+    "window_days": "data.window_days",
 }
 
 _ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}

@@ -1,8 +1,10 @@
 """Source adapters: raw shop data under ``raw/<dataset>/`` to the canonical events and items tables.
 
-``read_source(name, store, dataset)`` picks the adapter named in the config (``data.source``):
+``read_source(store, data, ds)`` finds the run's files (daily landings in the training window, or
+the flat layout: :mod:`.landing`) and reads them with the adapter named in ``data.source``:
 
-* ``canonical``: events/items Parquet or CSV already in the schema (:mod:`.canonical`);
+* ``canonical``: events/items Parquet, CSV or Excel in the schema, or in the shop's own names
+  mapped by ``data.mappings`` (:mod:`.canonical`, :mod:`.mapping`);
 * ``uci_retail``: the UCI Online Retail invoice lines (:mod:`.uci_retail`);
 * ``sequences``: ``user item item ...`` or ``user item`` text files (:mod:`.sequences`).
 
@@ -12,12 +14,18 @@ The synthetic generator (:func:`.synthetic.generate_shop`) makes a shop for demo
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 import pandas as pd
 
+from recsys_lib import schema
+from recsys_lib.config import DataConfig
 from recsys_lib.errors import SourceError
 from recsys_lib.sources import canonical, sequences, uci_retail
 from recsys_lib.sources.base import RawTables, SourceReader, conform_events, conform_items
-from recsys_lib.sources.files import SUPPORTED_SUFFIXES, list_raw_files
+from recsys_lib.sources.files import list_raw_files
+from recsys_lib.sources.landing import find_raw_files, window_start_time
 from recsys_lib.storage import layout
 from recsys_lib.storage.objectstore import ObjectStore
 
@@ -36,22 +44,32 @@ def has_event_time(source: str) -> bool:
     return source not in _NO_EVENT_TIME
 
 
-def read_source(source: str, store: ObjectStore, dataset: str) -> RawTables:
-    """Read the raw files directly under ``raw/<dataset>/`` through the adapter named ``source``.
+def read_source(store: ObjectStore, data: DataConfig, ds: str | None = None) -> RawTables:
+    """Read dataset ``data.dataset``'s raw files for logical date ``ds`` through the adapter named
+    ``data.source``: the daily landings in the window (D - ``data.window_days``, D] and the newest
+    catalogue snapshot not after D (:mod:`.landing`), or the flat files under ``raw/<dataset>/``
+    (events then kept to the window by timestamp, counted in ``dropped["outside_window"]``).
+    ``ds=None`` reads every landing.
 
-    Raises SourceError for an unknown source, when no readable raw file is there, or when a file
-    cannot be read or converted (the message names the object).
+    Raises SourceError (rule first) when no raw file is there, the window is empty, a file cannot
+    be read or converted, or the mapping does not fit (the message names the object).
     """
-    if source not in _READERS:
-        raise SourceError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)} (config key data.source)")
-    prefix = layout.raw_prefix(dataset)
-    keys = list_raw_files(store, prefix)
-    if not keys:
-        raise SourceError(
-            f"no raw files under {store.uri(prefix)}: upload {', '.join(SUPPORTED_SUFFIXES)} files there "
-            f"(or call recsys_lib.sources.write_raw) before ingesting dataset {dataset!r}"
-        )
-    return _READERS[source](store, keys)
+    if data.source not in _READERS:
+        raise SourceError(f"unknown source {data.source!r}; allowed: {', '.join(SOURCES)} (config key data.source)")
+    files = find_raw_files(store, data.dataset, ds or "9999-12-31", data.window_days if ds else None)
+    tables = _READERS[data.source](store, files, data)
+    if files.flat and ds is not None and data.window_days is not None and has_event_time(data.source):
+        tables = _keep_window(tables, window_start_time(ds, data.window_days))
+    return dataclasses.replace(tables, files=files)
+
+
+def _keep_window(tables: RawTables, start: datetime | None) -> RawTables:
+    """Drop flat-layout events older than the window's first day (``dropped["outside_window"]``)."""
+    if start is None:
+        return tables
+    inside = tables.events[schema.TIMESTAMP].isna() | (tables.events[schema.TIMESTAMP] >= pd.Timestamp(start))
+    dropped = {**tables.dropped, "outside_window": int((~inside).sum())}
+    return dataclasses.replace(tables, events=tables.events[inside].reset_index(drop=True), dropped=dropped)
 
 
 def write_raw(store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.DataFrame) -> list[str]:
@@ -70,4 +88,21 @@ def write_raw(store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.
     return [store.uri(events_key), store.uri(items_key)]
 
 
-__all__ = ["SOURCES", "RawTables", "has_event_time", "read_source", "write_raw"]
+def write_landings(
+    store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.DataFrame, *, catalogue_days: list[str]
+) -> list[str]:
+    """Land canonical ``events`` as daily partitions ``raw/<dataset>/events/dt=<day>/part-0.parquet``
+    (one per UTC day of their timestamps) and ``items`` as a catalogue snapshot on each of
+    ``catalogue_days``, the way an upstream system would. Returns the days landed, oldest first."""
+    events = conform_events(events)
+    day = events[schema.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    for value, frame in events.groupby(day, sort=True):
+        store.put_frame(layout.raw_partition_prefix(dataset, "events", str(value)) + "part-0.parquet", frame)
+    for value in catalogue_days:
+        store.put_frame(
+            layout.raw_partition_prefix(dataset, "items", value) + "catalogue.parquet", conform_items(items)
+        )
+    return sorted(day.unique().tolist())
+
+
+__all__ = ["SOURCES", "RawTables", "has_event_time", "read_source", "write_landings", "write_raw"]

@@ -1,10 +1,14 @@
-"""The canonical source: events and items files already in the schema of DESIGN.md section 3.
+"""The canonical source: events and items tables in the schema of DESIGN.md section 3, under the
+shop's own names where ``data.mappings.<dataset>`` says so (:mod:`recsys_lib.sources.mapping`).
 
-Files sit directly under the raw prefix: ``events.parquet`` / ``events.csv`` / ``events.csv.gz``
-(or several ``events-<part>.<ext>``, concatenated in key order) and the same for ``items``. The
-items files are optional; without them the catalogue is the event item ids with every other
-attribute null and ``available`` true. Timestamps in CSV are ISO 8601; a naive timestamp is read
-as UTC and one with an offset is converted to UTC. No rows are dropped (``dropped`` is empty).
+Files are daily landings (``events/dt=<day>/*``, ``items/dt=<day>/*``, see
+:mod:`~recsys_lib.sources.landing`) or sit directly under the raw prefix: ``events.parquet`` /
+``.csv`` / ``.csv.gz`` / ``.xlsx`` (or several ``events-<part>.<ext>``, concatenated in key order)
+and the same for ``items``. Only the mapped columns are decoded. The items files are optional;
+without them the catalogue is the event item ids with every other attribute null and
+``available`` true. Timestamps are ISO 8601 by default (a naive value is read in the mapping's
+time zone, UTC by default; one with an offset is converted to UTC). No rows are dropped
+(``dropped`` is empty).
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import re
 import pandas as pd
 
 from recsys_lib import schema
+from recsys_lib.config import DataConfig, SourceMapping
 from recsys_lib.errors import SourceError
 from recsys_lib.sources.base import RawTables, conform_events, conform_items
-from recsys_lib.sources.files import TABLE_SUFFIXES, base_name, read_frames
+from recsys_lib.sources.files import TABLE_SUFFIXES, CsvDialect, base_name, read_frames
+from recsys_lib.sources.landing import RawFiles
+from recsys_lib.sources.mapping import map_event_types, parse_timestamps, rename, shop_columns
 from recsys_lib.storage.objectstore import ObjectStore
 
 EVENTS_FILE_RE = re.compile(r"events(-[^/]+)?\.(parquet|csv|csv\.gz)", re.IGNORECASE)
@@ -31,42 +38,6 @@ def select_files(keys: list[str]) -> tuple[list[str], list[str]]:
     events = [k for k in keys if EVENTS_FILE_RE.fullmatch(base_name(k))]
     items = [k for k in keys if ITEMS_FILE_RE.fullmatch(base_name(k))]
     return events, items
-
-
-def parse_timestamps(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Return ``frame`` with its ``timestamp`` column as UTC datetimes (naive values taken as UTC).
-
-    Raises SourceError naming the file ``name`` and example values when a value is not an ISO
-    8601 timestamp, or when one file mixes naive values with values carrying a UTC offset (which
-    clock the naive ones use cannot be known).
-    """
-    if schema.TIMESTAMP not in frame.columns:
-        return frame
-    column = frame[schema.TIMESTAMP]
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return frame.assign(**{schema.TIMESTAMP: pd.to_datetime(column, utc=True)})
-    if pd.api.types.is_numeric_dtype(column):
-        raise SourceError(
-            f"column_type: {name} column 'timestamp' holds numbers (e.g. {column.dropna().head(3).tolist()}); "
-            "write ISO 8601 timestamps or a Parquet timestamp column"
-        )
-    text = column.astype("str").where(column.notna())
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    bad = text.notna() & parsed.isna()
-    if bad.any():
-        raise SourceError(
-            f"column_type: {name} column 'timestamp' must hold ISO 8601 timestamps; "
-            f"cannot parse e.g. {text[bad].unique()[:5].tolist()}"
-        )
-    offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
-    naive = text.notna() & ~offset
-    if offset.any() and naive.any():
-        raise SourceError(
-            f"mixed_time_zones: {name} column 'timestamp' mixes values with a UTC offset "
-            f"(e.g. {text[offset].head(2).tolist()}) and values without one (e.g. {text[naive].head(2).tolist()}); "
-            "give every timestamp an offset, or none (read as UTC)"
-        )
-    return frame.assign(**{schema.TIMESTAMP: parsed})
 
 
 def to_canonical(events_raw: pd.DataFrame, items_raw: pd.DataFrame | None) -> RawTables:
@@ -86,14 +57,45 @@ def to_canonical(events_raw: pd.DataFrame, items_raw: pd.DataFrame | None) -> Ra
     return RawTables(events=events, items=items, dropped={})
 
 
-def read(store: ObjectStore, keys: list[str]) -> RawTables:
-    """Read the canonical events (required) and items (optional) files among ``keys``."""
-    events_keys, items_keys = select_files(keys)
+def read(store: ObjectStore, files: RawFiles, data: DataConfig) -> RawTables:
+    """Read the events (required) and items (optional) files of ``files``, through the dataset's
+    mapping (``data.mapping``: column names, event names, timestamp format, CSV dialect)."""
+    events_keys, items_keys = select_files(files.events) if files.flat else (files.events, files.items)
     if not events_keys:
         raise SourceError(
-            f"missing_file: no canonical events file among {[base_name(k) for k in keys]}: expected a file named "
-            f"events{{{','.join(TABLE_SUFFIXES)}}} or events-<part><suffix> directly under the raw prefix"
+            f"missing_file: no canonical events file among {[base_name(k) for k in files.events]}: expected a file "
+            f"named events{{{','.join(TABLE_SUFFIXES)}}} or events-<part><suffix> directly under the raw prefix"
         )
-    events_raw = read_frames(store, events_keys, str_columns=_EVENT_STR_COLUMNS, prepare=parse_timestamps)
-    items_raw = read_frames(store, items_keys, str_columns=_ITEM_STR_COLUMNS) if items_keys else None
+    mapping, dataset = data.mapping, data.dataset
+    dialect = CsvDialect(mapping.delimiter, mapping.encoding)
+    event_columns = shop_columns(mapping, "events")
+    item_columns = shop_columns(mapping, "items")
+
+    def prepare_events(frame: pd.DataFrame, uri: str) -> pd.DataFrame:
+        frame = rename(frame, mapping, uri, dataset, "events")
+        frame = map_event_types(frame, mapping, data.event_types, uri, dataset)
+        return parse_timestamps(frame, mapping, uri, dataset)
+
+    events_raw = read_frames(
+        store,
+        events_keys,
+        str_columns=[s for s, c in event_columns.items() if c in _EVENT_STR_COLUMNS and not _numeric_time(c, mapping)],
+        columns=event_columns,
+        dialect=dialect,
+        prepare=prepare_events,
+    )
+    items_raw = None
+    if items_keys:
+        items_raw = read_frames(
+            store,
+            items_keys,
+            str_columns=[s for s, c in item_columns.items() if c in _ITEM_STR_COLUMNS],
+            columns=item_columns,
+            dialect=dialect,
+            prepare=lambda frame, uri: rename(frame, mapping, uri, dataset, "items"),
+        )
     return to_canonical(events_raw, items_raw)
+
+
+def _numeric_time(column: str, mapping: SourceMapping) -> bool:
+    return column == schema.TIMESTAMP and mapping.timestamp in ("epoch_s", "epoch_ms")

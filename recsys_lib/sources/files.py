@@ -1,28 +1,42 @@
-"""Raw objects to frames: find the readable files under a raw prefix and decode Parquet or CSV bytes.
+"""Raw objects to frames: find the readable files under a raw prefix and decode Parquet, CSV
+(plain or gzip) and Excel (``.xlsx``) bytes, reading only the columns asked for.
 
-Decoding is pure (bytes in, frame out); every way a file can be unreadable (corrupt Parquet,
-non-UTF-8 text, a truncated gzip stream, an empty file) becomes a SourceError naming the object.
+Decoding is pure (bytes in, frame out); every way a file can be unreadable (corrupt Parquet or
+workbook, text in another encoding, a truncated gzip stream, an empty file) becomes a SourceError
+naming the object.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
+import zipfile
 import zlib
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recsys_lib.errors import SourceError
 from recsys_lib.storage.objectstore import ObjectStore, parquet_to_frame
 
 #: File name endings a raw file may have, longest first so ``.csv.gz`` wins over ``.gz``.
-TABLE_SUFFIXES: tuple[str, ...] = (".csv.gz", ".parquet", ".csv")
+TABLE_SUFFIXES: tuple[str, ...] = (".csv.gz", ".parquet", ".csv", ".xlsx")
 #: ... and of the sequence text files (:mod:`recsys_lib.sources.sequences`).
 SUPPORTED_SUFFIXES: tuple[str, ...] = (*TABLE_SUFFIXES, ".txt")
 
-_UNREADABLE = (ValueError, OSError, EOFError, zlib.error, pa.ArrowException)
+_UNREADABLE = (ValueError, OSError, EOFError, KeyError, zlib.error, zipfile.BadZipFile, pa.ArrowException)
+_KINDS = {".parquet": "Parquet", ".csv": "CSV", ".csv.gz": "gzip-compressed CSV", ".xlsx": "Excel (.xlsx)"}
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How CSV text is written: field separator and encoding (a UTF-8 byte-order mark is skipped)."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
 
 
 def file_suffix(key: str) -> str | None:
@@ -45,43 +59,83 @@ def list_raw_files(store: ObjectStore, prefix: str) -> list[str]:
     return keys
 
 
-def decode_frame(name: str, data: bytes, *, str_columns: Collection[str] = ()) -> pd.DataFrame:
+def decode_frame(
+    name: str,
+    data: bytes,
+    *,
+    str_columns: Collection[str] = (),
+    columns: Collection[str] | None = None,
+    dialect: CsvDialect = CsvDialect(),
+) -> pd.DataFrame:
     """Decode one raw file's bytes; ``name`` (its key or URI) picks the format and labels errors.
 
-    CSV must be UTF-8 with a header row; only empty fields are missing values (so a literal
-    ``NA`` stays a string), and ``str_columns`` are read as strings (``"00042"`` keeps its zeros).
+    ``columns``: read only these (those the file lacks are simply absent); None reads all. CSV
+    must have a header row; only empty fields are missing values (so a literal ``NA`` stays a
+    string), and ``str_columns`` are read as strings (``"00042"`` keeps its zeros) in CSV and Excel.
     """
     suffix = file_suffix(name)
     if suffix == ".txt":
         raise SourceError(f"cannot read {name} as a table: text files are sequence files (data.source 'sequences')")
     if suffix is None:
         raise SourceError(f"cannot read {name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    wanted = None if columns is None else set(columns)
+    str_dtypes = dict.fromkeys(str_columns, "str")
     try:
         if suffix == ".parquet":
-            return parquet_to_frame(data)
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            compression="gzip" if suffix == ".csv.gz" else None,
-            dtype=dict.fromkeys(str_columns, "str"),
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8",
-        )
+            return _decode_parquet(data, wanted)
+        if suffix == ".xlsx":
+            return pd.read_excel(
+                io.BytesIO(data), dtype=str_dtypes, usecols=None if wanted is None else wanted.__contains__
+            )
+        frame = _decode_csv(name, data, suffix, str_dtypes, wanted, dialect)
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"readable_file: cannot read {name}: CSV files must be UTF-8 encoded; re-save it as UTF-8 ({exc})"
+            f"readable_file: cannot read {name}: CSV files must be {_encoding_name(dialect)} encoded; re-save it "
+            f"as such or set the dataset's encoding (data.mappings.<dataset>.encoding) ({exc})"
         ) from exc
     except _UNREADABLE as exc:
-        kind = {".parquet": "Parquet", ".csv": "CSV", ".csv.gz": "gzip-compressed CSV"}[suffix]
         raise SourceError(
-            f"readable_file: cannot read {name}: not a valid {kind} file ({type(exc).__name__}: {exc})"
+            f"readable_file: cannot read {name}: not a valid {_KINDS[suffix]} file ({type(exc).__name__}: {exc})"
         ) from exc
-    if len(frame.columns) == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
-        raise SourceError(
-            f"readable_file: cannot read {name}: its header {str(frame.columns[0])[:80]!r} is one column; "
-            "CSV files must be comma-separated"
-        )
     return frame
+
+
+def _encoding_name(dialect: CsvDialect) -> str:
+    utf8 = dialect.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+    return "UTF-8" if utf8 else dialect.encoding
+
+
+def _decode_csv(
+    name: str, data: bytes, suffix: str, dtypes: dict[str, str], wanted: set[str] | None, dialect: CsvDialect
+) -> pd.DataFrame:
+    options = {
+        "compression": "gzip" if suffix == ".csv.gz" else None,
+        "sep": dialect.delimiter,
+        "encoding": "utf-8-sig" if _encoding_name(dialect) == "UTF-8" else dialect.encoding,  # -sig: a BOM is skipped
+    }
+    header = pd.read_csv(io.BytesIO(data), nrows=0, **options).columns
+    if len(header) == 1 and any(sep in str(header[0]) for sep in ";\t|," if sep != dialect.delimiter):
+        raise SourceError(
+            f"readable_file: cannot read {name}: its header {str(header[0])[:80]!r} is one column; the CSV "
+            f"separator is {dialect.delimiter!r} (set data.mappings.<dataset>.delimiter for another)"
+        )
+    return pd.read_csv(
+        io.BytesIO(data),
+        dtype=dtypes,
+        usecols=None if wanted is None else [c for c in header if c in wanted],
+        keep_default_na=False,
+        na_values=[""],
+        **options,
+    )
+
+
+def _decode_parquet(data: bytes, wanted: set[str] | None) -> pd.DataFrame:
+    """Parquet bytes to a frame, decoding only the ``wanted`` columns' chunks."""
+    if wanted is None:
+        return parquet_to_frame(data)
+    source = pa.BufferReader(data)
+    present = [c for c in pq.read_schema(source).names if c in wanted]
+    return pq.read_table(source, columns=present).to_pandas()
 
 
 def read_frames(
@@ -89,9 +143,12 @@ def read_frames(
     keys: list[str],
     *,
     str_columns: Collection[str] = (),
+    columns: Collection[str] | None = None,
+    dialect: CsvDialect = CsvDialect(),
     prepare: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Fetch and decode ``keys`` and concatenate them in the given order (index reset).
+    """Fetch and decode ``keys`` (see :func:`decode_frame`) and concatenate them in the given order
+    (index reset).
 
     ``prepare(frame, uri)`` runs on each file before concatenation, so per-file parsing (for
     example CSV timestamp strings next to Parquet timestamps) happens before the types meet.
@@ -99,7 +156,7 @@ def read_frames(
     frames = []
     for key in keys:
         uri = store.uri(key)
-        frame = decode_frame(uri, store.get_bytes(key), str_columns=str_columns)
+        frame = decode_frame(uri, store.get_bytes(key), str_columns=str_columns, columns=columns, dialect=dialect)
         frames.append(prepare(frame, uri) if prepare is not None else frame)
     if len(frames) == 1:
         return frames[0]

@@ -13,6 +13,8 @@ datasets with ``features.split = "leave_one_out"``, which only needs that order.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +23,10 @@ from recsys_lib.errors import SourceError
 from recsys_lib.sources.base import RawTables, conform_events, conform_items
 from recsys_lib.sources.files import base_name
 from recsys_lib.storage.objectstore import ObjectStore
+
+if TYPE_CHECKING:
+    from recsys_lib.config import DataConfig
+    from recsys_lib.sources.landing import RawFiles
 
 #: Timestamp of the first event of a sequence file; event i is EPOCH + i seconds.
 EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
@@ -62,8 +68,9 @@ def sequence_tables(events: pd.DataFrame) -> RawTables:
     return RawTables(events=conform_events(events), items=conform_items(catalogue), dropped={})
 
 
-def read(store: ObjectStore, keys: list[str]) -> RawTables:
-    """Read every ``*.txt`` file among ``keys`` in key order (the order of their events)."""
+def read(store: ObjectStore, files: RawFiles, data: DataConfig) -> RawTables:
+    """Read every ``*.txt`` file of ``files.events`` in key order (the order of their events)."""
+    keys = files.events
     text_keys = [k for k in keys if k.lower().endswith(SUFFIX)]
     if not text_keys:
         raise SourceError(

@@ -1,7 +1,9 @@
 """The UCI Online Retail source (Chen, Sain & Guo 2012): invoice lines become purchase events.
 
-Raw files (``.parquet``, ``.csv``, ``.csv.gz``, concatenated in key order) have the columns
-``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country``.
+Raw files (``.parquet``, ``.csv``, ``.csv.gz``, ``.xlsx`` as published, concatenated in key order)
+have the columns ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID,
+Country`` (the 2010-2011 data set) or Online Retail II's ``Invoice, StockCode, Description, Quantity,
+InvoiceDate, Price, Customer ID, Country`` (2009-2011); the two may be mixed across files.
 Each kept line is one ``purchase``: ``user_id`` = CustomerID (``"17850"``, never ``"17850.0"``),
 ``item_id`` = StockCode stripped and upper-cased, ``session_id`` = InvoiceNo, ``quantity``,
 ``price`` = UnitPrice (GBP). InvoiceDate is UK wall-clock time: it is read as Europe/London and
@@ -16,6 +18,7 @@ no brand, always available.
 from __future__ import annotations
 
 import posixpath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,11 +30,17 @@ from recsys_lib.sources.files import read_frames
 from recsys_lib.sources.uci_catalogue import build_catalogue
 from recsys_lib.storage.objectstore import ObjectStore
 
+if TYPE_CHECKING:
+    from recsys_lib.config import DataConfig
+    from recsys_lib.sources.landing import RawFiles
+
 INVOICE, STOCK_CODE, DESCRIPTION, QUANTITY = "InvoiceNo", "StockCode", "Description", "Quantity"
 INVOICE_DATE, UNIT_PRICE, CUSTOMER, COUNTRY = "InvoiceDate", "UnitPrice", "CustomerID", "Country"
 UCI_COLUMNS = (INVOICE, STOCK_CODE, DESCRIPTION, QUANTITY, INVOICE_DATE, UNIT_PRICE, CUSTOMER, COUNTRY)
 REQUIRED_COLUMNS = (INVOICE, STOCK_CODE, QUANTITY, INVOICE_DATE, UNIT_PRICE, CUSTOMER)
-_STR_COLUMNS = (INVOICE, STOCK_CODE, DESCRIPTION, INVOICE_DATE, CUSTOMER, COUNTRY)
+#: Online Retail II's names for the columns it renamed.
+RETAIL_II_NAMES = {"Invoice": INVOICE, "Price": UNIT_PRICE, "Customer ID": CUSTOMER}
+_STR_COLUMNS = (INVOICE, STOCK_CODE, DESCRIPTION, INVOICE_DATE, CUSTOMER, COUNTRY, *RETAIL_II_NAMES)
 
 CANCELLED_INVOICE = "cancelled_invoice"  # InvoiceNo starts with "C": a cancellation, not a purchase
 MISSING_CUSTOMER = "missing_customer"  # no CustomerID: the line cannot be attributed to a user
@@ -59,7 +68,7 @@ def normalise(raw: pd.DataFrame, name: str = "UCI frame") -> pd.DataFrame:
 
     Raises SourceError naming ``name`` when a required column is missing or a value is malformed.
     """
-    _require_columns(raw, name)
+    raw = _require_columns(raw, name)
     absent = pd.Series(pd.NA, index=raw.index, dtype="str")
     try:
         return pd.DataFrame(
@@ -80,10 +89,14 @@ def normalise(raw: pd.DataFrame, name: str = "UCI frame") -> pd.DataFrame:
 
 
 def _require_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``frame`` under the 2010-2011 names (Online Retail II's renamed); SourceError when a required
+    column is missing under either name."""
+    frame = frame.rename(columns={k: v for k, v in RETAIL_II_NAMES.items() if k in frame.columns})
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise SourceError(
-            f"{name} is not UCI Online Retail data: missing columns {missing}; expected {list(UCI_COLUMNS)}"
+            f"{name} is not UCI Online Retail data: missing columns {missing}; expected {list(UCI_COLUMNS)} "
+            f"(or Online Retail II's {list(RETAIL_II_NAMES)} for {list(RETAIL_II_NAMES.values())})"
         )
     return frame
 
@@ -168,7 +181,8 @@ def to_canonical(raw: pd.DataFrame, name: str = "UCI frame") -> RawTables:
     return RawTables(events=events, items=items, dropped=dropped)
 
 
-def read(store: ObjectStore, keys: list[str]) -> RawTables:
-    """Read every raw file in ``keys`` as UCI Online Retail lines and convert them."""
+def read(store: ObjectStore, files: RawFiles, data: DataConfig) -> RawTables:
+    """Read every events file of ``files`` as UCI Online Retail lines and convert them."""
+    keys = files.events
     raw = read_frames(store, keys, str_columns=_STR_COLUMNS, prepare=_require_columns)
     return to_canonical(raw, name=store.uri(posixpath.dirname(keys[0]) + "/"))

@@ -42,6 +42,19 @@ def raw_prefix(dataset: str) -> str:
     return f"raw/{check_dataset(dataset)}/"
 
 
+RAW_TABLES = ("events", "items")
+
+
+def raw_table_prefix(dataset: str, table: str) -> str:
+    """Where daily landings of one raw table go: ``raw/<dataset>/<table>/dt=YYYY-MM-DD/<files>``."""
+    return raw_prefix(dataset) + f"{_check_snapshot_table(table)}/"
+
+
+def raw_partition_prefix(dataset: str, table: str, day: str) -> str:
+    """One day's landing of a raw table (``events`` or ``items``)."""
+    return raw_table_prefix(dataset, table) + f"dt={check_ds(day)}/"
+
+
 def _check_snapshot_table(table: str) -> str:
     if table not in ("events", "items"):
         raise ConfigError(f"unknown snapshot table {table!r}; allowed: events, items")

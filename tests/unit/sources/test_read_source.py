@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib import schema
-from recsys_lib.config import SourceName
+from recsys_lib.config import DataConfig, SourceName
 from recsys_lib.errors import SourceError
 from recsys_lib.sources import SOURCES, read_source, write_raw
 from recsys_lib.storage import ObjectStore
@@ -29,7 +29,7 @@ def test_write_raw_then_read_source_round_trips(
     events, items = shop
     uris = write_raw(raw_store, "shop", events, items)
     assert uris == ["s3://test-bucket/pfx/raw/shop/events.parquet", "s3://test-bucket/pfx/raw/shop/items.parquet"]
-    tables = read_source("canonical", raw_store, "shop")
+    tables = read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
     pd.testing.assert_frame_equal(tables.events, events)
     pd.testing.assert_frame_equal(tables.items, items)
     assert tables.dropped == {}
@@ -50,7 +50,7 @@ def test_write_raw_replaces_older_canonical_files_only(
 
 def test_canonical_csv_is_parsed_with_utc_timestamps_and_string_ids(raw_store: ObjectStore) -> None:
     raw_store.put_bytes("raw/shop/events.csv", EVENTS_CSV.encode())
-    events = read_source("canonical", raw_store, "shop").events
+    events = read_source(raw_store, DataConfig(source="canonical", dataset="shop")).events
     assert events[schema.USER_ID].tolist() == ["007", "007", "NA"]  # leading zeros kept, "NA" is an id
     assert events[schema.TIMESTAMP].tolist() == [
         pd.Timestamp("2024-03-01 10:00", tz="UTC"),
@@ -67,7 +67,7 @@ def test_events_parts_are_concatenated_in_key_order_and_items_default_to_event_i
     raw_store.put_bytes("raw/shop/events-2.csv.gz", gzip.compress("\n".join([lines[0], lines[3]]).encode()))
     raw_store.put_bytes("raw/shop/events-1.csv", "\n".join(lines[:3]).encode())
     raw_store.put_bytes("raw/shop/old/events.csv", EVENTS_CSV.encode())  # sub-folders are not read
-    tables = read_source("canonical", raw_store, "shop")
+    tables = read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
     assert tables.events[schema.ITEM_ID].tolist() == ["i1", "i1", "i2"]
     assert tables.items[schema.ITEM_ID].tolist() == ["i1", "i2"]
     assert tables.items[schema.AVAILABLE].all() and tables.items[schema.TITLE].isna().all()
@@ -87,42 +87,42 @@ def test_unreadable_files_raise_a_source_error_naming_the_object(
 ) -> None:
     raw_store.put_bytes(f"raw/shop/{key}", data)
     with pytest.raises(SourceError, match=f"s3://test-bucket/pfx/raw/shop/{message}"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
 
 
 def test_values_that_do_not_fit_the_schema_raise_a_source_error(raw_store: ObjectStore) -> None:
     raw_store.put_bytes("raw/shop/events.csv", b"user_id,item_id,event_type,timestamp\nu,i,view,yesterday\n")
     with pytest.raises(SourceError, match=r"column_type: .* 'timestamp' must hold ISO 8601 .* \['yesterday'\]"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
     raw_store.put_bytes(
         "raw/shop/events.csv", b"user_id,item_id,event_type,timestamp,quantity\nu,i,view,2024-01-01,x2\n"
     )
     with pytest.raises(SourceError, match=r"column 'quantity' must hold Int64 values; cannot convert e.g. \['x2'\]"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
 
 
 def test_naive_timestamps_are_utc_but_a_file_mixing_naive_and_offset_values_is_refused(raw_store: ObjectStore) -> None:
     header = b"user_id,item_id,event_type,timestamp\n"
     raw_store.put_bytes("raw/shop/events.csv", header + b"u,i,view,2024-03-01 10:00:00\n")
-    [stamp] = read_source("canonical", raw_store, "shop").events[schema.TIMESTAMP]
+    [stamp] = read_source(raw_store, DataConfig(source="canonical", dataset="shop")).events[schema.TIMESTAMP]
     assert stamp == pd.Timestamp("2024-03-01 10:00", tz="UTC")
     raw_store.put_bytes("raw/shop/events.csv", header + b"u,i,view,2024-03-01 10:00:00\nu,i,view,2024-03-01T09:00Z\n")
     with pytest.raises(SourceError, match=r"mixed_time_zones: .*events\.csv column 'timestamp' mixes"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
 
 
 def test_an_empty_prefix_says_where_files_are_expected(raw_store: ObjectStore) -> None:
     raw_store.put_bytes("raw/shop/_SUCCESS", b"")
     with pytest.raises(SourceError, match=r"no raw files under s3://test-bucket/pfx/raw/shop/"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
 
 
 def test_a_prefix_without_events_file_is_refused(raw_store: ObjectStore) -> None:
     raw_store.put_bytes("raw/shop/items.csv", b"item_id\ni1\n")
     with pytest.raises(SourceError, match=r"no canonical events file among \['items.csv'\]"):
-        read_source("canonical", raw_store, "shop")
+        read_source(raw_store, DataConfig(source="canonical", dataset="shop"))
 
 
 def test_unknown_sources_list_the_allowed_ones(raw_store: ObjectStore) -> None:
     with pytest.raises(SourceError, match="allowed: canonical, uci_retail"):
-        read_source("amazon", raw_store, "shop")
+        read_source(raw_store, DataConfig.model_construct(source="amazon", dataset="shop"))

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib import schema
+from recsys_lib.config import DataConfig
 from recsys_lib.errors import SourceError
 from recsys_lib.sources import read_source, sequences
 from recsys_lib.storage import ObjectStore
@@ -39,7 +40,7 @@ def test_a_line_without_items_is_an_error_naming_the_line():
 def test_read_source_reads_text_files_in_key_order_with_one_clock(raw_store: ObjectStore):
     raw_store.put_bytes("raw/seq/part-b.txt", b"2 5 6\n")
     raw_store.put_bytes("raw/seq/part-a.txt", b"1 7 8\n2 9\n")
-    tables = read_source("sequences", raw_store, "seq")
+    tables = read_source(raw_store, DataConfig(source="sequences", dataset="seq"))
     assert _pairs(tables.events) == [("1", "7"), ("1", "8"), ("2", "9"), ("2", "5"), ("2", "6")]
     assert tables.events[schema.TIMESTAMP].is_monotonic_increasing and tables.events[schema.TIMESTAMP].is_unique
     assert sorted(tables.items[schema.ITEM_ID]) == ["5", "6", "7", "8", "9"]
@@ -49,10 +50,10 @@ def test_read_source_reads_text_files_in_key_order_with_one_clock(raw_store: Obj
 def test_non_utf8_text_is_a_source_error(raw_store: ObjectStore):
     raw_store.put_bytes("raw/seq/bad.txt", b"1 \xff\xfe\n")
     with pytest.raises(SourceError, match="UTF-8"):
-        read_source("sequences", raw_store, "seq")
+        read_source(raw_store, DataConfig(source="sequences", dataset="seq"))
 
 
 def test_text_files_are_not_read_as_tables(raw_store: ObjectStore):
     raw_store.put_bytes("raw/seq/events.txt", b"1 2\n")
     with pytest.raises(SourceError, match="no canonical events file"):
-        read_source("canonical", raw_store, "seq")
+        read_source(raw_store, DataConfig(source="canonical", dataset="seq"))

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib import schema
+from recsys_lib.config import DataConfig
 from recsys_lib.errors import SourceError
 from recsys_lib.sources import read_source, uci_retail
 from recsys_lib.sources.uci_catalogue import derive_categories
@@ -99,9 +100,9 @@ def test_each_dropped_line_is_counted_under_its_first_rule() -> None:
 def test_csv_and_parquet_files_give_the_same_tables(raw_store: ObjectStore) -> None:
     csv = raw_lines().astype({"CustomerID": "Int64"}).to_csv(index=False).encode()
     raw_store.put_bytes("raw/uci/part-1.csv", csv)
-    from_csv = read_source("uci_retail", raw_store, "uci")
+    from_csv = read_source(raw_store, DataConfig(source="uci_retail", dataset="uci"))
     raw_store.put_frame("raw/uci-pq/online_retail.parquet", raw_lines())
-    from_parquet = read_source("uci_retail", raw_store, "uci-pq")
+    from_parquet = read_source(raw_store, DataConfig(source="uci_retail", dataset="uci-pq"))
     for tables in (from_csv, from_parquet):
         assert tables.dropped == EXPECTED_DROPPED
         pd.testing.assert_frame_equal(tables.events, expected_events())
@@ -130,7 +131,7 @@ def test_non_utf8_csv_is_refused(raw_store: ObjectStore) -> None:
     raw_lines().to_csv(buffer, index=False, encoding="latin-1")  # the £ of the voucher line is not UTF-8
     raw_store.put_bytes("raw/uci/lines.csv", buffer.getvalue())
     with pytest.raises(SourceError, match=r"raw/uci/lines\.csv: CSV files must be UTF-8"):
-        read_source("uci_retail", raw_store, "uci")
+        read_source(raw_store, DataConfig(source="uci_retail", dataset="uci"))
 
 
 def test_fee_codes_are_not_products() -> None:
