@@ -82,6 +82,15 @@ def _run() -> dict[str, Any]:
             description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail; "
             "sequences: 'user item item ...' text files (use split leave_one_out).",
         ),
+        "window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=36500,
+            title="Training window (days)",
+            description="Read the daily landings raw/<dataset>/events/dt=<day>/ in (logical date - window, "
+            "logical date]; empty reads every landing up to the logical date. Later landings are never read.",
+        ),
         "model": Param("mf_bpr", enum=list(get_args(ModelName)), title="Model"),
         "split": Param(
             "temporal",

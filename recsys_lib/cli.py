@@ -60,23 +60,33 @@ def cmd_upload_raw(args: argparse.Namespace) -> None:
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
+    if args.day:
+        folder = layout.raw_partition_prefix(config.data.dataset, args.table, args.day)
+    else:
+        folder = layout.raw_prefix(config.data.dataset)
     for path in map(Path, args.files):
-        key = layout.raw_prefix(config.data.dataset) + path.name
+        key = folder + path.name
         store.put_bytes(key, path.read_bytes())
         print(f"uploaded {path} ({path.stat().st_size:,} bytes) to {store.uri(key)}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from recsys_lib.config import load_config
-    from recsys_lib.sources import write_raw
+    from recsys_lib.sources import write_landings, write_raw
     from recsys_lib.sources.synthetic import generate_shop
-    from recsys_lib.storage import ObjectStore
+    from recsys_lib.storage import ObjectStore, layout
 
     config = load_config(overrides={"dataset": args.dataset})
+    store = ObjectStore.from_config(config.storage)
     end = datetime.combine(datetime.fromisoformat(args.end).date(), datetime.min.time(), tzinfo=UTC)
     events, items = generate_shop(n_users=args.users, n_items=args.items, days=args.days, end=end, seed=args.seed)
-    for uri in write_raw(ObjectStore.from_config(config.storage), config.data.dataset, events, items):
-        print(f"wrote {uri}")
+    if args.partitioned:
+        days = write_landings(store, config.data.dataset, events, items)
+        where = store.uri(layout.raw_prefix(config.data.dataset))
+        print(f"landed {len(days)} daily partitions {days[0]}..{days[-1]} and a catalogue snapshot under {where}")
+    else:
+        for uri in write_raw(store, config.data.dataset, events, items):
+            print(f"wrote {uri}")
     print(f"{len(events):,} events, {len(items):,} items")
 
 
@@ -193,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("upload-raw", help="copy local raw files to raw/<dataset>/ in the bucket")
     p.add_argument("files", nargs="+")
     p.add_argument("--dataset", required=True)
+    p.add_argument("--day", default=None, help="land the files as the daily partition dt=DAY (YYYY-MM-DD)")
+    p.add_argument("--table", default="events", choices=["events", "items"], help="the table landed with --day")
     p.set_defaults(func=cmd_upload_raw)
 
     p = sub.add_parser("generate", help="write a seeded synthetic shop to raw/<dataset>/")
@@ -202,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--end", default=datetime.now(UTC).date().isoformat(), help="last day (exclusive), YYYY-MM-DD")
+    p.add_argument("--partitioned", action="store_true", help="land daily partitions events/dt=<day>/ (and items)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("retrain", help="run every pipeline stage in this process, with per-stage timings")

@@ -10,6 +10,7 @@ pointer and a manifest sees one complete export; a re-run for the same date repl
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Iterable
@@ -24,6 +25,8 @@ import pyarrow as pa
 from recsys_lib import schema
 from recsys_lib.errors import PreconditionFailedError, StorageError
 from recsys_lib.storage import ObjectStore, layout, table_to_parquet
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
@@ -171,7 +174,9 @@ def publish(
     """Make staged ``parts`` the published partition for ``ds`` and move the latest pointer.
 
     Raises StorageError (and publishes nothing) if a staged part is missing or differs from what
-    was staged (size or ETag: truncated, overwritten or corrupted). Returns the manifest.
+    was staged (size or ETag: truncated, overwritten or corrupted). Returns the manifest, with
+    ``latest_dt`` added: the date ``_latest.json`` names afterwards (a newer date than ``ds`` when a
+    backfill published an older one; logged as a warning).
     """
     staging = layout.export_staging_prefix(table, dataset, ds, attempt)
     target = layout.export_prefix(table, dataset, ds)
@@ -203,18 +208,31 @@ def publish(
     }
     store.put_json(target + MANIFEST, manifest)
     store.put_bytes(target + SUCCESS, b"")
-    move_latest_pointer(store, table, dataset, ds, manifest)
+    latest = move_latest_pointer(store, table, dataset, ds, manifest)
+    if latest != ds:
+        log.warning(
+            "%s for %s is published at %s, but %s still points at the newer date %s (a backfill never moves "
+            "the pointer back; readers asking for date %s get this export)",
+            table,
+            ds,
+            store.uri(target),
+            store.uri(layout.latest_pointer_key(table, dataset)),
+            latest,
+            ds,
+        )
+    manifest["latest_dt"] = latest
     keep = {target + p.name for p in parts} | {target + MANIFEST, target + SUCCESS}
     store.delete([o.key for o in store.list_objects(target) if o.key not in keep])
     store.delete([o.key for o in store.list_objects(staging)])
     return manifest
 
 
-def move_latest_pointer(store: ObjectStore, table: str, dataset: str, ds: str, manifest: dict[str, Any]) -> bool:
+def move_latest_pointer(store: ObjectStore, table: str, dataset: str, ds: str, manifest: dict[str, Any]) -> str:
     """Point ``_latest.json`` at ``ds`` unless it already points at a newer date.
 
     Uses conditional writes (If-Match / If-None-Match), retried on a lost race, so concurrent
-    publishers leave exactly one consistent pointer. Returns True if the pointer now names ``ds``.
+    publishers leave exactly one consistent pointer. Returns the date the pointer names afterwards:
+    ``ds``, or the newer date it kept.
     """
     key = layout.latest_pointer_key(table, dataset)
     pointer = {
@@ -229,14 +247,15 @@ def move_latest_pointer(store: ObjectStore, table: str, dataset: str, ds: str, m
         if attempt:
             time.sleep(random.uniform(0, 0.05 * attempt))  # jittered backoff after a lost race
         current = store.head(key)
-        if current is not None and store.get_json(key).get("dt", "") > ds:
-            return False  # a backfill never moves the pointer back in time
+        newer = store.get_json(key).get("dt", "") if current is not None else ""
+        if newer > ds:
+            return str(newer)  # a backfill never moves the pointer back in time
         try:
             if current is None:
                 store.put_json(key, pointer, if_none_match=True)
             else:
                 store.put_json(key, pointer, if_match=current.etag)
-            return True
+            return ds
         except PreconditionFailedError:
             continue
     raise StorageError(f"could not move {store.uri(key)} after {_POINTER_RETRIES} conflicting writes")

@@ -47,6 +47,13 @@ class RunContext:
         end = end if end.tzinfo else end.replace(tzinfo=UTC)
         return cls(config, ds, end.astimezone(UTC), dag_run_id)
 
+    @property
+    def last_day(self) -> str:
+        """The last UTC day the data interval covers (``YYYY-MM-DD``): the day before its end, since
+        the end's own day has not happened yet. Airflow 3's ``@daily`` run of logical date D ends its
+        interval at D 00:00, so it reads up to day D - 1; without an interval end it is ``ds``."""
+        return (self.interval_end - timedelta(microseconds=1)).date().isoformat()
+
     @cached_property
     def store(self) -> ObjectStore:
         return ObjectStore.from_config(self.config.storage)

@@ -17,16 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, interval_end: str | None = None) -> dict[str, Any]:
-    """Read the run's raw files (the daily landings of the training window ending on ``ds``, or the
-    flat files of ``raw/<dataset>/``) through the configured source adapter and write the
-    canonical tables.
+    """Read the run's raw files (the daily landings of the training window that ends with the data
+    interval, :attr:`RunContext.last_day`, or the flat files of ``raw/<dataset>/``) through the
+    configured source adapter and write the canonical tables for ``ds``.
 
     Re-running a date rewrites the same keys. Raises SourceError (a DataValidationError) when a
     raw file cannot be read or converted, the window is empty or the mapping does not fit.
     Returns the ``ingested_uri`` prefix, row counts and the landings read.
     """
     ctx = RunContext.create(params, ds, interval_end=interval_end)
-    raw = read_source(ctx.store, ctx.config.data, ds)
+    raw = read_source(ctx.store, ctx.config.data, ctx.last_day)
     files = raw.files
     if files is not None and not files.flat:
         log.info(

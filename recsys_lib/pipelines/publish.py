@@ -34,17 +34,18 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
         if table != TABLE and not store.list_objects(layout.export_staging_prefix(table, ctx.dataset, ds, attempt)):
             continue  # an optional table this model does not have (or one a retried publish already moved)
         staged[table] = staged_parts(store, table, ctx.dataset, ds, attempt, shards)  # raises if incomplete
-    rows = {}
+    rows, latest = {}, ds
     for table, parts in staged.items():
         manifest = publish(
             store, table, ctx.dataset, ds, attempt, parts, model=plan["model"], snapshot_uri=plan["snapshot_uri"]
         )
-        rows[table] = manifest["rows"]
+        rows[table], latest = manifest["rows"], manifest["latest_dt"]
     store.delete([o.key for o in store.list_objects(layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt))])
     manifest_uri = store.uri(layout.export_prefix(TABLE, ctx.dataset, ds) + MANIFEST)
-    log.info("published %s to %s", rows, manifest_uri)
+    log.info("published %s to %s; the latest pointer names %s", rows, manifest_uri, latest)
     return {
         "manifest_uri": manifest_uri,
+        "latest_dt": latest,
         "rows": rows[TABLE],
         "tables": rows,
         "model_version": plan["model"]["version"],

@@ -44,22 +44,23 @@ def has_event_time(source: str) -> bool:
     return source not in _NO_EVENT_TIME
 
 
-def read_source(store: ObjectStore, data: DataConfig, ds: str | None = None) -> RawTables:
-    """Read dataset ``data.dataset``'s raw files for logical date ``ds`` through the adapter named
-    ``data.source``: the daily landings in the window (D - ``data.window_days``, D] and the newest
-    catalogue snapshot not after D (:mod:`.landing`), or the flat files under ``raw/<dataset>/``
-    (events then kept to the window by timestamp, counted in ``dropped["outside_window"]``).
-    ``ds=None`` reads every landing.
+def read_source(store: ObjectStore, data: DataConfig, last_day: str | None = None) -> RawTables:
+    """Read dataset ``data.dataset``'s raw files up to day ``last_day`` through the adapter named
+    ``data.source``: the daily landings in the window (last_day - ``data.window_days``, last_day]
+    and the newest catalogue snapshot not after last_day (:mod:`.landing`), or the flat files under
+    ``raw/<dataset>/`` (events then kept to the window by timestamp, counted in
+    ``dropped["outside_window"]``). ``last_day=None`` reads every landing.
 
     Raises SourceError (rule first) when no raw file is there, the window is empty, a file cannot
     be read or converted, or the mapping does not fit (the message names the object).
     """
     if data.source not in _READERS:
         raise SourceError(f"unknown source {data.source!r}; allowed: {', '.join(SOURCES)} (config key data.source)")
-    files = find_raw_files(store, data.dataset, ds or "9999-12-31", data.window_days if ds else None)
+    window = data.window_days if last_day else None
+    files = find_raw_files(store, data.dataset, last_day or "9999-12-31", window)
     tables = _READERS[data.source](store, files, data)
-    if files.flat and ds is not None and data.window_days is not None and has_event_time(data.source):
-        tables = _keep_window(tables, window_start_time(ds, data.window_days))
+    if files.flat and last_day is not None and window is not None and has_event_time(data.source):
+        tables = _keep_window(tables, window_start_time(last_day, window))
     return dataclasses.replace(tables, files=files)
 
 
@@ -89,13 +90,21 @@ def write_raw(store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.
 
 
 def write_landings(
-    store: ObjectStore, dataset: str, events: pd.DataFrame, items: pd.DataFrame, *, catalogue_days: list[str]
+    store: ObjectStore,
+    dataset: str,
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    catalogue_days: list[str] | None = None,
 ) -> list[str]:
     """Land canonical ``events`` as daily partitions ``raw/<dataset>/events/dt=<day>/part-0.parquet``
     (one per UTC day of their timestamps) and ``items`` as a catalogue snapshot on each of
-    ``catalogue_days``, the way an upstream system would. Returns the days landed, oldest first."""
+    ``catalogue_days`` (default: the first day), the way an upstream system would. Returns the
+    days landed, oldest first."""
     events = conform_events(events)
     day = events[schema.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    if catalogue_days is None:
+        catalogue_days = [day.min()]
     for value, frame in events.groupby(day, sort=True):
         store.put_frame(layout.raw_partition_prefix(dataset, "events", str(value)) + "part-0.parquet", frame)
     for value in catalogue_days:

@@ -5,8 +5,9 @@ Upstream systems land one folder per day and table (DESIGN.md section 4)::
     raw/<dataset>/events/dt=2026-11-28/part-0001.csv.gz ...   events of that day, any number of files
     raw/<dataset>/items/dt=2026-11-28/catalogue.parquet        a catalogue snapshot (optional)
 
-The run for logical date D reads the events landings in (D - window, D] and the newest catalogue
-snapshot not after D. Pruning happens on the folder names (one listing of ``dt=`` names), so a file
+A run whose data interval covers up to day L (:attr:`~recsys_lib.pipelines.context.RunContext.last_day`)
+reads the events landings in (L - window, L] and the newest catalogue snapshot not after L. Pruning
+happens on the folder names (one listing of ``dt=`` names), so a file
 outside the window is never listed, fetched or decoded, and a landing after D (a backfill's
 future) is never seen. Datasets without ``events/dt=`` folders use the flat layout of files
 directly under ``raw/<dataset>/`` (events filtered to the window by timestamp later, see
@@ -44,16 +45,16 @@ class RawFiles:
     """The ``dt=`` of the catalogue snapshot read, if any."""
 
 
-def window_start(ds: str, window_days: int | None) -> date | None:
-    """First day inside the window (D - window, D] of logical date ``ds``; None for no lower bound."""
+def window_start(last_day: str, window_days: int | None) -> date | None:
+    """First day inside the window (L - window, L] ending on ``last_day``; None for no lower bound."""
     if window_days is None:
         return None
-    return date.fromisoformat(ds) - timedelta(days=window_days - 1)
+    return date.fromisoformat(last_day) - timedelta(days=window_days - 1)
 
 
-def window_start_time(ds: str, window_days: int | None) -> datetime | None:
+def window_start_time(last_day: str, window_days: int | None) -> datetime | None:
     """Midnight UTC of :func:`window_start`: events before it are outside the window."""
-    first = window_start(ds, window_days)
+    first = window_start(last_day, window_days)
     return None if first is None else datetime.combine(first, datetime.min.time(), tzinfo=UTC)
 
 
@@ -80,12 +81,12 @@ def partition_days(store: ObjectStore, prefix: str) -> dict[str, str]:
     return days
 
 
-def find_raw_files(store: ObjectStore, dataset: str, ds: str, window_days: int | None) -> RawFiles:
-    """The files the run for logical date ``ds`` reads (see the module docstring).
+def find_raw_files(store: ObjectStore, dataset: str, last_day: str, window_days: int | None) -> RawFiles:
+    """The files a run whose data ends with day ``last_day`` reads (see the module docstring).
 
     Raises SourceError (rule first) when no raw file is there at all (``missing_file``), when the
     window holds no events landing (``empty_window``), or when catalogue snapshots exist but none
-    is dated on or before ``ds`` (``catalogue_snapshot``)."""
+    is dated on or before ``last_day`` (``catalogue_snapshot``)."""
     events_prefix = layout.raw_table_prefix(dataset, "events")
     event_days = partition_days(store, events_prefix)
     if not event_days:
@@ -97,10 +98,10 @@ def find_raw_files(store: ObjectStore, dataset: str, ds: str, window_days: int |
                 f"dataset {dataset!r}"
             )
         return RawFiles(events=keys, items=[], flat=True)
-    first = window_start(ds, window_days)
-    days = sorted(d for d in event_days if d <= ds and (first is None or date.fromisoformat(d) >= first))
+    first = window_start(last_day, window_days)
+    days = sorted(d for d in event_days if d <= last_day and (first is None or date.fromisoformat(d) >= first))
     if not days:
-        window = f"({first - timedelta(days=1)}, {ds}]" if first else f"up to {ds}"
+        window = f"({first - timedelta(days=1)}, {last_day}]" if first else f"up to {last_day}"
         raise SourceError(
             f"empty_window: no events landing in {window} under {store.uri(events_prefix)} "
             f"(landings from {min(event_days)} to {max(event_days)}); check data.window_days or the logical date"
@@ -111,19 +112,19 @@ def find_raw_files(store: ObjectStore, dataset: str, ds: str, window_days: int |
             f"empty_window: the events landings {days[0]}..{days[-1]} under {store.uri(events_prefix)} hold no "
             f"{', '.join(SUPPORTED_SUFFIXES)} files"
         )
-    items, catalogue_day = _catalogue(store, dataset, ds)
+    items, catalogue_day = _catalogue(store, dataset, last_day)
     return RawFiles(events=events, items=items, flat=False, days=tuple(days), catalogue_day=catalogue_day)
 
 
-def _catalogue(store: ObjectStore, dataset: str, ds: str) -> tuple[list[str], str | None]:
+def _catalogue(store: ObjectStore, dataset: str, last_day: str) -> tuple[list[str], str | None]:
     prefix = layout.raw_table_prefix(dataset, "items")
     item_days = partition_days(store, prefix)
     if not item_days:
         return [], None
-    usable = [d for d in item_days if d <= ds]
+    usable = [d for d in item_days if d <= last_day]
     if not usable:
         raise SourceError(
-            f"catalogue_snapshot: no catalogue landing on or before {ds} under {store.uri(prefix)} "
+            f"catalogue_snapshot: no catalogue landing on or before {last_day} under {store.uri(prefix)} "
             f"(the oldest is dt={min(item_days)}); land items/dt=<day>/ for that date or run a later date"
         )
     day = max(usable)

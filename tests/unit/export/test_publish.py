@@ -94,6 +94,15 @@ def test_backfill_does_not_move_the_pointer_back(mock_s3: ObjectStore) -> None:
     assert set(read_recommendations(mock_s3, DATASET, "2026-01-03")[schema.USER_ID]) == {"u9"}
 
 
+def test_a_publish_that_keeps_a_newer_pointer_says_so_naming_that_date(mock_s3: ObjectStore, caplog) -> None:
+    _publish(mock_s3, "2026-03-09", "a", [_rows(["u1"])])
+    with caplog.at_level("WARNING", logger="recsys_lib.export.publish"):
+        manifest = _publish(mock_s3, "2026-03-02", "b", [_rows(["u1"])])
+    assert manifest["latest_dt"] == "2026-03-09"
+    assert "still points at the newer date 2026-03-09" in caplog.text
+    assert _publish(mock_s3, "2026-03-10", "c", [_rows(["u1"])])["latest_dt"] == "2026-03-10"
+
+
 def test_racing_pointer_writers_leave_one_consistent_winner(mock_s3: ObjectStore) -> None:
     dates = [f"2026-02-{d:02d}" for d in range(1, 9)]
     manifests = {ds: {"attempt": ds, "rows": 1, "model": MODEL, "created_at": "t"} for ds in dates}
