@@ -57,6 +57,14 @@ FAULTS = [
         "tests/unit/export/test_publish.py::test_a_missing_or_corrupt_shard_publishes_nothing_and_keeps_the_pointer",
     ),
     Fault(
+        "a backfill runs older logical dates while later daily landings already exist, then re-runs a date "
+        "after a newer one was published",
+        "each date reads only the landings of its window (later ones are never listed or fetched, a corrupt "
+        "later file cannot break it); the re-run publishes its date and logs that the pointer stays on the newer one",
+        "`_latest.json` stays on the newest date; the older date's export is readable by date",
+        "tests/integration/test_backfill.py::test_each_date_snapshot_holds_exactly_its_window",
+    ),
+    Fault(
         "two writers race on `_latest.json`",
         "conditional writes (If-Match / If-None-Match): one wins, the loser re-reads and never moves the pointer back",
         "the pointer always names a complete export",

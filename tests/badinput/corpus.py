@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
@@ -33,6 +33,8 @@ class Case:
     rule: str
     column: str
     example: Any
+    params: dict[str, Any] = field(default_factory=dict)
+    """Run parameters the case needs besides the corpus's (a window, a source mapping)."""
 
 
 def parquet(events: pd.DataFrame, items: pd.DataFrame) -> Files:
@@ -108,6 +110,33 @@ def _items_set(column: str, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame
         return items
 
     return change
+
+
+def landings(events: pd.DataFrame, items: pd.DataFrame, catalogue_day: str | None = None) -> Files:
+    """Daily landings ``events/dt=<day>/part-0.parquet`` and one catalogue snapshot (the first day's)."""
+    days = events[schema.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    files = {f"events/dt={d}/part-0.parquet": frame_to_parquet(frame) for d, frame in events.groupby(days)}
+    files[f"items/dt={catalogue_day or days.min()}/catalogue.parquet"] = frame_to_parquet(items)
+    return files
+
+
+def _corrupt_landing(events: pd.DataFrame, items: pd.DataFrame) -> Files:
+    return {**landings(events, items), "events/dt=2026-05-01/late.parquet": b"PAR1\x00garbage"}
+
+
+def _old_landings(events: pd.DataFrame, items: pd.DataFrame) -> Files:
+    return landings(events[events[schema.TIMESTAMP] < pd.Timestamp("2026-04-26", tz="UTC")], items)
+
+
+def _misnamed_landing(events: pd.DataFrame, items: pd.DataFrame) -> Files:
+    return {**landings(events, items), "events/dt=2026-5-2/part-0.parquet": frame_to_parquet(events.head())}
+
+
+def _renamed(columns: dict[str, str], events_change: Callable[[pd.DataFrame], pd.DataFrame] = lambda e: e) -> Build:
+    return lambda events, items: parquet(events_change(events.copy()).rename(columns=columns), items)
+
+
+VISITOR_LOG = {"columns": {"user_id": "visitorid", "event_type": "event"}, "event_types": {"addtocart": "add_to_cart"}}
 
 
 def _mixed_zones(text: str) -> bytes:
@@ -194,6 +223,28 @@ CASES: list[Case] = [
          "stop", "expect_column_to_exist", "items.item_id", "'title'"),
     Case("long_catalogue_ids", "an item id of 300 characters", with_items(_items_set(schema.ITEM_ID, "y" * 300)),
          "stop", "item_id_too_long", "items.item_id", "(300 characters)"),
+    # --- daily landings and the training window ---------------------------------------------------
+    Case("unreadable_landing", "a corrupt file in the events landing of a day inside the window", _corrupt_landing,
+         "stop", "readable_file", "events/dt=2026-05-01/late.parquet", "not a valid Parquet file"),
+    Case("empty_window", "no landing in the last 3 days (data.window_days=3)", _old_landings,
+         "stop", "empty_window", "events", "(2026-04-29, 2026-05-02]", {"window_days": 3}),
+    Case("catalogue_after_the_date", "the only catalogue snapshot is dated after the run",
+         lambda e, i: landings(e, i, catalogue_day="2026-05-10"),
+         "stop", "catalogue_snapshot", "items", "oldest is dt=2026-05-10"),
+    Case("misnamed_landing", "a landing folder named dt=2026-5-2", _misnamed_landing,
+         "stop", "partition_key", "dt=2026-5-2/", "dt=YYYY-MM-DD"),
+    # --- a source mapping that does not fit the data -----------------------------------------------
+    Case("mapped_column_missing", "the mapping reads user_id from 'visitorid'; the file calls it 'visitor'",
+         _renamed({"user_id": "visitor", "event_type": "event"}),
+         "stop", "mapping_column", "'visitorid'", "data.mappings.corpus-shop.columns.user_id",
+         {"data.mappings": {"corpus-shop": VISITOR_LOG}}),
+    Case("unmapped_event_name", "3 events named 'wishlist', which the mapping does not map",
+         _renamed({"user_id": "visitorid", "event_type": "event"}, set_rows(schema.EVENT_TYPE, "wishlist")),
+         "stop", "mapping_value", "'event'", "'wishlist'", {"data.mappings": {"corpus-shop": VISITOR_LOG}}),
+    Case("timestamp_format_mismatch", "ISO timestamps where the mapping says '%d.%m.%Y %H:%M'",
+         with_csv(lambda t: t.encode()),
+         "stop", "timestamp_format", "'timestamp'", "%d.%m.%Y %H:%M",
+         {"data.mappings": {"corpus-shop": {"timestamp": "%d.%m.%Y %H:%M"}}}),
 ]  # fmt: skip
 
 

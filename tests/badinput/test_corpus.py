@@ -91,7 +91,7 @@ def test_a_bad_input_stops_the_run_before_training(store: ObjectStore, before: d
 
     land(store, case.build(*shop(BAD_DAY)))
     with pytest.raises(DataValidationError) as raised:
-        retrain(PARAMS, BAD_DAY)
+        retrain({**PARAMS, **case.params}, BAD_DAY)
     lines = str(raised.value).splitlines()
     named = [line for line in lines if case.rule in line and case.column in line]
     assert named, f"no line names {case.rule} and {case.column}:\n{raised.value}"
@@ -106,8 +106,9 @@ def test_a_few_bad_rows_are_quarantined_with_their_reason_and_the_rest_validated
     from recsys_lib.pipelines import ingest, validate
 
     land(store, case.build(*shop(BAD_DAY)))
-    ingested = ingest.run(PARAMS, BAD_DAY)
-    out = validate.run(PARAMS, BAD_DAY, ingested_uri=ingested["ingested_uri"])
+    params = {**PARAMS, **case.params}
+    ingested = ingest.run(params, BAD_DAY)
+    out = validate.run(params, BAD_DAY, ingested_uri=ingested["ingested_uri"])
     rejected = store.get_frame(layout.quarantine_key(DATASET, BAD_DAY))
     assert 0 < len(rejected) == out["quarantined"] <= 3
     assert all(r.startswith(f"{case.rule} ({case.column}: expected ") for r in rejected["reason"]), rejected["reason"]
