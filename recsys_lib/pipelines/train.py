@@ -16,6 +16,8 @@ from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
+#: Rows of the snapshot MLflow infers the logged dataset's schema from (not the whole table).
+_SCHEMA_SAMPLE_ROWS = 10_000
 
 
 def run(
@@ -43,8 +45,9 @@ def run(
     )
     _log_validation(ctx, run_id)
     snapshot = ctx.store.key_from_uri(snapshot_uri) + "events.parquet"
+    sample, etag = ctx.store.get_frame_sample(snapshot, rows=_SCHEMA_SAMPLE_ROWS)
     registry.log_input(
-        run_id, ctx.store.get_frame(snapshot), source=ctx.store.uri(snapshot), name=f"{ctx.dataset}-{ds}"
+        run_id, sample, source=ctx.store.uri(snapshot), name=f"{ctx.dataset}-{ds}", digest=etag.strip('"')
     )
     log.info(
         "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id

@@ -122,13 +122,16 @@ def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
         plt.close(figure)
 
 
-def log_input(run_id: str, frame: pd.DataFrame, *, source: str, name: str, context: str = "training") -> None:
-    """Record ``frame`` (its schema, row count and digest; not its rows) as an input of the run,
-    with ``source`` (the snapshot URI) so the run says exactly which data it learned from."""
+def log_input(
+    run_id: str, sample: pd.DataFrame, *, source: str, name: str, digest: str, context: str = "training"
+) -> None:
+    """Record a dataset as an input of the run: its schema (inferred from ``sample``, a few thousand
+    of its rows, so MLflow's per-cell inference never walks the whole table), ``digest`` (e.g. the
+    snapshot object's ETag) and ``source`` (its URI), so the run says exactly which data it learned from."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
-    dataset = from_pandas(frame, source=source, name=name)
+    dataset = from_pandas(sample, source=source, name=name, digest=digest[:36])
     with mlflow.start_run(run_id=run_id):
         mlflow.log_input(dataset, context=context)
 

@@ -143,10 +143,15 @@ class ObjectStore:
         return str(resp["ETag"])
 
     def get_bytes(self, key: str) -> bytes:
+        return self._get(key)[0]
+
+    def _get(self, key: str) -> tuple[bytes, str]:
+        """An object's bytes and ETag; ObjectNotFoundError or StorageError naming its URI."""
         from botocore.exceptions import ClientError
 
         try:
-            return bytes(self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"].read())
+            response = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
+            return bytes(response["Body"].read()), str(response["ETag"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 raise ObjectNotFoundError(f"{self.uri(key)} does not exist") from exc
@@ -257,6 +262,13 @@ class ObjectStore:
 
     def get_frame(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
         return parquet_to_frame(self.get_bytes(key), columns=columns)
+
+    def get_frame_sample(self, key: str, rows: int) -> tuple[pd.DataFrame, str]:
+        """The first ``rows`` rows of a Parquet object (only its first row group is decoded) and the
+        object's ETag."""
+        data, etag = self._get(key)
+        first = next(pq.ParquetFile(pa.BufferReader(data)).iter_batches(batch_size=rows), None)
+        return (first.to_pandas() if first is not None else parquet_to_frame(data)), etag
 
 
 def frame_to_parquet(df: pd.DataFrame) -> bytes:
