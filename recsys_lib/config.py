@@ -258,6 +258,10 @@ class TrainConfig(_Frozen):
     Whenever validation runs, the weights of the best validated epoch are the ones kept."""
     validate_every: int = Field(1, ge=1)
     """Validate every this many epochs (and after the last one)."""
+    validation_users: int | None = Field(10_000, ge=1)
+    """Per-epoch validation ranks the whole catalogue for a fixed, seeded sample of at most this
+    many validation users (None: every one), so its cost stays flat as the shop grows. The final
+    test metrics always use every user."""
     refit: bool = False
     """After early stopping picked the best epoch on the validation split, train fresh weights on
     train + validation for that many epochs and keep those: the model then knows each user's newest

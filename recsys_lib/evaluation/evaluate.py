@@ -93,24 +93,55 @@ def evaluable(features: FeatureSet, split: str) -> tuple[np.ndarray, list[np.nda
     return users, relevant
 
 
+def sample_users(
+    users: np.ndarray, relevant: list[np.ndarray], max_users: int | None, seed: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """At most ``max_users`` of ``users`` (a seeded uniform sample, order kept) with their relevant
+    items; everything when ``max_users`` is None or not smaller."""
+    if max_users is None or len(users) <= max_users:
+        return users, relevant
+    keep = np.sort(np.random.default_rng(seed).choice(len(users), size=max_users, replace=False))
+    return users[keep], [relevant[i] for i in keep]
+
+
 def evaluate_rankings(
-    rank: RankFn, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
+    rank: RankFn,
+    features: FeatureSet,
+    split: str = schema.TEST,
+    ks: Sequence[int] = (10, 20, 50),
+    *,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Metrics (see :mod:`recsys_lib.evaluation.metrics`) of the lists ``rank`` returns for every
-    evaluable user of ``split``, plus ``n_users_evaluated``. ``rank`` must score from and exclude
-    each user's history (:func:`evaluation_history`).
+    evaluable user of ``split`` (or a seeded sample of ``max_users`` of them), plus
+    ``n_users_evaluated``. ``rank`` must score from and exclude each user's history
+    (:func:`evaluation_history`).
 
     Raises DataValidationError when no user can be evaluated.
     """
-    users, relevant = evaluable(features, split)
+    users, relevant = sample_users(*evaluable(features, split), max_users, seed)
     metrics = ranking_metrics(rank(users, max(ks)), relevant, ks, features.n_items)
     return {**metrics, "n_users_evaluated": float(len(users))}
 
 
 def evaluate_recommender(
-    model: Recommender, features: FeatureSet, split: str = schema.TEST, ks: Sequence[int] = (10, 20, 50)
+    model: Recommender,
+    features: FeatureSet,
+    split: str = schema.TEST,
+    ks: Sequence[int] = (10, 20, 50),
+    *,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """:func:`evaluate_rankings` of a model in ``features``' index space."""
     history = evaluation_history(features, split)
     seen = history.matrix()
-    return evaluate_rankings(lambda users, k: model.recommend(users, k, history, exclude=seen)[0], features, split, ks)
+    return evaluate_rankings(
+        lambda users, k: model.recommend(users, k, history, exclude=seen)[0],
+        features,
+        split,
+        ks,
+        max_users=max_users,
+        seed=seed,
+    )

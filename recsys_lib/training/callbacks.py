@@ -25,7 +25,8 @@ VALIDATION_METRIC = "val_ndcg_at_10"
 
 class EpochReport(pl.Callback):
     """After each training epoch: ``train_loss``, ``epoch_seconds`` (training only) and, on
-    validation epochs, ``val_ndcg_at_10`` on the validation split (the model in eval mode). Keeps a
+    validation epochs, ``val_ndcg_at_10`` on the validation split (the model in eval mode; the
+    same seeded sample of at most ``train.validation_users`` users every epoch). Keeps a
     copy of the best validated weights, stops after ``train.patience`` validations without
     improvement, and hands each epoch's metrics to ``on_epoch_end`` and ``model.history``.
 
@@ -56,7 +57,14 @@ class EpochReport(pl.Callback):
         last = epoch + 1 >= (trainer.max_epochs or 0)
         if self.validates and ((epoch + 1) % self.train.validate_every == 0 or last):
             self.model.net.eval()
-            value = evaluate_recommender(self.model, self.features, schema.VALIDATION, ks=(10,))["ndcg_at_10"]
+            value = evaluate_recommender(
+                self.model,
+                self.features,
+                schema.VALIDATION,
+                ks=(10,),
+                max_users=self.train.validation_users,
+                seed=self.train.seed,
+            )["ndcg_at_10"]
             self.model.net.train()
             metrics[VALIDATION_METRIC] = value
             if value > self.best_value:
