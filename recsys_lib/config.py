@@ -39,6 +39,11 @@ class StorageConfig(_Frozen):
     """S3 bucket that holds every table (raw, snapshots, features, exports)."""
     prefix: str = Field("", pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$")
     """Key prefix inside the bucket, e.g. ``shop-a``; nothing is read or written outside it."""
+    retention_days: int | None = Field(None, ge=1)
+    """After each successful publish, delete the intermediate partitions (``ingested/``,
+    ``snapshots/``, ``quarantine/``, ``features/``, ``models/``) and export staging of logical
+    dates more than this many days older than the run's; None keeps them all. Published exports,
+    pointers and validation reports are kept."""
 
 
 #: What ``SourceMapping.timestamp`` accepts besides a ``strftime`` pattern (one containing ``%``).

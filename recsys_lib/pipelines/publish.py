@@ -18,6 +18,7 @@ from recsys_lib.export.publish import MANIFEST, publish, staged_parts
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.pipelines.export import TABLE, USER_TABLES
 from recsys_lib.storage import layout
+from recsys_lib.storage.retention import clear_staging, prune
 
 log = logging.getLogger(__name__)
 _ORDER = ("item_embeddings", "similar_items", "user_embeddings", TABLE)
@@ -40,13 +41,18 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             store, table, ctx.dataset, ds, attempt, parts, model=plan["model"], snapshot_uri=plan["snapshot_uri"]
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
-    store.delete([o.key for o in store.list_objects(layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt))])
+    cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's
+    pruned = {}
+    if ctx.config.storage.retention_days is not None:
+        pruned = prune(store, ctx.dataset, ds, ctx.config.storage.retention_days)
     manifest_uri = store.uri(layout.export_prefix(TABLE, ctx.dataset, ds) + MANIFEST)
     log.info("published %s to %s; the latest pointer names %s", rows, manifest_uri, latest)
+    log.info("removed %d staged objects of %s; pruned partitions older than the retention: %s", cleared, ds, pruned)
     return {
         "manifest_uri": manifest_uri,
         "latest_dt": latest,
         "rows": rows[TABLE],
         "tables": rows,
         "model_version": plan["model"]["version"],
+        "pruned": pruned,
     }

@@ -33,8 +33,19 @@ def check_ds(ds: str) -> str:
     return ds
 
 
+#: Per-run intermediate tables, one ``dt=`` partition per logical date (pruned by ``storage.retention_days``).
+INTERMEDIATE_TABLES = ("ingested", "snapshots", "quarantine", "features", "models")
+
+
 def _partition(table: str, dataset: str, ds: str) -> str:
     return f"{table}/dataset={check_dataset(dataset)}/dt={check_ds(ds)}/"
+
+
+def table_root(table: str, dataset: str) -> str:
+    """The folder holding one ``dt=`` partition per logical date of an intermediate table."""
+    if table not in INTERMEDIATE_TABLES:
+        raise ConfigError(f"unknown intermediate table {table!r}; allowed: {', '.join(INTERMEDIATE_TABLES)}")
+    return f"{table}/dataset={check_dataset(dataset)}/"
 
 
 def raw_prefix(dataset: str) -> str:
@@ -122,11 +133,16 @@ def export_prefix(table: str, dataset: str, ds: str) -> str:
     return _partition(f"exports/{_check_table(table)}", dataset, ds)
 
 
+def export_staging_root(table: str, dataset: str) -> str:
+    """The folder holding one ``dt=`` folder of export attempts per logical date."""
+    return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_staging/"
+
+
 def export_staging_prefix(table: str, dataset: str, ds: str, attempt: str) -> str:
     """Scratch area for one export attempt; readers never look here (leading underscore)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", attempt):
         raise ConfigError(f"invalid export attempt id {attempt!r}")
-    return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_staging/dt={check_ds(ds)}/{attempt}/"
+    return export_staging_root(table, dataset) + f"dt={check_ds(ds)}/{attempt}/"
 
 
 def latest_pointer_key(table: str, dataset: str) -> str:
