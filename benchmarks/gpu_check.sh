@@ -2,7 +2,7 @@
 # GPU check, one script: the CUDA tests, then benchmarks/gpu_check.py (bf16-mixed SASRec on Beauty,
 # the export's GPU search against torch mm + topk). Sized for under 8 minutes on one GPU.
 #
-#   bash benchmarks/gpu_check.sh [path/to/Beauty.txt]     # default: ../shared/datasets/...
+#   bash benchmarks/gpu_check.sh [path/to/Beauty.txt] [gpu_check.py options]   # default: ../shared/datasets/...
 #
 # Uses the machine's python3 (a GPU image with torch and Lightning). What the library needs beyond
 # that comes from the project's install where a package index is reachable, or from wheels carried
@@ -11,6 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BEAUTY=${1:-../shared/datasets/amazon_beauty_s3rec_5core/Beauty.txt}
+shift || true
 LOG=${OUT:-/tmp}/gpu_check.log
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -31,5 +32,5 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
   echo "## CUDA tests (pytest -m gpu)"
   $PY -m pytest -m gpu tests/unit/models/test_cuda.py -q -p no:cacheprovider 2>&1 | tail -n 25
   echo "## benchmarks/gpu_check.py"
-  $PY benchmarks/gpu_check.py --beauty "$BEAUTY" 2>&1
+  $PY benchmarks/gpu_check.py --beauty "$BEAUTY" "$@" 2>&1
 } | tee "$LOG"

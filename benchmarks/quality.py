@@ -151,10 +151,17 @@ class Row:
     peak_rss_mb: float
 
 
-def run_model(variant: Variant, features: FeatureSet, max_epochs: int | None) -> Row:
+def run_model(
+    variant: Variant, features: FeatureSet, max_epochs: int | None, validation_users: str | None = None
+) -> Row:
     name, model_fields, train_fields = variant.model, variant.model_fields, variant.train_fields
     if max_epochs is not None and "epochs" in train_fields:
         train_fields = {**train_fields, "epochs": min(train_fields["epochs"], max_epochs)}
+    if validation_users is not None:
+        train_fields = {
+            **train_fields,
+            "validation_users": None if validation_users == "all" else int(validation_users),
+        }
     config = ModelConfig.model_validate({"name": name, "embedding_dim": 64, **model_fields})
     train = TrainConfig.model_validate({"seed": 42, **train_fields})
     model = create_model(config, features.n_users, features.n_items)
@@ -274,6 +281,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument(
+        "--validation-users",
+        default=None,
+        help="per-epoch validation sample (train.validation_users): a number, or 'all'; default: the config's",
+    )
     parser.add_argument("--only", nargs="+", default=None, help="run only the rows whose label contains one of these")
     args = parser.parse_args()
     command = "python benchmarks/quality.py " + shlex.join(sys.argv[1:])
@@ -283,7 +295,7 @@ def main() -> None:
         chosen = [v for v in variants(dataset) if v.model in args.models]
         if args.only:
             chosen = [v for v in chosen if any(part in v.label for part in args.only)]
-        rows = [run_model(variant, features, args.max_epochs) for variant in chosen]
+        rows = [run_model(variant, features, args.max_epochs, args.validation_users) for variant in chosen]
         speed = recbole_speed(features) if dataset == "beauty" and "sasrec" in args.models else None
         text = section(dataset, features, rows, command.strip(), speed)
         print(text)

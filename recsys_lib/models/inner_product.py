@@ -24,8 +24,10 @@ each tile of 512 items is scored into one small buffer and a C++ kernel keeps a 
 best (score, position) pairs per user while the tile is in cache, rejecting 128 scores at a time
 against the user's threshold. The score matrix never goes to memory.
 
-**Tensor** (GPUs, and CPUs without the kernel): pruning with block maxima, in a few whole-chunk
-tensor operations that run unchanged on CPU and GPU:
+**Tensor** (GPUs, and CPUs without the kernel). On a GPU: one product over the whole catalogue
+per chunk, exclusions set to -inf, and ``torch.topk`` (ties cut anywhere: the proof below does
+not need an order among candidates). On a CPU: pruning with block maxima, in a few whole-chunk
+tensor operations:
 
 1. scores land one item tile at a time in ``(tiles, n, tile)``; excluded items are set to -inf and
    the maximum of every block of 8 items is taken while the tile is still in cache (a block is
@@ -122,8 +124,9 @@ class InnerProductIndex:
         if fused is None:  # the kernel packs a position in 32 bits
             fused = self.device.type == "cpu" and fused_scan.available() and self.n_items < 1 << 32
         self.fused = fused
-        if tile is None:  # a fused tile's scores stay in a core's cache; the tensor path takes fewer, larger ones
-            tile = _FUSED_TILE if fused else 2048
+        if tile is None:  # a fused tile's scores stay in a core's cache; the tensor path takes fewer, larger ones,
+            tile = _FUSED_TILE if fused else 2048  # and a GPU the whole catalogue in one product
+            tile = len(vectors) if self.device.type == "cuda" else tile
         keep = np.arange(self.n_items) if allowed is None else np.flatnonzero(np.asarray(allowed, dtype=bool))
         self.n_kept = len(keep)
         self._keep = torch.from_numpy(np.append(keep, -1).astype(np.int64)).to(self.device)  # [-1] maps -1 -> -1
@@ -208,7 +211,11 @@ class InnerProductIndex:
         if self.fused:
             return self._fused(users, dtype, cap, exclude)
         masked = self._mask_by_tile(exclude)
-        if self._prunable(cap):
+        if self.device.type == "cuda":  # one pass of torch.topk over whole rows costs less than pruning's launches
+            scores, _ = self._scan(users, dtype, masked, block_maxima=False)
+            full = scores.permute(1, 0, 2).reshape(len(users), -1)[:, : self.n_kept]  # a view with one tile
+            val, pos = torch.topk(full, cap, dim=1)
+        elif self._prunable(cap):
             scores, block_max = self._scan(users, dtype, masked, block_maxima=True)
             pos, val = self._pruned(scores, block_max, cap)
         else:
