@@ -11,6 +11,7 @@ S3-Rec and eSASRec tables (7b). :mod:`recsys_lib.evaluation.sampled` holds 7c.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,8 @@ from recsys_lib.errors import DataValidationError
 from recsys_lib.evaluation.metrics import ranking_metrics
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from recsys_lib.features import FeatureSet, UserHistory
     from recsys_lib.models.base import Recommender
 
@@ -104,6 +107,39 @@ def sample_users(
     return users[keep], [relevant[i] for i in keep]
 
 
+@dataclass(frozen=True)
+class SplitEvaluator:
+    """One split's evaluation inputs, computed once: the users' histories and exclusions, the
+    evaluated users (all, or a seeded sample) and their relevant items. Evaluating a model on it
+    then costs the ranking alone, which is what per-epoch validation needs."""
+
+    history: UserHistory
+    seen: sp.csr_matrix
+    """(n_users, n_items) the history as exclusions."""
+    users: np.ndarray
+    relevant: list[np.ndarray]
+    n_items: int
+
+    @classmethod
+    def prepare(
+        cls, features: FeatureSet, split: str = schema.TEST, *, max_users: int | None = None, seed: int = 0
+    ) -> SplitEvaluator:
+        """The evaluable users of ``split`` (at most ``max_users``, a seeded sample) with their
+        histories. Raises DataValidationError when no user can be evaluated."""
+        history = evaluation_history(features, split)
+        users, relevant = sample_users(*evaluable(features, split), max_users, seed)
+        return cls(history, history.matrix(), users, relevant, features.n_items)
+
+    def rankings(self, rank: RankFn, ks: Sequence[int] = (10, 20, 50)) -> dict[str, float]:
+        """Metrics of the lists ``rank`` returns, plus ``n_users_evaluated``."""
+        metrics = ranking_metrics(rank(self.users, max(ks)), self.relevant, ks, self.n_items)
+        return {**metrics, "n_users_evaluated": float(len(self.users))}
+
+    def evaluate(self, model: Recommender, ks: Sequence[int] = (10, 20, 50)) -> dict[str, float]:
+        """Metrics of ``model``'s recommendations, scored from and excluding each user's history."""
+        return self.rankings(lambda users, k: model.recommend(users, k, self.history, exclude=self.seen)[0], ks)
+
+
 def evaluate_rankings(
     rank: RankFn,
     features: FeatureSet,
@@ -120,9 +156,7 @@ def evaluate_rankings(
 
     Raises DataValidationError when no user can be evaluated.
     """
-    users, relevant = sample_users(*evaluable(features, split), max_users, seed)
-    metrics = ranking_metrics(rank(users, max(ks)), relevant, ks, features.n_items)
-    return {**metrics, "n_users_evaluated": float(len(users))}
+    return SplitEvaluator.prepare(features, split, max_users=max_users, seed=seed).rankings(rank, ks)
 
 
 def evaluate_recommender(
@@ -135,13 +169,4 @@ def evaluate_recommender(
     seed: int = 0,
 ) -> dict[str, float]:
     """:func:`evaluate_rankings` of a model in ``features``' index space."""
-    history = evaluation_history(features, split)
-    seen = history.matrix()
-    return evaluate_rankings(
-        lambda users, k: model.recommend(users, k, history, exclude=seen)[0],
-        features,
-        split,
-        ks,
-        max_users=max_users,
-        seed=seed,
-    )
+    return SplitEvaluator.prepare(features, split, max_users=max_users, seed=seed).evaluate(model, ks)

@@ -11,7 +11,8 @@ import pytorch_lightning as pl
 import torch
 
 from recsys_lib import schema
-from recsys_lib.evaluation.evaluate import evaluate_recommender, evaluation_users, relevant_items
+from recsys_lib.errors import DataValidationError
+from recsys_lib.evaluation.evaluate import SplitEvaluator
 
 if TYPE_CHECKING:
     from recsys_lib.config import TrainConfig
@@ -38,8 +39,12 @@ class EpochReport(pl.Callback):
     ):
         self.model, self.features, self.train = model, features, train
         self.on_epoch_end = on_epoch_end
-        users = evaluation_users(features, schema.VALIDATION)
-        self.validates = any(len(r) for r in relevant_items(features, schema.VALIDATION, users))
+        try:  # computed once: each validation then costs the ranking alone
+            self.evaluator: SplitEvaluator | None = SplitEvaluator.prepare(
+                features, schema.VALIDATION, max_users=train.validation_users, seed=train.seed
+            )
+        except DataValidationError:
+            self.evaluator = None  # no validation user has new items: validation is skipped
         self.history: list[dict[str, float]] = []
         self.best_value = -math.inf
         self.best_epoch: int | None = None
@@ -55,16 +60,9 @@ class EpochReport(pl.Callback):
         metrics = {"train_loss": float(trainer.callback_metrics["train_loss"])}
         metrics["epoch_seconds"] = time.perf_counter() - self._started
         last = epoch + 1 >= (trainer.max_epochs or 0)
-        if self.validates and ((epoch + 1) % self.train.validate_every == 0 or last):
+        if self.evaluator is not None and ((epoch + 1) % self.train.validate_every == 0 or last):
             self.model.net.eval()
-            value = evaluate_recommender(
-                self.model,
-                self.features,
-                schema.VALIDATION,
-                ks=(10,),
-                max_users=self.train.validation_users,
-                seed=self.train.seed,
-            )["ndcg_at_10"]
+            value = self.evaluator.evaluate(self.model, ks=(10,))["ndcg_at_10"]
             self.model.net.train()
             metrics[VALIDATION_METRIC] = value
             if value > self.best_value:
