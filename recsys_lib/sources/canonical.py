@@ -26,8 +26,8 @@ from recsys_lib.sources.landing import RawFiles
 from recsys_lib.sources.mapping import map_event_types, parse_timestamps, rename, shop_columns
 from recsys_lib.storage.objectstore import ObjectStore
 
-EVENTS_FILE_RE = re.compile(r"events(-[^/]+)?\.(parquet|csv|csv\.gz)", re.IGNORECASE)
-ITEMS_FILE_RE = re.compile(r"items(-[^/]+)?\.(parquet|csv|csv\.gz)", re.IGNORECASE)
+EVENTS_FILE_RE = re.compile(r"events(-[^/]+)?\.(parquet|csv|csv\.gz|xlsx)", re.IGNORECASE)
+ITEMS_FILE_RE = re.compile(r"items(-[^/]+)?\.(parquet|csv|csv\.gz|xlsx)", re.IGNORECASE)
 
 _EVENT_STR_COLUMNS = (schema.USER_ID, schema.ITEM_ID, schema.EVENT_TYPE, schema.SESSION_ID, schema.TIMESTAMP)
 _ITEM_STR_COLUMNS = (schema.ITEM_ID, schema.TITLE, schema.CATEGORY, schema.BRAND)

@@ -162,3 +162,22 @@ def test_online_retail_ii_reads_as_published(raw_store: ObjectStore, suffix: str
     assert tables.events[schema.PRICE].tolist() == [6.95, 6.75]
     assert tables.dropped["cancelled_invoice"] == 1
     assert tables.events[schema.TIMESTAMP][0] == pd.Timestamp("2009-12-01 07:45", tz="UTC")  # GMT in winter
+
+
+def test_a_spreadsheet_of_the_shops_own_columns_reads_in_the_flat_layout(raw_store: ObjectStore) -> None:
+    frame = pd.DataFrame(
+        {
+            "Kunde": ["00042", "7"],
+            "Artikel": ["A-1", "B-2"],
+            "Art": ["view", "purchase"],
+            "Zeit": ["31.03.2026 10:00"] * 2,
+        }
+    )
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False)
+    raw_store.put_bytes("raw/shop/events.xlsx", buffer.getvalue())
+    mapping = {"columns": {"user_id": "Kunde", "item_id": "Artikel", "event_type": "Art", "timestamp": "Zeit"},
+               "timestamp": "%d.%m.%Y %H:%M"}  # fmt: skip
+    events = read_source(raw_store, _data(mapping)).events
+    assert events[schema.USER_ID].tolist() == ["00042", "7"]  # text ids keep their zeros
+    assert events[schema.TIMESTAMP].tolist() == [pd.Timestamp("2026-03-31 10:00", tz="UTC")] * 2
