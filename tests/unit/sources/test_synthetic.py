@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -144,12 +143,6 @@ def test_a_low_rank_model_clearly_beats_popularity_on_later_events(shop: tuple[p
     popularity = np.broadcast_to((matrix > 0).sum(axis=0), matrix.shape).astype(float)
     assert len(test) > 200
     assert _ndcg_at_10(low_rank, matrix > 0, test) > 1.5 * _ndcg_at_10(popularity, matrix > 0, test)
-
-
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
-    generate_shop(n_users=1000, end=datetime(2024, 1, 1), seed=1)
-    assert time.perf_counter() - start < 2.0
 
 
 @pytest.mark.parametrize(
