@@ -57,17 +57,16 @@ def read_source(store: ObjectStore, data: DataConfig, last_day: str | None = Non
     if data.source not in _READERS:
         raise SourceError(f"unknown source {data.source!r}; allowed: {', '.join(SOURCES)} (config key data.source)")
     window = data.window_days if last_day else None
-    files = find_raw_files(store, data.dataset, last_day or "9999-12-31", window)
+    files = find_raw_files(store, data.dataset, last_day, window)
     tables = _READERS[data.source](store, files, data)
-    if files.flat and last_day is not None and window is not None and has_event_time(data.source):
-        tables = _keep_window(tables, window_start_time(last_day, window))
+    start = window_start_time(last_day, window) if last_day is not None else None
+    if files.flat and start is not None and has_event_time(data.source):
+        tables = _keep_window(tables, start)
     return dataclasses.replace(tables, files=files)
 
 
-def _keep_window(tables: RawTables, start: datetime | None) -> RawTables:
+def _keep_window(tables: RawTables, start: datetime) -> RawTables:
     """Drop flat-layout events older than the window's first day (``dropped["outside_window"]``)."""
-    if start is None:
-        return tables
     inside = tables.events[schema.TIMESTAMP].isna() | (tables.events[schema.TIMESTAMP] >= pd.Timestamp(start))
     dropped = {**tables.dropped, "outside_window": int((~inside).sum())}
     return dataclasses.replace(tables, events=tables.events[inside].reset_index(drop=True), dropped=dropped)

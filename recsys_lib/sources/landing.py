@@ -81,8 +81,9 @@ def partition_days(store: ObjectStore, prefix: str) -> dict[str, str]:
     return days
 
 
-def find_raw_files(store: ObjectStore, dataset: str, last_day: str, window_days: int | None) -> RawFiles:
-    """The files a run whose data ends with day ``last_day`` reads (see the module docstring).
+def find_raw_files(store: ObjectStore, dataset: str, last_day: str | None, window_days: int | None) -> RawFiles:
+    """The files a run whose data ends with day ``last_day`` reads (see the module docstring);
+    ``last_day=None``: every landing (and the newest catalogue snapshot), no window.
 
     Raises SourceError (rule first) when no raw file is there at all (``missing_file``), when the
     window holds no events landing (``empty_window``), or when catalogue snapshots exist but none
@@ -98,6 +99,9 @@ def find_raw_files(store: ObjectStore, dataset: str, last_day: str, window_days:
                 f"dataset {dataset!r}"
             )
         return RawFiles(events=keys, items=[], flat=True)
+    catalogue_by = last_day  # None: the newest snapshot, whatever its date
+    if last_day is None:
+        last_day, window_days = max(event_days), None
     first = window_start(last_day, window_days)
     days = sorted(d for d in event_days if d <= last_day and (first is None or date.fromisoformat(d) >= first))
     if not days:
@@ -112,16 +116,16 @@ def find_raw_files(store: ObjectStore, dataset: str, last_day: str, window_days:
             f"empty_window: the events landings {days[0]}..{days[-1]} under {store.uri(events_prefix)} hold no "
             f"{', '.join(SUPPORTED_SUFFIXES)} files"
         )
-    items, catalogue_day = _catalogue(store, dataset, last_day)
+    items, catalogue_day = _catalogue(store, dataset, catalogue_by)
     return RawFiles(events=events, items=items, flat=False, days=tuple(days), catalogue_day=catalogue_day)
 
 
-def _catalogue(store: ObjectStore, dataset: str, last_day: str) -> tuple[list[str], str | None]:
+def _catalogue(store: ObjectStore, dataset: str, last_day: str | None) -> tuple[list[str], str | None]:
     prefix = layout.raw_table_prefix(dataset, "items")
     item_days = partition_days(store, prefix)
     if not item_days:
         return [], None
-    usable = [d for d in item_days if d <= last_day]
+    usable = [d for d in item_days if last_day is None or d <= last_day]
     if not usable:
         raise SourceError(
             f"catalogue_snapshot: no catalogue landing on or before {last_day} under {store.uri(prefix)} "
