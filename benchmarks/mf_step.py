@@ -1,12 +1,14 @@
-"""MF-BPR optimiser step cost against the catalogue and user count: sparse gradients + SparseAdam
-(what ``mf_bpr`` trains with) against dense gradients + Adam (what it trained with before).
+"""MF-BPR optimiser step cost against the catalogue and user count, for the three ways ``mf_bpr``
+has stepped: closed-form row gradients + RowAdam (today), autograd's sparse embedding gradients +
+torch's SparseAdam (before), dense gradients + Adam (the first version).
 
-    .venv/bin/python benchmarks/mf_step.py                   # 20k x 2k, 200k x 20k, 1M x 100k users x items
+    .venv/bin/python benchmarks/mf_step.py       # 20k x 2k, 200k x 20k, 2M x 200k users x items
 
 Same network, same batches (1,024 pairs, one uniform negative each), same loss (BPR + L2 on the
-rows a batch touches), same threads (pinned and printed); one step = forward, backward, optimiser
-step. Each figure is the median of 3 interleaved trials of 50 steps (after 5 warm-up steps), with
-the spread. Ends with ``RESULT mf_step_ms_sparse_1m=<x> mf_step_ms_dense_1m=<y> step_growth_sparse=<z>``
+rows a batch touches), same threads (pinned and printed); one step = gradients + optimiser step,
+no Lightning loop around it. Each figure is the median of 3 interleaved trials of 50 steps (after
+5 warm-up steps), with the spread. Dense Adam is skipped above 1M users (seconds per step). Ends with
+``RESULT mf_step_ms_rows_largest=<x> mf_step_ms_sparse_adam_largest=<y> step_growth_rows=<z>``
 (``step_growth``: the step-time ratio between the largest and the smallest size).
 """
 
@@ -16,70 +18,103 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recsys_lib.models.mf_bpr import BPRModule, MFNet
+from recsys_lib.training.optim import RowAdam
 
 BATCH = 1024
+LR, DECAY = 0.01, 1e-5
+DENSE_MAX_USERS = 1_000_000
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def dense_copy(net: MFNet) -> MFNet:
-    """The same network with dense-gradient embeddings (the pre-sparse ``mf_bpr``)."""
-    dense = MFNet(net.user.num_embeddings, net.item.num_embeddings, net.user.embedding_dim)
-    for name in ("user", "item", "item_bias"):
-        getattr(dense, name).sparse = False
-    dense.load_state_dict(net.state_dict())
-    return dense
+def autograd_loss(net: MFNet, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, weight: torch.Tensor):
+    """The loss as mf_bpr wrote it before the closed form: autograd through the embeddings."""
+    margin = net(users, pos) - net(users, neg)
+    touched = [net.user(users), net.item(pos), net.item(neg), net.item_bias(pos), net.item_bias(neg)]
+    l2 = sum(t.pow(2).sum() for t in touched) / len(users)
+    return -(weight * F.logsigmoid(margin)).sum() / weight.sum() + DECAY * l2
 
 
-def steps(module: BPRModule, optimizer: torch.optim.Optimizer, n_users: int, n: int, seed: int) -> float:
-    """Seconds for ``n`` optimiser steps on random batches."""
+def variants(n_users: int, n_items: int, dim: int) -> dict[str, Callable[[Batch], None]]:
+    """name -> one training step on a batch, each on its own copy of the same initial network."""
+    rows_net = MFNet(n_users, n_items, dim)
+    module = BPRModule(rows_net, LR, DECAY)
+    row_adam = RowAdam(list(rows_net.parameters()), lr=LR)
+
+    def rows(batch: Batch) -> None:
+        module.loss_and_gradients(*batch)
+        row_adam.step()
+        row_adam.zero_grad(set_to_none=True)
+
+    def autograd(net: MFNet, optimizer: torch.optim.Optimizer) -> Callable[[Batch], None]:
+        def step(batch: Batch) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            autograd_loss(net, *batch).backward()
+            optimizer.step()
+
+        return step
+
+    sparse_net = MFNet(n_users, n_items, dim)
+    sparse_net.load_state_dict(rows_net.state_dict())
+    out = {
+        "rows": rows,
+        "sparse_adam": autograd(sparse_net, torch.optim.SparseAdam(list(sparse_net.parameters()), lr=LR)),
+    }
+    if n_users <= DENSE_MAX_USERS:
+        dense_net = MFNet(n_users, n_items, dim)
+        for name in ("user", "item", "item_bias"):
+            getattr(dense_net, name).sparse = False
+        dense_net.load_state_dict(rows_net.state_dict())
+        out["dense_adam"] = autograd(dense_net, torch.optim.Adam(dense_net.parameters(), lr=LR))
+    return out
+
+
+def batches(n_users: int, n_items: int, n: int, seed: int) -> list[Batch]:
     generator = torch.Generator().manual_seed(seed)
-    n_items = module.net.item.num_embeddings
-    batches = [
+    return [
         (
             torch.randint(0, n_users, (BATCH,), generator=generator),
+            torch.randint(0, n_items, (BATCH,), generator=generator),
             torch.randint(0, n_items, (BATCH,), generator=generator),
             torch.ones(BATCH),
         )
         for _ in range(n)
     ]
-    start = time.perf_counter()
-    for i, batch in enumerate(batches):
-        optimizer.zero_grad(set_to_none=True)
-        loss = module.training_step(batch, i)
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
 
 
 def measure(n_users: int, n_items: int, dim: int, trials: int, n_steps: int) -> dict[str, list[float]]:
-    sparse_net = MFNet(n_users, n_items, dim)
-    dense_net = dense_copy(sparse_net)
-    sparse = BPRModule(sparse_net, 0.01, 1e-5)
-    dense = BPRModule(dense_net, 0.01, 1e-5)
-    for module in (sparse, dense):
-        module.log = lambda *a, **k: None  # no Trainer attached
-    optimizers = {
-        "sparse": (sparse, torch.optim.SparseAdam(list(sparse_net.parameters()), lr=0.01)),
-        "dense": (dense, torch.optim.Adam(dense_net.parameters(), lr=0.01)),
-    }
-    out: dict[str, list[float]] = {"sparse": [], "dense": []}
-    for module, optimizer in optimizers.values():
-        steps(module, optimizer, n_users, 5, seed=0)  # warm-up: Adam's state, allocator
+    steps = variants(n_users, n_items, dim)
+    for step in steps.values():
+        for batch in batches(n_users, n_items, 5, seed=0):  # warm-up: optimiser state, allocator
+            step(batch)
+    out: dict[str, list[float]] = {name: [] for name in steps}
     for trial in range(trials):  # interleaved
-        for name, (module, optimizer) in optimizers.items():
-            out[name].append(steps(module, optimizer, n_users, n_steps, seed=trial + 1) / n_steps * 1e3)
+        work = batches(n_users, n_items, n_steps, seed=trial + 1)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for batch in work:
+                step(batch)
+            out[name].append((time.perf_counter() - start) / n_steps * 1e3)
     return out
+
+
+def _cell(values: list[float] | None) -> str:
+    if not values:
+        return "not run"
+    return f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="20000x2000,200000x20000,1000000x100000")
+    parser.add_argument("--sizes", default="20000x2000,200000x20000,2000000x200000")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
@@ -87,24 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, dim {args.dim}, batch {BATCH}")
     print(
-        "| users x items | sparse + SparseAdam ms/step [min, max] | dense + Adam ms/step [min, max] | dense / sparse |"
+        "| users x items | row gradients + RowAdam ms/step [min, max] | autograd + SparseAdam | dense + Adam"
+        " | SparseAdam / rows |"
     )
-    print("|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|")
     rows = []
     for size in args.sizes.split(","):
         n_users, n_items = (int(x) for x in size.split("x"))
         r = measure(n_users, n_items, args.dim, 3, args.steps)
-        s, d = statistics.median(r["sparse"]), statistics.median(r["dense"])
-        rows.append((n_users, n_items, s, d))
+        ours, before = statistics.median(r["rows"]), statistics.median(r["sparse_adam"])
+        rows.append((ours, before))
         print(
-            f"| {n_users:,} x {n_items:,} | {s:.2f} [{min(r['sparse']):.2f}, {max(r['sparse']):.2f}]"
-            f" | {d:.2f} [{min(r['dense']):.2f}, {max(r['dense']):.2f}] | {d / s:.1f} |",
+            f"| {n_users:,} x {n_items:,} | {_cell(r['rows'])} | {_cell(r['sparse_adam'])}"
+            f" | {_cell(r.get('dense_adam'))} | {before / ours:.2f} |",
             flush=True,
         )
-    largest, smallest = rows[-1], rows[0]
     print(
-        f"RESULT mf_step_ms_sparse_1m={largest[2]:.2f} mf_step_ms_dense_1m={largest[3]:.2f}"
-        f" step_growth_sparse={largest[2] / smallest[2]:.2f}"
+        f"RESULT mf_step_ms_rows_largest={rows[-1][0]:.2f} mf_step_ms_sparse_adam_largest={rows[-1][1]:.2f}"
+        f" step_growth_rows={rows[-1][0] / rows[0][0]:.2f}"
     )
     return 0
 

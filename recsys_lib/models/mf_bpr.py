@@ -6,9 +6,10 @@ the usual BPR approximation). The loss per pair is ``-log sigmoid(s(u,i) - s(u,j
 the pair's interaction weight (normalised within the batch), so a purchase counts more than a
 view while every pair is visited once per epoch. L2 decay applies to the rows a batch touches.
 
-The embeddings produce sparse gradients and train with :class:`torch.optim.SparseAdam` (Adam's
-moments kept and updated for the rows a batch touches only), so a step costs the same at 20k and
-at 1M users: dense Adam would update every row of both tables each step.
+A step touches only the rows of its batch: their gradients (closed form) go to
+:class:`~recsys_lib.training.optim.RowAdam` (SparseAdam's lazy Adam: moments kept and updated for
+those rows only), so a step costs about the same at 20k and at 2M users; dense Adam would update
+every row of both tables each step.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from recsys_lib import schema
 from recsys_lib.models.neural import NeuralRecommender
 from recsys_lib.training.batches import ShuffledBatches
+from recsys_lib.training.optim import RowAdam, row_gradient
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,28 +64,70 @@ class MFNet(nn.Module):
 
 
 class BPRModule(pl.LightningModule):
-    """Loss, negative sampling and optimiser around an :class:`MFNet`."""
+    """Loss, negative sampling, gradients and optimiser around an :class:`MFNet`.
+
+    The BPR gradient has a closed form (Rendle et al., 2009, section 4.3), so a step computes it
+    for the rows of its batch directly and hands those rows to :class:`RowAdam` (Lightning's manual
+    optimisation): no autograd graph, no sparse-tensor coalescing, and the same update as autograd
+    followed by SparseAdam (``tests/unit/models/test_mf_bpr.py`` checks both agree).
+    """
+
+    automatic_optimization = False
 
     def __init__(self, net: MFNet, learning_rate: float, weight_decay: float):
         super().__init__()
         self.net = net
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self._loss_sum = torch.zeros(())  # the epoch's sum of batch losses x batch sizes, logged at its end
+        self._pairs = 0
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         users, pos, weight = batch  # (batch,) int64, (batch,) int64, (batch,) float32
         neg = torch.randint(0, self.net.item.num_embeddings, pos.shape, device=pos.device)  # (batch,)
-        margin = self.net(users, pos) - self.net(users, neg)  # (batch,)
-        bpr = -(weight * F.logsigmoid(margin.float())).sum() / weight.sum()
-        touched = [self.net.user(users), self.net.item(pos), self.net.item(neg)]
-        touched += [self.net.item_bias(pos), self.net.item_bias(neg)]
-        l2 = sum(t.float().pow(2).sum() for t in touched) / len(users)
-        loss = bpr + self.weight_decay * l2
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(users))
+        optimizer = self.optimizers()
+        loss = self.loss_and_gradients(users, pos, neg, weight)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        # train_loss: the epoch's batch losses averaged by batch size, what self.log(on_epoch=True) on
+        # every step reports, but logged once on the last batch: per-step logging cost a third of a step
+        self._loss_sum = self._loss_sum.to(loss.device) + loss * len(users)
+        self._pairs += len(users)
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self.log("train_loss", self._loss_sum / self._pairs, on_step=False, on_epoch=True)
+            self._loss_sum, self._pairs = torch.zeros((), device=loss.device), 0
+        return loss
+
+    @torch.no_grad()
+    def loss_and_gradients(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """The batch's loss; sets each table's ``.grad`` to the row gradients of that loss.
+
+        loss = -sum_b w_b / sum(w) * log sigmoid(m_b) + decay * (|p_u|^2 + |q_i|^2 + |q_j|^2 +
+        b_i^2 + b_j^2) summed over the batch / batch size, with m_b = s(u, i) - s(u, j).
+        """
+        net, n = self.net, len(users)
+        items = torch.cat([pos, neg])  # (2 * batch,) positives, then negatives
+        p = net.user.weight.index_select(0, users)  # (batch, dim)
+        q = net.item.weight.index_select(0, items)  # (2 * batch, dim)
+        bias = net.item_bias.weight.index_select(0, items)  # (2 * batch, 1)
+        q_pos, q_neg = q.view(2, n, -1)  # (batch, dim) each
+        bias_pos, bias_neg = bias.view(2, n, 1)
+        margin = (p * (q_pos - q_neg)).sum(-1) + (bias_pos - bias_neg).squeeze(-1)  # (batch,)
+        share = weight.float() / weight.float().sum()  # (batch,)
+        decay = self.weight_decay / n
+        loss = -(share * F.logsigmoid(margin)).sum() + decay * (p.square().sum() + q.square().sum() + bias.square().sum())
+        d_margin = (-share * torch.sigmoid(-margin)).unsqueeze(-1)  # (batch, 1) dloss / dmargin
+        net.user.weight.grad = row_gradient(net.user.weight, users, d_margin * (q_pos - q_neg) + 2 * decay * p)
+        d_q = torch.cat([d_margin * p, -d_margin * p]) + 2 * decay * q  # (2 * batch, dim)
+        net.item.weight.grad = row_gradient(net.item.weight, items, d_q)
+        d_bias = torch.cat([d_margin, -d_margin]) + 2 * decay * bias  # (2 * batch, 1)
+        net.item_bias.weight.grad = row_gradient(net.item_bias.weight, items, d_bias)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SparseAdam(list(self.net.parameters()), lr=self.learning_rate)
+        return RowAdam(list(self.net.parameters()), lr=self.learning_rate)
 
 
 def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader:

@@ -63,3 +63,39 @@ def test_empty_validation_split_skips_validation(small):
     calls = []
     _fit(no_validation, seed=1, epochs=2, on_epoch_end=lambda epoch, metrics: calls.append(set(metrics)))
     assert calls == [{"train_loss", "epoch_seconds"}] * 2
+
+
+def test_closed_form_step_equals_autograd_with_sparse_adam():
+    """BPRModule's hand-written gradients + RowAdam move the weights exactly as autograd's sparse
+    gradients of the same loss + torch's SparseAdam (what mf_bpr trained with before)."""
+    from torch.nn import functional as F
+
+    from recsys_lib.models.mf_bpr import BPRModule
+    from recsys_lib.training.optim import RowAdam
+
+    ours, reference = MFNet(40, 12, 8), MFNet(40, 12, 8)
+    ours.reset_parameters(torch.Generator().manual_seed(0))
+    reference.load_state_dict(ours.state_dict())
+    module = BPRModule(ours, learning_rate=0.05, weight_decay=0.1)
+    row_adam = RowAdam(list(ours.parameters()), lr=0.05)
+    sparse_adam = torch.optim.SparseAdam(list(reference.parameters()), lr=0.05)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(15):
+        users, pos, neg = (torch.randint(0, n, (32,), generator=generator) for n in (40, 12, 12))
+        weight = torch.rand(32, generator=generator) + 0.5
+        loss = module.loss_and_gradients(users, pos, neg, weight)
+        row_adam.step()
+        row_adam.zero_grad(set_to_none=True)
+
+        sparse_adam.zero_grad()
+        margin = reference(users, pos) - reference(users, neg)
+        touched = [reference.user(users), reference.item(pos), reference.item(neg)]
+        touched += [reference.item_bias(pos), reference.item_bias(neg)]
+        expected = -(weight * F.logsigmoid(margin)).sum() / weight.sum() + 0.1 * sum(
+            t.pow(2).sum() for t in touched
+        ) / 32
+        expected.backward()
+        sparse_adam.step()
+        torch.testing.assert_close(loss, expected.detach())
+    for name, tensor in ours.state_dict().items():
+        torch.testing.assert_close(tensor, reference.state_dict()[name], rtol=1e-5, atol=1e-6, msg=name)
