@@ -8,6 +8,9 @@ previous stage wrote them for that dataset and date (the storage layout of DESIG
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,6 +32,7 @@ def retrain(
     def stage(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         start = time.perf_counter()
         out = fn(params, ds, **kwargs)
+        release_memory()
         seconds = time.perf_counter() - start
         results[name] = {**out, "seconds": round(seconds, 2)}
         if on_stage:
@@ -49,6 +53,20 @@ def retrain(
     exported = stage("export", export_all, features_uri=feats["features_uri"], snapshot_uri=snap["snapshot_uri"])
     stage("publish", publish.run, plan_uri=exported["plan_uri"])
     return results
+
+
+def release_memory() -> None:
+    """Give what the stage just run freed back to the operating system: stages hand their tables
+    over through object storage, so nothing a stage allocated is needed by the next one, but
+    Arrow's memory pool and glibc's heap keep freed pages resident unless asked to return them.
+    (Under Airflow each task is its own process and this does not arise.)"""
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only
+        ctypes.CDLL(libc).malloc_trim(0)
 
 
 def export_all(
