@@ -91,10 +91,14 @@ def land(store_env: dict[str, str], dataset: str, n_events: int, seed: int) -> t
     return events, users, items, time.perf_counter() - start
 
 
-def retrain(store_env: dict[str, str], dataset: str, extra: list[str]) -> tuple[dict[str, tuple[float, float]], float]:
-    """``recsys retrain`` in a child process; per stage (seconds, peak RSS bytes), and the wall time."""
+def retrain(
+    store_env: dict[str, str], dataset: str, extra: list[str], log_path: Path | None = None
+) -> tuple[dict[str, tuple[float, float]], float]:
+    """``recsys retrain`` in a child process; per stage (seconds, peak RSS bytes), and the wall time.
+    The child's log (stderr) goes to ``log_path`` when given."""
     cmd = [str(BIN / "recsys"), "retrain", "--dataset", dataset, "--ds", DS, *extra]
-    proc = subprocess.Popen(cmd, env=store_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, env=store_env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
     peak = [0]
     done = threading.Event()
 
@@ -119,6 +123,8 @@ def retrain(store_env: dict[str, str], dataset: str, extra: list[str]) -> tuple[
             stages[match.group(1)] = (float(match.group(2)), float(peak[0]))
             peak[0] = 0
     rc = proc.wait()
+    if log_path:
+        log.close()
     done.set()
     sampler.join()
     if rc:
@@ -155,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", default="1000000,10000000,50000000", help="sizes, comma separated")
     parser.add_argument("--set", action="append", default=[], help="extra `recsys retrain --set` overrides")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-dir", type=Path, help="keep each retrain's log (per-epoch lines) as retrain-<events>.log here")
     args = parser.parse_args(argv)
     from recsys_lib.devstack.services import start_stack, stop_stack
 
@@ -175,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 events, users, items, land_s = land(env, dataset, n, args.seed)
                 run = Run(events, users, items, land_s=land_s)
                 print(f"  landed {events:,} events, {users:,} users, {items:,} items in {land_s:.0f} s", flush=True)
-                run.stages, run.wall_s = retrain(env, dataset, extra)
+                log_path = args.log_dir / f"retrain-{n}.log" if args.log_dir else None
+                run.stages, run.wall_s = retrain(env, dataset, extra, log_path)
                 runs.append(run)
                 print("\n".join(table(run)), flush=True)
         finally:

@@ -123,6 +123,12 @@ def start_s3(state_dir: str | Path, buckets: list[str], port: int = 0) -> Servic
     return Service("s3", moto.pid, url, log)
 
 
+#: MLflow 3's server starts seven huey job consumers for its GenAI jobs (prompt optimisation,
+#: trace rollups) unless told not to; they poll all the time, about 8% of a core each, and on a
+#: 2-core machine that slowed a training epoch by half. Nothing here uses server-side jobs.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def start_mlflow(state_dir: str | Path, s3_url: str, port: int = 0) -> Service:
     """Start an MLflow tracking server on 127.0.0.1 (SQLite backend ``state_dir/mlflow.db``,
     artifacts in the ``mlflow`` bucket of the S3 at ``s3_url``); returns once it answers.
@@ -133,6 +139,7 @@ def start_mlflow(state_dir: str | Path, s3_url: str, port: int = 0) -> Service:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
     env.update({"MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ENDPOINT_URL_S3": s3_url})
+    env.update(MLFLOW_SERVER_ENV)
     cmd = [
         str(Path(sys.executable).parent / "mlflow"),
         "server",

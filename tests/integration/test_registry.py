@@ -55,3 +55,14 @@ def test_logged_model_round_trips_through_the_registry(local_stack, bundle_dir) 
     assert {"k"} <= {p.name for p in pyfunc.metadata.get_params_schema().params}
     history = mlflow.MlflowClient().get_metric_history(run_id, "train_loss")
     assert [m.step for m in history] == [0, 1]
+
+
+def test_dev_mlflow_server_runs_no_background_job_consumers(local_stack) -> None:
+    """MLflow 3's server would start seven always-polling huey consumers (GenAI jobs) that took
+    about half a core from training on a 2-core machine; the dev stack turns job execution off."""
+    import psutil
+
+    server = psutil.Process(local_stack.mlflow.pid)
+    commands = [" ".join(child.cmdline()) for child in server.children(recursive=True)]
+    assert commands, "the MLflow server runs its web workers as child processes"
+    assert not [c for c in commands if "huey" in c or "_job_runner" in c]
