@@ -9,7 +9,8 @@ snapshot on a local S3 endpoint (a moto server process, with an MLflow server be
 ``recsys retrain`` runs as its own process with the default model and epochs (the landing is not
 timed). The child's resident memory is sampled every 0.2 s; a stage's peak is the highest RSS seen
 between the end of the stage before it and its own end (the process keeps what earlier stages
-allocated, so a peak includes it). Prints one table per size, then each stage's growth exponent
+allocated unless it was freed: ``recsys retrain`` hands freed memory back between stages, and the
+table shows what each stage still held after that). Prints one table per size, then each stage's growth exponent
 between the two largest sizes, measured against its natural unit of work: events for ingest,
 validation, features and training; users x items for the full-catalogue scoring of evaluation
 (``register``) and ``export``; users for ``publish``. Ends with
@@ -59,7 +60,7 @@ class Run:
     events: int
     users: int
     items: int
-    stages: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> (seconds, peak RSS bytes)
+    stages: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # stage -> (seconds, peak, after) RSS
     wall_s: float = 0.0
     land_s: float = 0.0
 
@@ -120,7 +121,11 @@ def retrain(
         print(f"    {line.rstrip()[:160]}", flush=True)
         match = STAGE_LINE.match(line)
         if match and match.group(1) != "total":
-            stages[match.group(1)] = (float(match.group(2)), float(peak[0]))
+            try:  # the stage line is printed once the stage has released what it freed
+                after = float(psutil.Process(proc.pid).memory_info().rss)
+            except psutil.Error:
+                after = math.nan
+            stages[match.group(1)] = (float(match.group(2)), float(peak[0]), after)
             peak[0] = 0
     rc = proc.wait()
     if log_path:
@@ -137,19 +142,21 @@ def table(run: Run) -> list[str]:
         f"**{run.events:,} events** ({run.users:,} users x {run.items:,} items, 90 daily landings; landing took "
         f"{run.land_s:.0f} s, not counted): retrain {run.wall_s / 60:.1f} min",
         "",
-        "| stage | seconds | peak RSS GB | bytes per event at peak |",
-        "|---|---:|---:|---:|",
+        "| stage | seconds | peak RSS GB | bytes per event at peak | RSS held after the stage GB |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for stage, (seconds, rss) in run.stages.items():
-        lines.append(f"| {stage} | {seconds:.1f} | {rss / 2**30:.2f} | {rss / run.events:,.0f} |")
+    for stage, (seconds, rss, after) in run.stages.items():
+        lines.append(
+            f"| {stage} | {seconds:.1f} | {rss / 2**30:.2f} | {rss / run.events:,.0f} | {after / 2**30:.2f} |"
+        )
     return lines
 
 
 def exponents(small: Run, large: Run) -> dict[str, float]:
     """log(time ratio) / log(unit-of-work ratio) per stage, between two sizes."""
     out = {}
-    for stage, (seconds, _) in large.stages.items():
-        before = small.stages.get(stage, (0.0, 0.0))[0]
+    for stage, (seconds, *_) in large.stages.items():
+        before = small.stages.get(stage, (0.0,))[0]
         ratio = large.unit(stage) / small.unit(stage)
         if before > 0 and seconds > 0 and ratio > 1:
             out[stage] = math.log(seconds / before) / math.log(ratio)
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(growth.items(), key=lambda kv: kv[1])
         print(f"worst stage: {worst[0]}")
     largest = runs[-1]
-    peak = max(rss for _, rss in largest.stages.values())
+    peak = max(rss for _, rss, _ in largest.stages.values())
     print(
         f"RESULT events={largest.events} retrain_minutes={largest.wall_s / 60:.1f} peak_rss_gb={peak / 2**30:.2f}"
         f" worst_stage_exponent={worst[1]:.2f}"

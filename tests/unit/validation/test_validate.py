@@ -40,6 +40,22 @@ def test_a_synthetic_shop_passes_every_rule(shop: Frames) -> None:
     raise_for_failures(report)  # no error
 
 
+@pytest.mark.parametrize("with_docs", [False, True])
+def test_no_validated_frame_outlives_the_validation(shop: Frames, tmp_path, with_docs: bool) -> None:
+    """GX keeps its newest context in a module-level project manager; the frames it validated must
+    not stay reachable from there (they held a snapshot's size through every later stage)."""
+    import gc
+    import weakref
+
+    events, items = (frame.copy() for frame in shop)
+    refs = [weakref.ref(events), weakref.ref(items)]
+    result = _check(events, items, docs_dir=tmp_path if with_docs else None)
+    assert result.report.success
+    del events, items, result
+    gc.collect()
+    assert [ref() is None for ref in refs] == [True, True]
+
+
 def test_the_report_is_json_serialisable(events: pd.DataFrame, items: pd.DataFrame, interval_end: datetime) -> None:
     events.loc[0, schema.TIMESTAMP] = pd.Timestamp("2030-01-01", tz="UTC")
     report = validate_tables(events, items, interval_end=interval_end).report
