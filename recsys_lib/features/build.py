@@ -13,6 +13,8 @@ from recsys_lib.features.featureset import FeatureSet
 from recsys_lib.features.interactions import aggregate_pairs, event_weights
 from recsys_lib.features.split import SPLIT_CODES, assign_splits, leave_one_out_splits, temporal_cutoffs
 
+#: The event columns :func:`build_features` reads (the features task decodes only these).
+EVENT_COLUMNS = [schema.USER_ID, schema.ITEM_ID, schema.EVENT_TYPE, schema.TIMESTAMP]
 _CATALOGUE_COLUMNS = (schema.TITLE, schema.CATEGORY, schema.BRAND, schema.PRICE, schema.AVAILABLE)
 
 
@@ -39,10 +41,10 @@ def align_catalogue(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
 def index_events(
     events: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, config: FeaturesConfig
 ) -> pd.DataFrame:
-    """Events in index space: user_idx, item_idx, weight (float64), timestamp (UTC, us), and the
-    split code of ``config.split`` (temporal cut-offs or leave-one-out per user)."""
+    """Events in index space: user_idx and item_idx (int32), weight (float64), timestamp (UTC, us),
+    and the split code of ``config.split`` (temporal cut-offs or leave-one-out per user)."""
     timestamps = pd.to_datetime(events[schema.TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
-    user_idx = encode_ids(user_ids, events[schema.USER_ID])
+    user_idx = encode_ids(user_ids, events[schema.USER_ID]).astype(np.int32)
     if config.split == "leave_one_out":
         splits = leave_one_out_splits(user_idx, timestamps)
     else:
@@ -52,7 +54,7 @@ def index_events(
     return pd.DataFrame(
         {
             schema.USER_IDX: user_idx,
-            schema.ITEM_IDX: encode_ids(item_ids, events[schema.ITEM_ID]),
+            schema.ITEM_IDX: encode_ids(item_ids, events[schema.ITEM_ID]).astype(np.int32),
             schema.WEIGHT: event_weights(events[schema.EVENT_TYPE], config.event_weights),
             schema.TIMESTAMP: timestamps.array,
             schema.SPLIT: splits,
@@ -73,12 +75,13 @@ def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesCo
     user_ids = fit_ids(events[schema.USER_ID])
     item_ids = fit_ids(items[schema.ITEM_ID], events[schema.ITEM_ID])
     indexed = index_events(events, user_ids, item_ids, config)
-    windows = {name: indexed[indexed[schema.SPLIT].to_numpy() == code] for name, code in SPLIT_CODES.items()}
+    split = indexed.pop(schema.SPLIT).to_numpy()
+    pairs = {name: aggregate_pairs(indexed[split == code]) for name, code in SPLIT_CODES.items()}  # a window at a time
     return FeatureSet(
         user_ids=user_ids,
         item_ids=item_ids,
         items=align_catalogue(items, item_ids),
-        train=aggregate_pairs(windows[schema.TRAIN]),
-        validation=aggregate_pairs(windows[schema.VALIDATION]),
-        test=aggregate_pairs(windows[schema.TEST]),
+        train=pairs[schema.TRAIN],
+        validation=pairs[schema.VALIDATION],
+        test=pairs[schema.TEST],
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recsys_lib.features import build_features
+from recsys_lib.features.build import EVENT_COLUMNS
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.storage import layout
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 def run(params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str) -> dict[str, Any]:
     ctx = RunContext.create(params, ds)
     prefix = ctx.store.key_from_uri(snapshot_uri)
-    events = ctx.store.get_frame(prefix + "events.parquet")
+    events = ctx.store.get_frame(prefix + "events.parquet", columns=EVENT_COLUMNS)  # price, session, ...: not read
     items = ctx.store.get_frame(prefix + "items.parquet")
     features = build_features(events, items, ctx.config.features)
     out = layout.features_prefix(ctx.dataset, ds)
