@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet, UserHistory
 
 
+#: The most float32 scores :meth:`Recommender.recommend` materialises per chunk of users (256 MiB).
+SCORE_CHUNK_BYTES = 256 * 2**20
+
+
 class Recommender(ABC):
     """Base class: subclasses implement ``fit``, ``score_users``, ``state`` and ``from_state``."""
 
@@ -122,9 +126,11 @@ class Recommender(ABC):
         ``exclude`` is an ``(n_users, n_items)`` sparse matrix whose non-zeros are never returned
         (items seen in training, unavailable items). Returns ``(items, scores)``, both ``(n, k)``:
         item indices as int64 padded with -1, scores as float32 padded with -inf when fewer than
-        ``k`` items remain. Users are scored ``chunk_size`` at a time, so memory is bounded by
-        ``chunk_size * n_items`` whatever the number of users.
+        ``k`` items remain. Users are scored ``chunk_size`` at a time, and fewer when their score
+        rows would pass :data:`SCORE_CHUNK_BYTES`, so memory stays bounded whatever the number of
+        users and items (4,096 users x 200k items would be 3.3 GB of scores, twice with the mask).
         """
+        chunk_size = max(1, min(chunk_size, SCORE_CHUNK_BYTES // (4 * max(self.n_items, 1))))
         user_idx = np.asarray(user_idx, dtype=np.int64)
         items = np.empty((len(user_idx), k), dtype=np.int64)
         scores = np.empty((len(user_idx), k), dtype=np.float32)
