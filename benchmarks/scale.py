@@ -146,9 +146,7 @@ def table(run: Run) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     for stage, (seconds, rss, after) in run.stages.items():
-        lines.append(
-            f"| {stage} | {seconds:.1f} | {rss / 2**30:.2f} | {rss / run.events:,.0f} | {after / 2**30:.2f} |"
-        )
+        lines.append(f"| {stage} | {seconds:.1f} | {rss / 2**30:.2f} | {rss / run.events:,.0f} | {after / 2**30:.2f} |")
     return lines
 
 
@@ -168,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", default="1000000,10000000,50000000", help="sizes, comma separated")
     parser.add_argument("--set", action="append", default=[], help="extra `recsys retrain --set` overrides")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--log-dir", type=Path, help="keep each retrain's log (per-epoch lines) as retrain-<events>.log here")
+    parser.add_argument(
+        "--log-dir", type=Path, help="keep each retrain's log (per-epoch lines) as retrain-<events>.log here"
+    )
     args = parser.parse_args(argv)
     from recsys_lib.devstack.services import start_stack, stop_stack
 

@@ -83,9 +83,11 @@ class BPRModule(pl.LightningModule):
         self._pairs = 0
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        users, pos, weight = batch  # (batch,) int64, (batch,) int64, (batch,) float32
+        users, pos, weight = batch  # (batch,) int32, (batch,) int32, (batch,) float32
+        users, pos = users.long(), pos.long()
         neg = torch.randint(0, self.net.item.num_embeddings, pos.shape, device=pos.device)  # (batch,)
         optimizer = self.optimizers()
+        assert not isinstance(optimizer, list)  # configure_optimizers returns one
         loss = self.loss_and_gradients(users, pos, neg, weight)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -117,7 +119,9 @@ class BPRModule(pl.LightningModule):
         margin = (p * (q_pos - q_neg)).sum(-1) + (bias_pos - bias_neg).squeeze(-1)  # (batch,)
         share = weight.float() / weight.float().sum()  # (batch,)
         decay = self.weight_decay / n
-        loss = -(share * F.logsigmoid(margin)).sum() + decay * (p.square().sum() + q.square().sum() + bias.square().sum())
+        loss = -(share * F.logsigmoid(margin)).sum() + decay * (
+            p.square().sum() + q.square().sum() + bias.square().sum()
+        )
         d_margin = (-share * torch.sigmoid(-margin)).unsqueeze(-1)  # (batch, 1) dloss / dmargin
         net.user.weight.grad = row_gradient(net.user.weight, users, d_margin * (q_pos - q_neg) + 2 * decay * p)
         d_q = torch.cat([d_margin * p, -d_margin * p]) + 2 * decay * q  # (2 * batch, dim)
@@ -132,9 +136,9 @@ class BPRModule(pl.LightningModule):
 
 def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader:
     """Shuffled (users, items, weights) batches of train pairs, sliced from tensors (no per-row calls)."""
-    data = TensorDataset(
-        torch.tensor(train[schema.USER_IDX].to_numpy(np.int64)),  # (n_pairs,) copies: frames stay read-only
-        torch.tensor(train[schema.ITEM_IDX].to_numpy(np.int64)),
+    data = TensorDataset(  # int32 indices (12 bytes per pair with the weight); a batch widens its own
+        torch.tensor(train[schema.USER_IDX].to_numpy(np.int32)),  # (n_pairs,) copies: frames stay read-only
+        torch.tensor(train[schema.ITEM_IDX].to_numpy(np.int32)),
         torch.tensor(train[schema.WEIGHT].to_numpy(np.float32)),
     )
     return DataLoader(data, sampler=ShuffledBatches(len(data), batch_size, seed), batch_size=None, num_workers=0)

@@ -52,7 +52,9 @@ class RowAdam(torch.optim.Optimizer):
                 state["step"] += 1
                 rows, values = _summed_rows(grad)  # (n,), (n, *row_shape)
                 exp_avg = state["exp_avg"].index_select(0, rows).mul_(beta1).add_(values, alpha=1 - beta1)
-                exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
+                exp_avg_sq = (
+                    state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
+                )
                 state["exp_avg"].index_copy_(0, rows, exp_avg)
                 state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
                 correction1 = 1 - beta1 ** state["step"]

@@ -91,9 +91,9 @@ def test_closed_form_step_equals_autograd_with_sparse_adam():
         margin = reference(users, pos) - reference(users, neg)
         touched = [reference.user(users), reference.item(pos), reference.item(neg)]
         touched += [reference.item_bias(pos), reference.item_bias(neg)]
-        expected = -(weight * F.logsigmoid(margin)).sum() / weight.sum() + 0.1 * sum(
-            t.pow(2).sum() for t in touched
-        ) / 32
+        expected = (
+            -(weight * F.logsigmoid(margin)).sum() / weight.sum() + 0.1 * sum(t.pow(2).sum() for t in touched) / 32
+        )
         expected.backward()
         sparse_adam.step()
         torch.testing.assert_close(loss, expected.detach())
