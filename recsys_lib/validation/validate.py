@@ -113,7 +113,7 @@ def _validate(
     outcomes = [_outcome(rule, result) for rule, result in row_results]
     reasons = _reasons(events, row_results)
     rejected = events.loc[reasons.index].assign(**{REASON: reasons.astype("str")})
-    clean = events.drop(index=reasons.index).reset_index(drop=True)
+    clean = events.drop(index=reasons.index).reset_index(drop=True) if len(reasons) else events  # no copy if all pass
     outcomes.append(_quarantine_share(len(rejected), len(events), settings))
 
     shape_ok = all(o.success for o in outcomes if o.severity == "fail")
