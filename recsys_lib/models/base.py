@@ -19,17 +19,13 @@ import torch
 
 from recsys_lib.errors import ModelError
 from recsys_lib.models.inner_product import InnerProductIndex
-from recsys_lib.models.topk import topk_excluding
+from recsys_lib.models.topk import bounded_chunk, topk_excluding
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from recsys_lib.config import ModelConfig, TrainConfig
     from recsys_lib.features import FeatureSet, UserHistory
-
-
-#: The most float32 scores :meth:`Recommender.recommend` materialises per chunk of users (256 MiB).
-SCORE_CHUNK_BYTES = 256 * 2**20
 
 
 class Recommender(ABC):
@@ -127,10 +123,9 @@ class Recommender(ABC):
         (items seen in training, unavailable items). Returns ``(items, scores)``, both ``(n, k)``:
         item indices as int64 padded with -1, scores as float32 padded with -inf when fewer than
         ``k`` items remain. Users are scored ``chunk_size`` at a time, and fewer when their score
-        rows would pass :data:`SCORE_CHUNK_BYTES`, so memory stays bounded whatever the number of
-        users and items (4,096 users x 200k items would be 3.3 GB of scores, twice with the mask).
-        """
-        chunk_size = max(1, min(chunk_size, SCORE_CHUNK_BYTES // (4 * max(self.n_items, 1))))
+        rows would pass :data:`~recsys_lib.models.topk.SCORE_CHUNK_BYTES`, so memory stays bounded
+        whatever the number of users and items."""
+        chunk_size = bounded_chunk(chunk_size, self.n_items)
         user_idx = np.asarray(user_idx, dtype=np.int64)
         items = np.empty((len(user_idx), k), dtype=np.int64)
         scores = np.empty((len(user_idx), k), dtype=np.float32)

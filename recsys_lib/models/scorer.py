@@ -22,7 +22,7 @@ import torch
 from recsys_lib import schema
 from recsys_lib.features import UserHistory
 from recsys_lib.models.inner_product import InnerProductIndex
-from recsys_lib.models.topk import topk_excluding
+from recsys_lib.models.topk import bounded_chunk, topk_excluding
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
@@ -167,7 +167,9 @@ class BundleScorer:
         return items, scores
 
     def topk_in_chunks(self, users: np.ndarray, k: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`topk` of ``users``, ``chunk_size`` at a time: memory bounded by the chunk."""
+        """:meth:`topk` of ``users``, ``chunk_size`` at a time (fewer when their score rows would pass
+        :data:`~recsys_lib.models.topk.SCORE_CHUNK_BYTES`): memory bounded by the chunk."""
+        chunk_size = bounded_chunk(chunk_size, self.model.n_items)
         users = np.asarray(users, dtype=np.int64)
         items = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)

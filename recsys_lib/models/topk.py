@@ -6,6 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+#: The most float32 scores one chunk of users may materialise (256 MiB): 4,096 users x 200k items
+#: would be 3.3 GB, and twice that with the exclusion mask.
+SCORE_CHUNK_BYTES = 256 * 2**20
+
+
+def bounded_chunk(chunk_size: int, n_items: int) -> int:
+    """``chunk_size``, lowered so that a chunk's (users, n_items) float32 scores fit :data:`SCORE_CHUNK_BYTES`."""
+    return max(1, min(chunk_size, SCORE_CHUNK_BYTES // (4 * max(n_items, 1))))
+
 
 def topk_excluding(
     scores: torch.Tensor, exclude_rows: sp.csr_matrix | None, k: int

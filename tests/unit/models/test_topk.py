@@ -52,3 +52,12 @@ def test_explicit_zeros_in_the_exclusion_matrix_do_not_exclude():
     excluded = sp.csr_matrix((np.array([0.0, 1.0], np.float32), (np.array([0, 0]), np.array([0, 1]))), shape=(1, 3))
     items, _ = topk_excluding(torch.tensor([[3.0, 2.0, 1.0]]), excluded, 2)
     assert items.tolist() == [[0, 2]]
+
+
+def test_score_chunks_are_bounded_by_bytes_not_users():
+    from recsys_lib.models.topk import SCORE_CHUNK_BYTES, bounded_chunk
+
+    assert bounded_chunk(4096, 1000) == 4096  # small catalogue: the asked-for chunk
+    rows = bounded_chunk(4096, 200_000)  # the 50M-event shop's catalogue
+    assert rows * 200_000 * 4 <= SCORE_CHUNK_BYTES < (rows + 1) * 200_000 * 4
+    assert bounded_chunk(4096, 10**12) == 1  # never zero
