@@ -66,7 +66,7 @@ class MFNet(nn.Module):
 class BPRModule(pl.LightningModule):
     """Loss, negative sampling, gradients and optimiser around an :class:`MFNet`.
 
-    The BPR gradient has a closed form (Rendle et al., 2009, section 4.3), so a step computes it
+    The BPR gradient has a closed form (Rendle et al., 2009, derive it for MF), so a step computes it
     for the rows of its batch directly and hands those rows to :class:`RowAdam` (Lightning's manual
     optimisation): no autograd graph, no sparse-tensor coalescing, and the same update as autograd
     followed by SparseAdam (``tests/unit/models/test_mf_bpr.py`` checks both agree).
