@@ -45,8 +45,9 @@ def aggregate_pairs(events: pd.DataFrame) -> pd.DataFrame:
     """One row per (user_idx, item_idx): weight = sum, timestamp = last (newest) event.
 
     ``events`` holds user_idx, item_idx (non-negative: every id is encoded), weight (float64,
-    summed before the cast to float32) and timestamp per event, in any order. Returns the split table layout of :data:`PAIRS_DTYPES`,
-    sorted by (user_idx, item_idx), with a fresh index. ``events`` is not modified.
+    summed before the cast to float32) and timestamp per event, in any order. Returns the split
+    table layout of :data:`PAIRS_DTYPES`, sorted by (user_idx, item_idx), with a fresh index.
+    ``events`` is not modified.
 
     One sort of a combined int64 key and two segment reductions: about 32 bytes per event at peak,
     where a pandas groupby on the two columns took twice that.
