@@ -89,45 +89,29 @@ def validate_tables(
     if start is not None and start > end:
         raise ConfigError(f"interval_start {start.isoformat()} is after interval_end {end.isoformat()}")
     events = events.reset_index(drop=True)
-    runner = _Runner(docs_dir)
-    try:
-        return _validate(runner, events, items, end, start, event_types, settings, baseline, check_freshness, docs_dir)
-    finally:
-        runner.close()
+    with _Runner(docs_dir) as runner:
+        row_rules = events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
+        row_results = runner.run("events_rows", events, row_rules, COMPLETE)
+        outcomes = [_outcome(rule, result) for rule, result in row_results]
+        reasons = _reasons(events, row_results)
+        rejected = events.loc[reasons.index].assign(**{REASON: reasons.astype("str")})
+        clean = (
+            events.drop(index=reasons.index).reset_index(drop=True) if len(reasons) else events
+        )  # no copy if all pass
+        outcomes.append(_quarantine_share(len(rejected), len(events), settings))
 
-
-def _validate(
-    runner: _Runner,
-    events: pd.DataFrame,
-    items: pd.DataFrame,
-    end: pd.Timestamp,
-    start: pd.Timestamp | None,
-    event_types: Sequence[str],
-    settings: ValidationConfig,
-    baseline: Mapping[str, Any] | None,
-    check_freshness: bool,
-    docs_dir: str | Path | None,
-) -> Validation:
-    row_rules = events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
-    row_results = runner.run("events_rows", events, row_rules, COMPLETE)
-    outcomes = [_outcome(rule, result) for rule, result in row_results]
-    reasons = _reasons(events, row_results)
-    rejected = events.loc[reasons.index].assign(**{REASON: reasons.astype("str")})
-    clean = events.drop(index=reasons.index).reset_index(drop=True) if len(reasons) else events  # no copy if all pass
-    outcomes.append(_quarantine_share(len(rejected), len(events), settings))
-
-    shape_ok = all(o.success for o in outcomes if o.severity == "fail")
-    summary: dict[str, Any] = {}
-    if shape_ok and schema.ITEM_ID in items.columns and len(clean):
-        frame = dataset_frame(clean, items)
-        rules = dataset_rules(
-            frame, settings=settings, interval_end=end, baseline=baseline, check_freshness=check_freshness
-        )
-        outcomes += [_outcome(rule, result) for rule, result in runner.run("events_dataset", frame, rules, SUMMARY)]
-        summary = profile(frame)
-    outcomes += [
-        _outcome(r, res) for r, res in runner.run("items", items, items_rules(items.dtypes, settings), SUMMARY)
-    ]
+        shape_ok = all(o.success for o in outcomes if o.severity == "fail")
+        summary: dict[str, Any] = {}
+        if shape_ok and schema.ITEM_ID in items.columns and len(clean):
+            frame = dataset_frame(clean, items)
+            rules = dataset_rules(
+                frame, settings=settings, interval_end=end, baseline=baseline, check_freshness=check_freshness
+            )
+            outcomes += [_outcome(rule, res) for rule, res in runner.run("events_dataset", frame, rules, SUMMARY)]
+            summary = profile(frame)
+        outcomes += [
+            _outcome(r, res) for r, res in runner.run("items", items, items_rules(items.dtypes, settings), SUMMARY)
+        ]
 
     report = ValidationReport(
         success=all(o.success for o in outcomes if o.severity == "fail"),
@@ -190,7 +174,10 @@ class _Runner:
         by_key = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
         return [(rule, by_key[rule.key]) for rule in rules]
 
-    def close(self) -> None:
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         """Drop the data source, and with it every frame GX cached: GX keeps its last context in a
         module-level project manager, whose data source's execution engine holds each validated
         DataFrame (a 10M-event snapshot held ~300 bytes per event through every later stage)."""
