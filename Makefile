@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint bench-quality bench-export clean
 
-$(STAMP): pyproject.toml constraints.txt setup.py recsys_lib/models/_fused_scan.cpp
+$(STAMP): pyproject.toml constraints.txt setup.py recsys_lib/search/_fused_scan.cpp
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[dev]'
@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check recsys_lib dags tests benchmarks
 	$(BIN)/ruff format --check recsys_lib dags tests benchmarks
 	$(BIN)/mypy recsys_lib
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf .demo .pytest_cache

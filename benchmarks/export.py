@@ -122,7 +122,7 @@ def run_export(n_users: int, n_items: int, dim: int, k: int, per_user: int, chun
     from recsys_lib import schema
     from recsys_lib.export.batch import rows_table
     from recsys_lib.export.publish import stage_parts
-    from recsys_lib.models.inner_product import InnerProductIndex
+    from recsys_lib.search.index import InnerProductIndex
     from recsys_lib.storage import ObjectStore
 
     users, items = vectors(n_users, dim, 1), vectors(n_items, dim, 2)

@@ -40,7 +40,7 @@ from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig  # noqa: 
 from recsys_lib.evaluation import evaluate_recommender  # noqa: E402
 from recsys_lib.features import build_features  # noqa: E402
 from recsys_lib.models import create_model  # noqa: E402
-from recsys_lib.models.inner_product import InnerProductIndex  # noqa: E402
+from recsys_lib.search.index import InnerProductIndex  # noqa: E402
 from recsys_lib.sources.sequences import parse_sequences, sequence_tables  # noqa: E402
 
 SEQUENTIAL = {"loss": "full_softmax", "n_negatives": 256, "n_layers": 1, "n_heads": 1, "dropout": 0.5}

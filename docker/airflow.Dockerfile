@@ -4,7 +4,7 @@
 #   docker build -f docker/airflow.Dockerfile -t recsys-airflow:latest .
 FROM apache/airflow:3.3.2-python3.11
 
-# g++ builds the export's one compiled kernel (recsys_lib/models/_fused_scan.cpp) at pip install;
+# g++ builds the export's one compiled kernel (recsys_lib/search/_fused_scan.cpp) at pip install;
 # without it the install still succeeds and the export takes its slower tensor path.
 USER root
 RUN apt-get update \

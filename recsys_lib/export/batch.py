@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from recsys_lib import schema
 from recsys_lib.export.embeddings import embedding_table
-from recsys_lib.models.scorer import BundleScorer
+from recsys_lib.serving.scorer import BundleScorer
 
 USER_TOPK = "user_topk"
 USER_EMBEDDINGS = "user_embeddings"

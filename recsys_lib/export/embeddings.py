@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from recsys_lib import schema
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 
 
 def embedding_table(

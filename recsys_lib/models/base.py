@@ -5,7 +5,7 @@ feature encoders. It fits on a :class:`~recsys_lib.features.FeatureSet`, scores 
 whole catalogue given what they did so far (a :class:`~recsys_lib.features.UserHistory` chosen by
 the caller: evaluation passes the windows before the one it scores, serving passes everything), and
 :meth:`Recommender.recommend` turns scores into top-k lists with excluded items masked. Raw ids,
-cold-start fallback and persistence live in :mod:`recsys_lib.models.bundle`.
+cold-start fallback and persistence live in :mod:`recsys_lib.serving.bundle`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys_lib.errors import ModelError
-from recsys_lib.models.inner_product import InnerProductIndex
-from recsys_lib.models.topk import bounded_chunk, topk_excluding
+from recsys_lib.search import InnerProductIndex, bounded_chunk, topk_excluding
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -123,7 +122,7 @@ class Recommender(ABC):
         (items seen in training, unavailable items). Returns ``(items, scores)``, both ``(n, k)``:
         item indices as int64 padded with -1, scores as float32 padded with -inf when fewer than
         ``k`` items remain. Users are scored ``chunk_size`` at a time, and fewer when their score
-        rows would pass :data:`~recsys_lib.models.topk.SCORE_CHUNK_BYTES`, so memory stays bounded
+        rows would pass :data:`~recsys_lib.search.topk.SCORE_CHUNK_BYTES`, so memory stays bounded
         whatever the number of users and items."""
         chunk_size = bounded_chunk(chunk_size, self.n_items)
         user_idx = np.asarray(user_idx, dtype=np.int64)

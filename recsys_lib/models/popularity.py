@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class PopularityRecommender(Recommender):
     """Item score = summed interaction weight over the train split; the same for every user.
 
-    Ties are broken by the lower item index (in :func:`~recsys_lib.models.topk.topk_excluding`).
+    Ties are broken by the lower item index (in :func:`~recsys_lib.search.topk.topk_excluding`).
     There are no epochs, so ``on_epoch_end`` is never called.
     """
 

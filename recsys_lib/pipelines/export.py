@@ -26,10 +26,10 @@ from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
-from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
+from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,14 @@ from recsys_lib import schema
 from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.errors import RegistryUnavailableError
 from recsys_lib.evaluation import plots
-from recsys_lib.evaluation.bundle import BundleEvaluation, evaluate_bundle_lists
 from recsys_lib.evaluation.exposure import popularity_exposure, tail_share
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION, decide_alias
+from recsys_lib.serving.bundle import ModelBundle
+from recsys_lib.serving.evaluate import BundleEvaluation, evaluate_bundle_lists
 
 log = logging.getLogger(__name__)
 #: The list length the long-tail exposure is measured at.

@@ -10,9 +10,9 @@ from typing import Any
 
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.pipelines.context import RunContext, flatten
 from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)

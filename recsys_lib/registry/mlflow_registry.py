@@ -18,8 +18,8 @@ import pandas as pd
 
 from recsys_lib import schema
 from recsys_lib.errors import ModelError, RegistryUnavailableError
-from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K
+from recsys_lib.serving.bundle import ModelBundle
 
 _ENTRY = Path(__file__).with_name("pyfunc_entry.py")
 _REQUIREMENTS = ["torch", "safetensors", "pandas", "pyarrow", "scipy", "numpy"]

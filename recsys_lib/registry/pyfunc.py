@@ -2,7 +2,7 @@
 
 Logged as a *model from code* (``pyfunc_entry.py``), so loading it executes our installed code and
 reads plain files; nothing is unpickled. Weights, id maps and config travel as the ``bundle``
-artifact (see :mod:`recsys_lib.models.bundle`).
+artifact (see :mod:`recsys_lib.serving.bundle`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from recsys_lib import schema
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 
 BUNDLE_ARTIFACT = "bundle"
 DEFAULT_K = 10

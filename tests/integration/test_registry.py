@@ -9,9 +9,9 @@ from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.features import build_features
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
+from recsys_lib.serving.bundle import ModelBundle
 
 pytestmark = pytest.mark.integration
 NAME = "recsys-registry-test"

@@ -16,10 +16,10 @@ from recsys_lib.export.batch import USER_TOPK, similar_item_tables, user_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
-from recsys_lib.models.scorer import ALL_SPLITS
+from recsys_lib.serving.bundle import ModelBundle
+from recsys_lib.serving.scorer import ALL_SPLITS
 from tests.unit.models.conftest import planted_events
-from tests.unit.models.test_topk import brute_force
+from tests.unit.search.test_topk import brute_force
 
 
 def _fitted(name: str, unavailable: int = 3) -> tuple[ModelBundle, FeatureSet]:

@@ -14,7 +14,7 @@ from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.publish import publish, stage_parts
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.storage import ObjectStore
 from tests.unit.models.conftest import planted_events
 

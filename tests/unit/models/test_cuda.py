@@ -11,7 +11,7 @@ import torch
 from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.evaluation import evaluate_recommender
 from recsys_lib.models import create_model
-from recsys_lib.models.inner_product import InnerProductIndex
+from recsys_lib.search.index import InnerProductIndex
 from recsys_lib.training import build_trainer, uses_cuda
 
 pytestmark = [

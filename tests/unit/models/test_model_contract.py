@@ -11,7 +11,7 @@ from recsys_lib.errors import ConfigError, ModelError
 from recsys_lib.evaluation import evaluate_recommender
 from recsys_lib.models import MODELS, create_model, model_class
 from recsys_lib.models.base import Recommender
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 
 QUICK = TrainConfig(epochs=2, batch_size=64, seed=3)
 

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys_lib.models.topk import topk_excluding
+from recsys_lib.search.topk import topk_excluding
 
 
 def brute_force(scores: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +55,7 @@ def test_explicit_zeros_in_the_exclusion_matrix_do_not_exclude():
 
 
 def test_score_chunks_are_bounded_by_bytes_not_users():
-    from recsys_lib.models.topk import SCORE_CHUNK_BYTES, bounded_chunk
+    from recsys_lib.search.topk import SCORE_CHUNK_BYTES, bounded_chunk
 
     assert bounded_chunk(4096, 1000) == 4096  # small catalogue: the asked-for chunk
     rows = bounded_chunk(4096, 200_000)  # the 50M-event shop's catalogue

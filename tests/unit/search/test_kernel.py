@@ -1,6 +1,6 @@
-"""The compiled kernel's own contract (recsys_lib/models/_fused_scan.cpp): streaming selection over
+"""The compiled kernel's own contract (recsys_lib/models/_kernel.cpp): streaming selection over
 tiles and exact rescoring. InnerProductIndex's results on top of it are tested, on both CPU paths,
-in test_inner_product.py."""
+in test_index.py."""
 
 import shutil
 
@@ -9,23 +9,23 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys_lib.models import fused_scan
+from recsys_lib.search import kernel
 
 
 def test_the_fused_kernel_is_built_where_a_compiler_is():
     """`pip install` builds it when a C++ compiler is present; a silent build failure would only
     show as a slower export, so CI checks it here."""
     if shutil.which("c++") or shutil.which("g++"):
-        assert fused_scan.available()
+        assert kernel.available()
 
 
-needs_kernel = pytest.mark.skipif(not fused_scan.available(), reason="the fused kernel is not built here")
+needs_kernel = pytest.mark.skipif(not kernel.available(), reason="the fused kernel is not built here")
 
 
 def _stream(scores: np.ndarray, cap: int, exclude: sp.csr_matrix | None, width: int):
     """Feed ``scores`` (n, m) to a FusedScan tile by tile, as InnerProductIndex does."""
     n, m = scores.shape
-    scan = fused_scan.FusedScan(n, cap, exclude)
+    scan = kernel.Reservoir(n, cap, exclude)
     tile = torch.empty(n, width, dtype=torch.float32)
     for base in range(0, m, width):
         valid = min(width, m - base)
@@ -67,8 +67,8 @@ def test_rows_with_fewer_eligible_positions_than_cap_are_padded_and_complete():
 @needs_kernel
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="cap"):
-        fused_scan.FusedScan(3, 0, None)
-    scan = fused_scan.FusedScan(2, 3, None)
+        kernel.Reservoir(3, 0, None)
+    scan = kernel.Reservoir(2, 3, None)
     with pytest.raises(AssertionError):
         scan.add(torch.zeros(2, 8), 9, 0)  # more valid columns than the tile has
 
@@ -83,8 +83,8 @@ def test_kernel_rescoring_bits_do_not_depend_on_the_other_candidates():
     table[7] = table[3]  # a tie: 3 must come first
     few = torch.tensor([[3, 7, 11, -1]] * 6)
     many = torch.cat([torch.arange(20, 220).repeat(6, 1), few], dim=1)  # 203 real candidates
-    pos_few, val_few = fused_scan.rescore(users, table, few, 3)
-    pos_many, val_many = fused_scan.rescore(users, table, many, 250)
+    pos_few, val_few = kernel.rescore(users, table, few, 3)
+    pos_many, val_many = kernel.rescore(users, table, many, 250)
     assert (pos_many[:, 203:] == -1).all() and torch.isneginf(val_many[:, 203:]).all()
     exact = users.double() @ table.double().T
     for row in range(6):
@@ -99,7 +99,7 @@ def test_kernel_rescoring_bits_do_not_depend_on_the_other_candidates():
 @needs_kernel
 def test_a_mis_shaped_exclusion_matrix_is_refused_before_the_kernel_reads_it():
     with pytest.raises(ValueError, match="rows"):
-        fused_scan.FusedScan(5, 3, sp.csr_matrix((2, 10), dtype=np.int8))
+        kernel.Reservoir(5, 3, sp.csr_matrix((2, 10), dtype=np.int8))
 
 
 @needs_kernel
@@ -108,5 +108,5 @@ def test_minus_infinity_and_nan_scores_are_never_returned():
     pos, _, left_out = _stream(scores, 4, None, width=6)
     assert pos.tolist() == [[0, 3, -1, -1]] and not left_out[0]
     table = torch.tensor([[1.0], [-np.inf], [np.nan]])
-    got_pos, _ = fused_scan.rescore(torch.ones(1, 1), table, torch.tensor([[0, 1, 2]]), 3)
+    got_pos, _ = kernel.rescore(torch.ones(1, 1), table, torch.tensor([[0, 1, 2]]), 3)
     assert got_pos.tolist() == [[0, -1, -1]]

@@ -1,14 +1,14 @@
-"""Fused product-and-selection for exact top-k on CPU: the compiled kernel in ``_fused_scan.cpp``.
+"""Bindings of the compiled kernel (``_fused_scan.cpp``): fused product-and-selection on CPU.
 
 A chunk of users is scored one item tile at a time into a buffer small enough to stay in cache
 (``torch.mm``), and each tile goes straight to a per-user reservoir of the best (score, position)
-pairs (:class:`FusedScan`), rejecting 128 bf16 or 64 fp32 scores at a time against the user's
+pairs (:class:`Reservoir`), rejecting 128 bf16 or 64 fp32 scores at a time against the user's
 running threshold. The score matrix is never written to memory, which is what bounds the
 whole-chunk method on a CPU (measured: a d = 64 product runs at the speed of storing its output).
 :func:`rescore` then computes the candidates' exact fp32 scores in a fixed order. Built by ``pip
 install`` as an optional extension and loaded with ``ctypes``; where it could not be built (no C++
 compiler) or does not load, :func:`available` is false and
-:class:`~recsys_lib.models.inner_product.InnerProductIndex` takes its tensor path instead.
+:class:`~recsys_lib.search.index.InnerProductIndex` takes its tensor path instead.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def available() -> bool:
     return _library() is not None
 
 
-class FusedScan:
+class Reservoir:
     """The best ``cap`` (score, position) pairs of each of ``n`` users over tiles fed in order.
 
     ``exclude``: (n, positions) CSR of positions never to return (history), or None. Ties go to

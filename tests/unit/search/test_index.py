@@ -2,19 +2,19 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_lib.models import fused_scan
-from recsys_lib.models.inner_product import InnerProductIndex
-from tests.unit.models.test_topk import brute_force
+from recsys_lib.search import kernel
+from recsys_lib.search.index import InnerProductIndex
+from tests.unit.search.test_topk import brute_force
 
 
 @pytest.fixture(autouse=True, params=["fused", "tensor"])
-def kernel(request, monkeypatch):
+def scan_kind(request, monkeypatch):
     """Every test runs on both CPU implementations: the compiled kernel (the default where it is
     built) and the tensor path (GPUs, installs without a C++ compiler)."""
-    if request.param == "fused" and not fused_scan.available():
+    if request.param == "fused" and not kernel.available():
         pytest.skip("the fused kernel is not built here")
     if request.param == "tensor":
-        monkeypatch.setattr(fused_scan, "available", lambda: False)
+        monkeypatch.setattr(kernel, "available", lambda: False)
     return request.param
 
 
@@ -107,7 +107,7 @@ def test_certified_bf16_search_returns_the_exact_top_k_of_real_valued_vectors():
 def test_auto_precision_tries_both_paths_then_keeps_the_faster(monkeypatch):
     """Which path is faster depends on the machine; the index times both on its first chunks.
     Every chunk, trial or not, returns the exact top-k."""
-    import recsys_lib.models.inner_product as ip
+    import recsys_lib.search.index as ip
 
     monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
     rng = np.random.default_rng(3)
@@ -136,7 +136,7 @@ def test_auto_precision_tries_both_paths_then_keeps_the_faster(monkeypatch):
 def test_both_paths_return_the_same_bytes_for_real_valued_vectors(monkeypatch):
     """The path is chosen by timing, so a retried export shard may take the other one: its rows
     must not change (same items, same order, bit-identical scores)."""
-    import recsys_lib.models.inner_product as ip
+    import recsys_lib.search.index as ip
 
     monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
     rng = np.random.default_rng(11)
@@ -156,9 +156,9 @@ def test_both_paths_return_the_same_bytes_for_real_valued_vectors(monkeypatch):
         np.testing.assert_array_equal(found["fp32"][1], found["bf16"][1])
 
 
-def test_index_uses_the_kernel_it_was_asked_for(kernel):
+def test_index_uses_the_kernel_it_was_asked_for(scan_kind):
     items = np.eye(4, dtype=np.float32)
-    assert InnerProductIndex(items, device="cpu").fused == (kernel == "fused")
+    assert InnerProductIndex(items, device="cpu").fused == (scan_kind == "fused")
 
 
 def test_signed_zero_scores_tie_and_go_to_the_lower_item():
@@ -173,15 +173,15 @@ def test_signed_zero_scores_tie_and_go_to_the_lower_item():
 def test_rows_left_open_by_the_bf16_proof_are_redone_exactly_in_either_way(monkeypatch):
     """Ties everywhere leave most bf16 rows unproven: they are redone by one whole-row product when
     few, through the tiles when many; both give the full sort."""
-    import recsys_lib.models.inner_product as ip
+    import recsys_lib.search.proof as proof
 
     rng = np.random.default_rng(5)
     users, items = _case(rng, 40, 6000, 4, 1)
     excluded = sp.random(40, 6000, density=0.01, random_state=3, format="csr")
     excluded.data[:] = 1.0
     ref = brute_force(users @ items.T, excluded.toarray() > 0, 5)
-    for whole_rows in (ip._WHOLE_ROWS, 0):
-        monkeypatch.setattr(ip, "_WHOLE_ROWS", whole_rows)
+    for whole_rows in (proof.WHOLE_ROWS, 0):
+        monkeypatch.setattr(proof, "WHOLE_ROWS", whole_rows)
         got = InnerProductIndex(items, device="cpu", precision="bf16").search(users, 5, excluded)
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
@@ -197,7 +197,7 @@ def test_both_paths_agree_on_near_ties_in_the_last_bits(monkeypatch):
     """Items whose scores differ in the last bit: the items reported must be the best by the
     reported score on both paths (found by review: the fp32 path once ranked by the product's
     bits and reported the rescored ones)."""
-    import recsys_lib.models.inner_product as ip
+    import recsys_lib.search.index as ip
 
     monkeypatch.setattr(ip, "_bf16_pays_off", lambda device, dim: True)
     d = 64

@@ -6,7 +6,7 @@ scoring a chunk costs only that chunk: the batch export walks millions of users 
 evaluation serves all test users at once, through the same code.
 
 Models with item vectors (MF, the sequence models, the two-tower) are served by an
-:class:`~recsys_lib.models.inner_product.InnerProductIndex` (on the GPU when there is one); the
+:class:`~recsys_lib.search.index.InnerProductIndex` (on the GPU when there is one); the
 others (popularity, item-kNN) by their own ``score_users`` and a masked top-k.
 """
 
@@ -21,12 +21,11 @@ import torch
 
 from recsys_lib import schema
 from recsys_lib.features import UserHistory
-from recsys_lib.models.inner_product import InnerProductIndex
-from recsys_lib.models.topk import bounded_chunk, topk_excluding
+from recsys_lib.search import InnerProductIndex, bounded_chunk, topk_excluding
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
-    from recsys_lib.models.bundle import ModelBundle
+    from recsys_lib.serving.bundle import ModelBundle
 
 ALL_SPLITS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
@@ -168,7 +167,7 @@ class BundleScorer:
 
     def topk_in_chunks(self, users: np.ndarray, k: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`topk` of ``users``, ``chunk_size`` at a time (fewer when their score rows would pass
-        :data:`~recsys_lib.models.topk.SCORE_CHUNK_BYTES`): memory bounded by the chunk."""
+        :data:`~recsys_lib.search.topk.SCORE_CHUNK_BYTES`): memory bounded by the chunk."""
         chunk_size = bounded_chunk(chunk_size, self.model.n_items)
         users = np.asarray(users, dtype=np.int64)
         items = np.empty((len(users), k), dtype=np.int64)

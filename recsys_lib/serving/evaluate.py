@@ -15,7 +15,7 @@ from recsys_lib import schema
 from recsys_lib.evaluation.evaluate import evaluable, history_splits
 from recsys_lib.evaluation.metrics import ranking_metrics
 from recsys_lib.features import FeatureSet
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 
 
 @dataclass(frozen=True)

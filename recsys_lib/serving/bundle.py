@@ -26,7 +26,7 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet, UserHistory
 from recsys_lib.models import model_class
 from recsys_lib.models.base import Recommender
-from recsys_lib.models.scorer import ALL_SPLITS, BundleScorer, positions
+from recsys_lib.serving.scorer import ALL_SPLITS, BundleScorer, positions
 
 FORMAT_VERSION = 2  # 2: chronological history instead of an unordered seen set; state = net state_dict
 _FALLBACK = "__fallback_scores"
@@ -172,7 +172,7 @@ class ModelBundle:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for ``features``' users ``users`` (their user_idx), in ``features``' item index space.
 
-        See :class:`~recsys_lib.models.scorer.BundleScorer` for what is read and excluded. Users are
+        See :class:`~recsys_lib.serving.scorer.BundleScorer` for what is read and excluded. Users are
         scored ``chunk_size`` at a time. Returns ``(items, scores)`` of shape (n, k): item_idx of
         ``features`` (-1 padding) and float32 scores (-inf padding).
         """

@@ -14,7 +14,7 @@ from recsys_lib.config import ModelConfig, TrainConfig
 from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
-from recsys_lib.models.bundle import ModelBundle
+from recsys_lib.serving.bundle import ModelBundle
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_loading_a_bundle_from_a_wrong_place_says_so(tmp_path) -> None:
 
 
 def test_bundle_and_model_evaluation_agree_even_with_unavailable_items(bundle: ModelBundle, small: FeatureSet) -> None:
-    from recsys_lib.evaluation.bundle import evaluate_bundle
     from recsys_lib.evaluation.evaluate import evaluate_recommender
+    from recsys_lib.serving.evaluate import evaluate_bundle
 
     items = small.items.copy()
     items.loc[: len(items) // 3, schema.AVAILABLE] = False
