@@ -175,13 +175,34 @@ def cmd_similar(args: argparse.Namespace) -> None:
     print(rows.to_string(index=False))
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from recsys_lib.config import load_config
+    from recsys_lib.live.app import create_app
+    from recsys_lib.live.holder import ModelHolder
+    from recsys_lib.live.source import ChampionSource
+    from recsys_lib.storage import ObjectStore
+
+    overrides = {"dataset": args.dataset, **_params(args.set)}
+    for flag in ("host", "port"):
+        if getattr(args, flag) is not None:
+            overrides[f"serve.{flag}"] = getattr(args, flag)
+    config = load_config(os.environ.get("RECSYS_CONFIG") or None, overrides=overrides)
+    holder = ModelHolder(ChampionSource(config, ObjectStore.from_config(config.storage)), config.serve.poll_seconds)
+    app = create_app(holder, config.serve, default_k=config.serve.default_k or config.export.k)
+    logging.getLogger("recsys_lib").setLevel(logging.INFO)
+    print(f"serving the champion of {config.registered_model_name} on http://{config.serve.host}:{config.serve.port}")
+    uvicorn.run(app, host=config.serve.host, port=config.serve.port, log_level="warning", access_log=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recsys",
         description="recsys: the recommendation pipeline from a shell, without Airflow.",
         epilog="The whole pipeline: recsys retrain --dataset shop --ds 2026-11-23. One step at a time: "
         "ingest, validate, features, train, register --run-id ID, export, publish --plan-uri URI. "
-        "Reading what was published: recommend --user ID, similar --item ID. "
+        "Reading what was published: recommend --user ID, similar --item ID. Live requests: serve. "
         "S3 and MLflow come from AWS_* and MLFLOW_TRACKING_URI (recsys stack up prints a local set).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
@@ -265,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
     )
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "serve",
+        help="answer live requests (recommend, rerank, similar) with the champion over HTTP",
+        description="The champion of --dataset behind an HTTP API (OpenAPI page at /docs); a new champion "
+        "is picked up when the alias moves. Limits and polling: serve.* config.",
+    )
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--host", default=None, help="interface (default serve.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default serve.port, 8000)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set serve.max_k=50")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("similar", help="an item's most similar items from the published export")
     p.add_argument("--item", required=True)

@@ -325,6 +325,26 @@ class ExportConfig(_Frozen):
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
 
 
+class ServeConfig(_Frozen):
+    """The live service (``recsys serve``): the champion answering HTTP requests."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on (``0.0.0.0`` in a container)."""
+    port: int = Field(8000, ge=1, le=65535)
+    default_k: int | None = Field(None, ge=1)
+    """Recommendations per request when the request names none; defaults to ``export.k``, so a
+    request without ``k`` gets what the batch export wrote."""
+    max_k: int = Field(100, ge=1, le=1000)
+    """The most recommendations (and ``/similar`` neighbours) one request may ask for."""
+    max_recent_items: int = Field(50, ge=1, le=1000)
+    """The most ``recent_items`` one request may send (a sequence model reads its
+    ``sequential.max_length`` newest)."""
+    max_candidates: int = Field(1000, ge=1, le=100_000)
+    """The most ``candidates`` one ``/rerank`` request may send."""
+    poll_seconds: float = Field(30.0, gt=0.0)
+    """How often the service asks the registry whether the ``champion`` alias moved."""
+
+
 #: Dataset-level validation checks whose severity can be configured (row-level rules always quarantine).
 CheckName = Literal[
     "quarantine_share",
@@ -384,6 +404,7 @@ class PipelineConfig(_Frozen):
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
     export: ExportConfig = ExportConfig()
+    serve: ServeConfig = ServeConfig()
 
     @property
     def registered_model_name(self) -> str:

@@ -170,6 +170,7 @@ def publish(
     *,
     model: dict[str, Any],
     snapshot_uri: str,
+    features_uri: str | None = None,
 ) -> dict[str, Any]:
     """Make staged ``parts`` the published partition for ``ds`` and move the latest pointer.
 
@@ -204,6 +205,7 @@ def publish(
         "columns": schema.export_columns(table),
         "model": model,
         "snapshot_uri": snapshot_uri,
+        "features_uri": features_uri,  # what the rows were scored from: the live service scores from it too
         "created_at": datetime.now(UTC).isoformat(),
     }
     store.put_json(target + MANIFEST, manifest)

@@ -31,6 +31,10 @@ class Recommender(ABC):
     """Base class: subclasses implement ``fit``, ``score_users``, ``state`` and ``from_state``."""
 
     name: ClassVar[str]
+    scores_from_history: ClassVar[bool] = False
+    """Whether the model scores a user from their history alone, with no parameters of its own
+    (item-kNN, the sequence models, the two-tower): then any item sequence, a new visitor's session
+    included, can be scored as a one-row ``UserHistory``. MF and popularity: False."""
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig):
         self.n_users = n_users

@@ -40,6 +40,7 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "item_knn"
+    scores_from_history: ClassVar[bool] = True
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig):
         super().__init__(n_users, n_items, config)

@@ -230,6 +230,7 @@ class NextItemModule(pl.LightningModule):
 class SequenceRecommender(NeuralRecommender):
     """Scoring and training shared by the sequence models; subclasses pick the network."""
 
+    scores_from_history: ClassVar[bool] = True
     net: SequenceNet
 
     def training_module(self, features: FeatureSet, train: TrainConfig) -> NextItemModule:

@@ -38,7 +38,15 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
     rows, latest = {}, ds
     for table, parts in staged.items():
         manifest = publish(
-            store, table, ctx.dataset, ds, attempt, parts, model=plan["model"], snapshot_uri=plan["snapshot_uri"]
+            store,
+            table,
+            ctx.dataset,
+            ds,
+            attempt,
+            parts,
+            model=plan["model"],
+            snapshot_uri=plan["snapshot_uri"],
+            features_uri=plan["features_uri"],
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's

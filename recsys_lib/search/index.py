@@ -101,6 +101,29 @@ class InnerProductIndex:
             self._trials.setdefault((k, path), []).append((time.perf_counter() - started) / n)
         return found
 
+    def score(self, user_vectors: np.ndarray | torch.Tensor, items: np.ndarray) -> np.ndarray:
+        """The scores :meth:`search` would report for ``items`` (n, c; item indices, -1 = none,
+        each at most once per row) of each of ``user_vectors`` (n, d), bit for bit: float32 (n, c),
+        -inf for -1 and for items not allowed. For re-ranking a given list by the search's scores."""
+        items = np.asarray(items, dtype=np.int64)
+        n, c = items.shape
+        out = np.full((n, c), -np.inf, dtype=np.float32)
+        if n == 0 or c == 0 or self.n_kept == 0:
+            return out
+        users = torch.as_tensor(user_vectors, dtype=torch.float32).to(self.device)
+        if self.has_bias:
+            users = torch.cat([users, torch.ones(n, 1, device=self.device)], dim=1)
+        pos = self.table.position_of(items)
+        with torch.no_grad():
+            found_t, val_t = self.scan.exact_top(users, torch.from_numpy(pos).to(self.device), c)
+        found, val = found_t.cpu().numpy(), val_t.cpu().numpy()
+        rows = np.repeat(np.arange(n), c).reshape(n, c)
+        scored = found >= 0  # back from (score-sorted) positions to the caller's order
+        lookup = dict(zip(zip(rows[scored], found[scored], strict=True), val[scored], strict=True))
+        for i, j in zip(*np.nonzero(pos >= 0), strict=True):
+            out[i, j] = lookup[(i, pos[i, j])]
+        return out
+
     def path(self, k: int) -> str:
         """How the next search for ``k`` will run: ``"bf16"`` (certified bf16 scan) or ``"fp32"``.
 

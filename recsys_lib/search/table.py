@@ -46,6 +46,11 @@ class ItemTable:
         """Positions of tile ``t`` that are items (the last tile is padded)."""
         return min(self.tile, self.n_kept - t * self.tile)
 
+    def position_of(self, items: np.ndarray) -> np.ndarray:
+        """Position of each item index (any shape; -1 = none), -1 where the item was dropped."""
+        items = np.asarray(items, dtype=np.int64)
+        return np.where(items >= 0, self._compact[np.clip(items, 0, None)], -1)
+
     def positions(self, exclude: sp.csr_matrix | None) -> sp.csr_matrix | None:
         """``exclude``'s non-zeros (users x items) as positions among kept items (n, n_kept), sorted
         per row; None when nothing is excluded."""

@@ -155,12 +155,12 @@ class BundleScorer:
             else:
                 with torch.no_grad():
                     s = self.model.score_users(torch.from_numpy(model_users[known]), self.history).float()
-                t_items, t_scores = topk_excluding(s, self._with_unavailable(seen), k)
+                t_items, t_scores = topk_excluding(s, self.with_unavailable(seen), k)
                 top, top_scores = t_items.cpu().numpy(), t_scores.cpu().numpy()
             items[known], scores[known] = self.back[top], top_scores
         cold = np.flatnonzero(model_users < 0)
         if len(cold):
-            exclude = self._with_unavailable(self.seen[users[cold]])
+            exclude = self.with_unavailable(self.seen[users[cold]])
             t_items, t_scores = topk_excluding(self.fallback.expand(len(cold), -1), exclude, k)
             items[cold], scores[cold] = self.back[t_items.numpy()], t_scores.numpy()
         return items, scores
@@ -198,7 +198,7 @@ class BundleScorer:
         out[known] = self.back[found]
         return out
 
-    def _with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
+    def with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
         """``seen`` rows plus every unavailable item, for the paths without an index."""
         if not len(self.unavailable):
             return seen

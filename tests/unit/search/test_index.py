@@ -235,3 +235,20 @@ def test_edge_shapes_no_users_no_items_and_a_mis_shaped_exclusion():
     assert (got[0] == -1).all() and np.isneginf(got[1]).all()
     with pytest.raises(ValueError, match="exclude"):
         InnerProductIndex(items, device="cpu").search(np.ones((3, 4), np.float32), 2, sp.csr_matrix((2, 300)))
+
+
+def test_score_reports_the_bits_search_reports_for_any_list_of_items():
+    """Re-ranking a given list uses the search's own scores: the same bits, -inf where an item is
+    none (-1) or not allowed."""
+    rng = np.random.default_rng(8)
+    users = rng.standard_normal((5, 16)).astype(np.float32)
+    items = rng.standard_normal((3000, 16)).astype(np.float32)
+    bias = rng.standard_normal(3000).astype(np.float32)
+    allowed = np.ones(3000, dtype=bool)
+    allowed[7] = False
+    index = InnerProductIndex(items, bias, allowed=allowed, device="cpu")
+    top, top_scores = index.search(users, 20)
+    listed = np.concatenate([top[:, ::-1], np.full((5, 1), -1), np.full((5, 1), 7)], axis=1)
+    got = index.score(users, listed)
+    np.testing.assert_array_equal(got[:, :20], top_scores[:, ::-1])
+    assert np.isneginf(got[:, 20:]).all()

@@ -1,0 +1,219 @@
+"""The live service's HTTP application (FastAPI; ``recsys serve`` runs it on uvicorn).
+
+- ``POST /recommend`` ``{user_id?, recent_items?, k?, exclude?}``: ranked items for a user and
+  their session; without a session, exactly the row the batch export wrote for that user;
+- ``POST /rerank`` ``{user_id?, recent_items?, candidates}``: a search engine's result list in
+  the user's order (items the model does not score keep their order after the others);
+- ``GET /similar/{item_id}?k=``: the nearest available items;
+- ``GET /healthz``: the model served, since when, the catalogue, the last load error;
+- ``GET /metrics``: Prometheus counters and latency histograms per endpoint, the model version;
+- ``GET /docs``: the OpenAPI page.
+
+Request limits come from ``serve.*`` config; a request outside them gets a 4xx whose ``error``
+names the field. Unknown item ids are ignored and listed in ``ignored_items``.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the request models from the route
+# functions' annotations, and those models are built inside create_app (their limits come from config).
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys_lib.config import ServeConfig
+from recsys_lib.live.holder import ModelHolder
+from recsys_lib.live.source import Loaded
+from recsys_lib.serving.live import Ranked
+
+_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float | None = Field(description="the model's score; null for a re-ranked item it does not score")
+    reason_item_id: str | None = Field(None, description="the history item this one is recommended because of")
+
+
+class Ranking(BaseModel):
+    items: list[ScoredItem]
+    source: str = Field(description="model (the user's stored history), session, or popularity (the fallback)")
+    model_name: str
+    model_version: str
+    ignored_items: list[str] = Field(description="request item ids the model does not know (ignored)")
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, degraded (serving, but the newest champion failed to load) or unavailable")
+    model_name: str
+    model_version: str | None
+    model: str | None = Field(description="the model kind, e.g. mf_bpr")
+    loaded_at: str | None
+    features_dt: str | None = Field(description="the export date whose history and catalogue it serves from")
+    catalogue_size: int | None
+    available_items: int | None
+    last_checked: str | None
+    last_error: str | None
+
+
+def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll: bool = True) -> FastAPI:
+    """The service answering from ``holder``'s model; with ``poll``, the holder loads the champion
+    at startup and polls for a new one while the app runs."""
+
+    def recent() -> Any:
+        return Field(
+            default_factory=list,
+            max_length=config.max_recent_items,
+            description="item ids the shopper met in this session, oldest first",
+        )
+
+    class RecommendRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+        user_id: str | None = None
+        recent_items: list[str] = recent()
+        k: int | None = Field(None, ge=1, le=config.max_k, description=f"default {default_k}, at most {config.max_k}")
+        exclude: list[str] = Field(default_factory=list, max_length=config.max_k + config.max_recent_items)
+
+    class RerankRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+        user_id: str | None = None
+        recent_items: list[str] = recent()
+        candidates: list[str] = Field(min_length=1, max_length=config.max_candidates)
+
+    registry = CollectorRegistry()
+    requests = Counter("recsys_requests", "Requests answered", ["endpoint", "status"], registry=registry)
+    latency = Histogram(
+        "recsys_request_seconds", "Time to answer", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=registry
+    )
+    served = Gauge("recsys_model_version", "Version of the model served (0: none)", ["model_name"], registry=registry)
+    served.labels(holder.source.name).set_function(
+        lambda: float(holder.current.version) if holder.current and holder.current.version.isdigit() else 0.0
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if poll:
+            holder.start()
+        yield
+        if poll:
+            holder.stop()
+
+    app = FastAPI(
+        title="recsys live recommendations",
+        description="The champion model of one dataset, answering one shopper at a time.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        if endpoint != "/metrics":
+            latency.labels(endpoint).observe(time.perf_counter() - started)
+            requests.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        return JSONResponse(status_code=422, content={"error": _one_line(errors), "detail": _jsonable(errors)})
+
+    def model() -> Loaded:
+        loaded = holder.current
+        if loaded is None:
+            raise _Unavailable(holder.last_error or "no champion loaded yet")
+        return loaded
+
+    @app.exception_handler(_Unavailable)
+    async def unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"error": str(exc)})
+
+    @app.post("/recommend", response_model=Ranking)
+    def recommend(body: RecommendRequest) -> Ranking:
+        loaded = model()
+        ranked = loaded.scorer.recommend(body.user_id, body.recent_items, body.k or default_k, body.exclude)
+        return _ranking(ranked, loaded)
+
+    @app.post("/rerank", response_model=Ranking)
+    def rerank(body: RerankRequest) -> Ranking:
+        loaded = model()
+        return _ranking(loaded.scorer.rerank(body.user_id, body.recent_items, body.candidates), loaded)
+
+    @app.get("/similar/{item_id}", response_model=Ranking, responses={404: {"description": "unknown item"}})
+    def similar(
+        item_id: Annotated[str, Path(max_length=256)],
+        k: Annotated[int | None, Query(ge=1, le=config.max_k)] = None,
+    ) -> Ranking | JSONResponse:
+        loaded = model()
+        try:
+            ranked = loaded.scorer.similar(item_id, k or default_k)
+        except KeyError:
+            return JSONResponse(status_code=404, content={"error": f"item_id {item_id!r} is not in the catalogue"})
+        if ranked is None:
+            return JSONResponse(status_code=404, content={"error": f"model {loaded.model} has no item similarity"})
+        return _ranking(ranked, loaded)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"description": "no model loaded"}})
+    def healthz() -> JSONResponse:
+        loaded = holder.current
+        status = "unavailable" if loaded is None else ("degraded" if holder.last_error else "ok")
+        health = Health(
+            status=status,
+            model_name=holder.source.name,
+            model_version=loaded.version if loaded else None,
+            model=loaded.model if loaded else None,
+            loaded_at=loaded.loaded_at.isoformat() if loaded else None,
+            features_dt=loaded.target.features_dt if loaded else None,
+            catalogue_size=loaded.scorer.n_items if loaded else None,
+            available_items=loaded.scorer.n_available if loaded else None,
+            last_checked=holder.last_checked.isoformat() if holder.last_checked else None,
+            last_error=holder.last_error,
+        )
+        return JSONResponse(status_code=503 if loaded is None else 200, content=health.model_dump())
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class _Unavailable(Exception):
+    """No model to answer with (503)."""
+
+
+def _ranking(ranked: Ranked, loaded: Loaded) -> Ranking:
+    items = [
+        ScoredItem(item_id=i, score=s, reason_item_id=r)
+        for i, s, r in zip(ranked.item_ids, ranked.scores, ranked.reasons, strict=True)
+    ]
+    return Ranking(
+        items=items,
+        source=ranked.source,
+        model_name=loaded.name,
+        model_version=loaded.version,
+        ignored_items=ranked.ignored,
+    )
+
+
+def _one_line(errors: Any) -> str:
+    """``body.k: Input should be less than or equal to 100 (got 500); ...``"""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict | list) else ""
+        parts.append(f"{where}: {err.get('msg', 'invalid')}{got}")
+    return "; ".join(parts)[:1000]
+
+
+def _jsonable(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors
+    ]
