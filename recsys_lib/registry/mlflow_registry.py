@@ -6,6 +6,8 @@ The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothi
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,7 +24,19 @@ from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K
 from recsys_lib.serving.bundle import ModelBundle
 
 _ENTRY = Path(__file__).with_name("pyfunc_entry.py")
-_REQUIREMENTS = ["torch", "safetensors", "pandas", "pyarrow", "scipy", "numpy"]
+_PACKAGE = Path(__file__).parents[1]  # recsys_lib/: travels with the model (code_paths)
+_REQUIREMENTS = [
+    "torch",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "safetensors",
+    "pydantic",
+    "pytorch-lightning",
+    "pyyaml",
+]
+"""What loading the model imports besides MLflow (ours travels as code, see :func:`_pyfunc_arguments`)."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +159,28 @@ def end_run(run_id: str, status: str = "FINISHED") -> None:
     _client().set_terminated(run_id, status)
 
 
-def _pyfunc_arguments(bundle: ModelBundle, bundle_dir: str | Path, example_user_ids: list[str]) -> dict[str, Any]:
-    """What logging and saving a bundle as a pyfunc share: code entry, artifact, signature, example."""
+def pinned_requirements() -> list[str]:
+    """:data:`_REQUIREMENTS` pinned to the versions installed here, the ones the model was trained
+    and tested with (a local build tag such as ``+cpu`` dropped: pip resolves the public release)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name).split('+')[0]}" for name in _REQUIREMENTS]
+
+
+def _code_copy(target: Path) -> Path:
+    """``recsys_lib`` copied to ``target/recsys_lib`` without caches, for ``code_paths``: the
+    registered model then loads in an environment that never installed this repository (the
+    compiled kernel travels too; where it does not load, search takes its tensor path)."""
+    destination = target / _PACKAGE.name
+    shutil.copytree(_PACKAGE, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return destination
+
+
+def _pyfunc_arguments(
+    bundle: ModelBundle, bundle_dir: str | Path, example_user_ids: list[str], code_dir: Path
+) -> dict[str, Any]:
+    """What logging and saving a bundle as a pyfunc share: code entry and the package's code,
+    artifact, signature, example, pinned requirements."""
     from mlflow.models import infer_signature
 
     example = pd.DataFrame({schema.USER_ID: [str(u) for u in example_user_ids[:3]]})
@@ -159,7 +193,8 @@ def _pyfunc_arguments(bundle: ModelBundle, bundle_dir: str | Path, example_user_
         "artifacts": {BUNDLE_ARTIFACT: str(bundle_dir)},
         "signature": signature,
         "input_example": example,
-        "pip_requirements": _REQUIREMENTS,
+        "pip_requirements": pinned_requirements(),
+        "code_paths": [str(_code_copy(code_dir))],
     }
 
 
@@ -168,7 +203,8 @@ def save_pyfunc(bundle: ModelBundle, bundle_dir: str | Path, path: str | Path, e
     :func:`log_and_register` logs it; ``mlflow.pyfunc.load_model(path)`` serves it."""
     import mlflow
 
-    mlflow.pyfunc.save_model(str(path), **_pyfunc_arguments(bundle, bundle_dir, example_user_ids))
+    with tempfile.TemporaryDirectory() as code_dir:
+        mlflow.pyfunc.save_model(str(path), **_pyfunc_arguments(bundle, bundle_dir, example_user_ids, Path(code_dir)))
 
 
 def log_and_register(
@@ -178,8 +214,8 @@ def log_and_register(
     and register it."""
     import mlflow
 
-    arguments = _pyfunc_arguments(bundle, bundle_dir, example_user_ids)
-    with mlflow.start_run(run_id=run_id):
+    with tempfile.TemporaryDirectory() as code_dir, mlflow.start_run(run_id=run_id):
+        arguments = _pyfunc_arguments(bundle, bundle_dir, example_user_ids, Path(code_dir))
         info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **arguments)
     version = info.registered_model_version
     if version is None:

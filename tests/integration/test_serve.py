@@ -100,6 +100,46 @@ def test_requests_without_a_session_get_exactly_the_published_rows(service, loca
             assert [i["item_id"] for i in reranked["items"]] == [*rows[schema.ITEM_ID], "not-in-the-catalogue"]
 
 
+def test_the_registered_model_serves_through_mlflow_models_serve(local_stack, trained, tmp_path) -> None:
+    """The peer a data scientist reaches for: `mlflow models serve` on the registered champion, as
+    a real process. The model carries its code (code_paths) and pinned requirements."""
+    from recsys_lib.registry.mlflow_registry import load_bundle
+    from recsys_lib.storage import ObjectStore
+
+    export = read_recommendations(ObjectStore(local_stack.bucket), DATASET, trained)
+    user = str(export[schema.USER_ID].iloc[0])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow = Path(sys.executable).parent / "mlflow"
+    command = [str(mlflow), "models", "serve", "-m", f"models:/recsys-{DATASET}@champion", "--env-manager", "local"]
+    command += ["--host", "127.0.0.1", "-p", str(port)]
+    log = tmp_path / "mlflow-serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        payload = {"dataframe_split": {"columns": [schema.USER_ID], "data": [[user]]}, "params": {"k": 5}}
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, f"mlflow models serve exited: {log.read_text()[-3000:]}"
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=payload, timeout=30)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"mlflow models serve never answered: {log.read_text()[-3000:]}"
+                time.sleep(0.5)
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+        # the pyfunc answers from the bundle alone (its training history, no catalogue to say what
+        # is unavailable): what ModelBundle.recommend_ids gives in this process
+        expected = load_bundle(f"models:/recsys-{DATASET}@champion").recommend_ids([user], 5)
+        assert [p[schema.ITEM_ID] for p in predictions] == expected[schema.ITEM_ID].tolist()
+        assert [p[schema.SCORE] for p in predictions] == expected[schema.SCORE].astype(float).tolist()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_a_new_visitor_with_a_session_and_a_new_champion(service, retrain_dag, local_stack, trained) -> None:
     from recsys_lib.storage import ObjectStore
 
