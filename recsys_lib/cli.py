@@ -181,7 +181,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from recsys_lib.config import load_config
     from recsys_lib.live.app import create_app
     from recsys_lib.live.holder import ModelHolder
-    from recsys_lib.live.source import ChampionSource
+    from recsys_lib.live.source import BundleFolderSource, ChampionSource
     from recsys_lib.storage import ObjectStore
 
     overrides = {"dataset": args.dataset, **_params(args.set)}
@@ -189,10 +189,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if getattr(args, flag) is not None:
             overrides[f"serve.{flag}"] = getattr(args, flag)
     config = load_config(os.environ.get("RECSYS_CONFIG") or None, overrides=overrides)
-    holder = ModelHolder(ChampionSource(config, ObjectStore.from_config(config.storage)), config.serve.poll_seconds)
+    if args.bundle:
+        source: BundleFolderSource | ChampionSource = BundleFolderSource(args.bundle)
+        what = f"the bundle in {args.bundle}"
+    else:
+        source = ChampionSource(config, ObjectStore.from_config(config.storage))
+        what = f"the champion of {config.registered_model_name}"
+    holder = ModelHolder(source, config.serve.poll_seconds)
     app = create_app(holder, config.serve, default_k=config.serve.default_k or config.export.k)
     logging.getLogger("recsys_lib").setLevel(logging.INFO)
-    print(f"serving the champion of {config.registered_model_name} on http://{config.serve.host}:{config.serve.port}")
+    print(f"serving {what} on http://{config.serve.host}:{config.serve.port}", flush=True)
     uvicorn.run(app, host=config.serve.host, port=config.serve.port, log_level="warning", access_log=False)
 
 
@@ -296,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="shop")
     p.add_argument("--host", default=None, help="interface (default serve.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default serve.port, 8000)")
+    p.add_argument(
+        "--bundle",
+        default=None,
+        help="serve a saved bundle folder (or a local MLflow model folder) instead of the registry's champion",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set serve.max_k=50")
     p.set_defaults(func=cmd_serve)
 

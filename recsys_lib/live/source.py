@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from recsys_lib.config import PipelineConfig
 from recsys_lib.errors import ExportNotFoundError
@@ -81,3 +82,22 @@ class ChampionSource:
             log.warning("no published export names its features: serving from the model's own history")
             scorer = BundleScorer.own_users(bundle)
         return Loaded(LiveScorer(scorer), self.name, target, bundle.model.name, datetime.now(UTC))
+
+
+class BundleFolderSource:
+    """A saved bundle folder (``ModelBundle.save``, or an MLflow pyfunc model folder holding one
+    under ``artifacts/bundle``), served from its own history with every item available: for
+    trying a model before it is registered, and for benchmarks. Loaded once; never changes."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        self.path = path / "artifacts" / "bundle" if (path / "artifacts" / "bundle" / "bundle.json").exists() else path
+        self.name = f"bundle:{path.name}"
+
+    def target(self) -> Target:
+        return Target("local", str(self.path))
+
+    def load(self, target: Target) -> Loaded:
+        bundle = ModelBundle.load(self.path)  # ModelError naming the folder when it is not a bundle
+        scorer = LiveScorer(BundleScorer.own_users(bundle))
+        return Loaded(scorer, self.name, target, bundle.model.name, datetime.now(UTC))

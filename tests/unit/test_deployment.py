@@ -67,6 +67,17 @@ def test_the_gpu_worker_serves_the_queue_the_train_task_uses_and_reserves_a_gpu(
     assert "--queues gpu" not in compose["services"]["airflow-worker"]["command"]  # CPU workers never train
 
 
+def test_the_live_service_runs_replicated_with_a_health_check_and_the_workers_environment(compose: dict) -> None:
+    serving = compose["services"]["recsys-serving"]
+    assert serving["entrypoint"] == ["recsys"] and serving["command"][0] == "serve"
+    assert "0.0.0.0" in serving["command"]
+    assert serving["deploy"]["replicas"] >= 2
+    assert "/healthz" in " ".join(serving["healthcheck"]["test"])
+    worker = compose["services"]["airflow-worker"]["environment"]
+    for key in ("MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "RECSYS_BUCKET"):
+        assert serving["environment"][key] == worker[key], key
+
+
 def test_the_ui_needs_a_login_and_no_secret_is_written_down(compose: dict) -> None:
     env = compose["services"]["airflow-apiserver"]["environment"]
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")  # not the dev-only simple manager

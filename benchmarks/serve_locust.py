@@ -1,0 +1,28 @@
+"""The locust user of benchmarks/serve.py: one shopper posting pre-built request bodies.
+
+Configured by the environment (benchmarks/serve.py sets it): SERVE_BENCH_BODIES (a JSON file, a
+list of request bodies), SERVE_BENCH_PATH (``/recommend`` or ``/invocations``) and
+SERVE_BENCH_RATE (requests per second per simulated user; 0: back to back, a closed loop).
+"""
+
+import json
+import os
+import random
+
+from locust import FastHttpUser, between, constant_throughput, task
+
+with open(os.environ["SERVE_BENCH_BODIES"]) as f:
+    BODIES = [json.dumps(body) for body in json.load(f)]
+PATH = os.environ["SERVE_BENCH_PATH"]
+RATE = float(os.environ.get("SERVE_BENCH_RATE", "0"))
+HEADERS = {"content-type": "application/json"}
+
+
+class Shopper(FastHttpUser):
+    wait_time = constant_throughput(RATE) if RATE > 0 else between(0, 0)
+
+    @task
+    def ask(self) -> None:
+        with self.client.post(PATH, data=random.choice(BODIES), headers=HEADERS, catch_response=True) as answer:
+            if answer.status_code != 200:
+                answer.failure(f"HTTP {answer.status_code}: {answer.text[:200]}")
