@@ -11,12 +11,15 @@ For each model (SASRec and MF-BPR at their default config, d = 64) over a synthe
   depend on their values), bundled, and saved twice: as a bundle folder and as the MLflow pyfunc
   model the registry would hold (``save_pyfunc``, exactly what ``log_and_register`` logs);
 - ``recsys serve --bundle`` and ``mlflow models serve --env-manager local`` run as processes, one
-  uvicorn worker each, with the same ``OMP_NUM_THREADS`` (printed);
+  ``--workers`` uvicorn worker processes each (2: one per core), with the same ``OMP_NUM_THREADS``
+  (1; printed);
 - locust (FastHttpUser, headless, its own process on the same 2 cores) drives each at concurrency
   1, 8 and 32, back to back (a closed loop), for ``--duration`` seconds per cell after a warm-up;
   trials interleave the two servers (ours, mlflow, ours, mlflow, ...); each cell is the median of
   ``--trials`` trials, with the spread (min-max) printed;
-- then ours alone at a fixed 300 requests/s (locust's ``constant_throughput`` over 30 users).
+- then ours alone at about 300 requests/s offered as independent arrivals: 300 locust users, each
+  waiting an exponential time of mean 1 s after each answer (about Poisson arrivals; the rate
+  reached is printed).
 
 Our requests: ``/recommend {user_id, recent_items: 50 items, k: 10}`` (a known user's stored
 history plus 50 session items: SASRec scores them all). MLflow's pyfunc takes user ids only (no
@@ -150,7 +153,8 @@ def run_locust(server: Server, bodies_file: Path, users: int, seconds: int, rate
     prefix = out / f"{server.label}-{users}-{rate:g}-{time.monotonic_ns()}"
     env = {**os.environ, "SERVE_BENCH_BODIES": str(bodies_file), "SERVE_BENCH_PATH": server.path}
     env["SERVE_BENCH_RATE"] = str(rate)
-    command = [str(BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users)]
+    spawn = users if rate == 0 else 100  # paced users start over a few seconds, not in one burst
+    command = [str(BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(spawn)]
     command += ["-t", f"{seconds}s", "--host", server.url, "--csv", str(prefix), "--only-summary"]
     command += ["--loglevel", "WARNING", "--stop-timeout", "5"]
     subprocess.run(command, env=env, check=False, capture_output=True, timeout=seconds + 120)
@@ -184,11 +188,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per locust run")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of both servers")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of both servers")
     args = parser.parse_args()
 
     started = datetime.now(UTC)
     print(f"# {shlex.join(sys.argv)}\n# {started:%Y-%m-%d %H:%M} UTC, {cpu_name()}, {os.cpu_count()} cores")
-    print(f"# both servers: 1 uvicorn worker, OMP_NUM_THREADS={args.threads}; locust on the same cores")
+    print(f"# both servers: {args.workers} uvicorn worker(s), OMP_NUM_THREADS={args.threads}; locust on the same cores")
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     t0 = time.perf_counter()
     features = shop(args.users, args.items)
@@ -210,16 +215,17 @@ def main() -> None:
     for name in args.models.split(","):
         bundle_dir, pyfunc_dir = save_model(name, features, work)
         ours_port, peer_port = free_port(), free_port()
+        recsys_serve = ["serve", "--bundle", str(bundle_dir), "--workers", str(args.workers)]
         ours = Server(
             "ours",
-            [str(BIN / "recsys"), "serve", "--bundle", str(bundle_dir), "--port", str(ours_port)],
+            [str(BIN / "recsys"), *recsys_serve, "--port", str(ours_port)],
             ours_port,
             "/recommend",
             env,
             work / f"{name}-ours.log",
         )
         peer_env = {**env, "PATH": f"{BIN}:{env.get('PATH', '')}"}  # mlflow execs `uvicorn` from PATH
-        mlflow_serve = ["models", "serve", "-m", str(pyfunc_dir), "--env-manager", "local", "-w", "1"]
+        mlflow_serve = ["models", "serve", "-m", str(pyfunc_dir), "--env-manager", "local", "-w", str(args.workers)]
         peer = Server(
             "mlflow",
             [str(BIN / "mlflow"), *mlflow_serve, "--host", "127.0.0.1", "-p", str(peer_port)],
@@ -239,7 +245,7 @@ def main() -> None:
                         found = run_locust(server, files[server.label], users_n, args.duration, 0, work)
                         trials.setdefault((server.label, f"c={users_n}"), []).append(found)
                         print(f"  {name} trial {trial + 1} {server.label:6s} c={users_n:<3d} {found}", flush=True)
-                rate_users = 30
+                rate_users = FIXED_RATE  # one request a second each, exponential think times: ~Poisson arrivals
                 found = run_locust(ours, files["ours"], rate_users, args.duration, FIXED_RATE / rate_users, work)
                 trials.setdefault(("ours", f"{FIXED_RATE}/s"), []).append(found)
                 print(f"  {name} trial {trial + 1} ours   {FIXED_RATE}/s {found}", flush=True)

@@ -178,28 +178,27 @@ def cmd_similar(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from recsys_lib.config import load_config
-    from recsys_lib.live.app import create_app
-    from recsys_lib.live.holder import ModelHolder
-    from recsys_lib.live.source import BundleFolderSource, ChampionSource
-    from recsys_lib.storage import ObjectStore
+    from recsys_lib.live.app import SPEC_VARIABLE, service_config
 
     overrides = {"dataset": args.dataset, **_params(args.set)}
-    for flag in ("host", "port"):
+    for flag in ("host", "port", "workers"):
         if getattr(args, flag) is not None:
             overrides[f"serve.{flag}"] = getattr(args, flag)
-    config = load_config(os.environ.get("RECSYS_CONFIG") or None, overrides=overrides)
-    if args.bundle:
-        source: BundleFolderSource | ChampionSource = BundleFolderSource(args.bundle)
-        what = f"the bundle in {args.bundle}"
-    else:
-        source = ChampionSource(config, ObjectStore.from_config(config.storage))
-        what = f"the champion of {config.registered_model_name}"
-    holder = ModelHolder(source, config.serve.poll_seconds)
-    app = create_app(holder, config.serve, default_k=config.serve.default_k or config.export.k)
-    logging.getLogger("recsys_lib").setLevel(logging.INFO)
-    print(f"serving {what} on http://{config.serve.host}:{config.serve.port}", flush=True)
-    uvicorn.run(app, host=config.serve.host, port=config.serve.port, log_level="warning", access_log=False)
+    spec = {"overrides": overrides, "bundle": args.bundle}
+    config = service_config(spec)  # a bad setting fails here, once, not in every worker
+    os.environ[SPEC_VARIABLE] = json.dumps(spec)  # each worker process builds its app from it
+    what = f"the bundle in {args.bundle}" if args.bundle else f"the champion of {config.registered_model_name}"
+    serve = config.serve
+    print(f"serving {what} on http://{serve.host}:{serve.port} ({serve.workers} worker(s))", flush=True)
+    uvicorn.run(
+        "recsys_lib.live.app:app_from_environment",
+        factory=True,
+        host=serve.host,
+        port=serve.port,
+        workers=serve.workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="shop")
     p.add_argument("--host", default=None, help="interface (default serve.host, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default serve.port, 8000)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default serve.workers, 1)")
     p.add_argument(
         "--bundle",
         default=None,

@@ -331,6 +331,9 @@ class ServeConfig(_Frozen):
     host: str = "127.0.0.1"
     """Interface to listen on (``0.0.0.0`` in a container)."""
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    """uvicorn worker processes, each with its own copy of the model: one request scores on one core
+    at a time per worker, so about one per core that serving may use."""
     default_k: int | None = Field(None, ge=1)
     """Recommendations per request when the request names none; defaults to ``export.k``, so a
     request without ``k`` gets what the batch export wrote."""

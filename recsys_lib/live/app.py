@@ -15,8 +15,11 @@ names the field. Unknown item ids are ignored and listed in ``ignored_items``.
 
 # No ``from __future__ import annotations``: FastAPI reads the request models from the route
 # functions' annotations, and those models are built inside create_app (their limits come from config).
+import json
+import logging
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -26,11 +29,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys_lib.config import ServeConfig
+from recsys_lib.config import PipelineConfig, ServeConfig, load_config
 from recsys_lib.live.holder import ModelHolder
-from recsys_lib.live.source import Loaded
+from recsys_lib.live.source import BundleFolderSource, ChampionSource, Loaded
 from recsys_lib.serving.live import Ranked
 
+SPEC_VARIABLE = "RECSYS_SERVE_SPEC"
+"""Environment variable through which ``recsys serve`` hands each uvicorn worker what to serve."""
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -109,16 +114,7 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        if endpoint != "/metrics":
-            latency.labels(endpoint).observe(time.perf_counter() - started)
-            requests.labels(endpoint, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_Measured, latency=latency, requests=requests)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,22 +131,25 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
     async def unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"error": str(exc)})
 
+    # Scoring runs on the event loop: it takes a few milliseconds and one worker scores one request
+    # at a time anyway (the index's buffers), so a thread pool hop would only add latency; add
+    # workers (serve.workers) to use more cores.
     @app.post("/recommend", response_model=Ranking)
-    def recommend(body: RecommendRequest) -> Ranking:
+    async def recommend(body: RecommendRequest) -> Response:
         loaded = model()
         ranked = loaded.scorer.recommend(body.user_id, body.recent_items, body.k or default_k, body.exclude)
         return _ranking(ranked, loaded)
 
     @app.post("/rerank", response_model=Ranking)
-    def rerank(body: RerankRequest) -> Ranking:
+    async def rerank(body: RerankRequest) -> Response:
         loaded = model()
         return _ranking(loaded.scorer.rerank(body.user_id, body.recent_items, body.candidates), loaded)
 
     @app.get("/similar/{item_id}", response_model=Ranking, responses={404: {"description": "unknown item"}})
-    def similar(
+    async def similar(
         item_id: Annotated[str, Path(max_length=256)],
         k: Annotated[int | None, Query(ge=1, le=config.max_k)] = None,
-    ) -> Ranking | JSONResponse:
+    ) -> Response:
         loaded = model()
         try:
             ranked = loaded.scorer.similar(item_id, k or default_k)
@@ -189,18 +188,48 @@ class _Unavailable(Exception):
     """No model to answer with (503)."""
 
 
-def _ranking(ranked: Ranked, loaded: Loaded) -> Ranking:
-    items = [
-        ScoredItem(item_id=i, score=s, reason_item_id=r)
-        for i, s, r in zip(ranked.item_ids, ranked.scores, ranked.reasons, strict=True)
-    ]
-    return Ranking(
-        items=items,
-        source=ranked.source,
-        model_name=loaded.name,
-        model_version=loaded.version,
-        ignored_items=ranked.ignored,
-    )
+def _ranking(ranked: Ranked, loaded: Loaded) -> Response:
+    """The answer as JSON, written directly (FastAPI's response validation and encoder cost more
+    than the scoring of a small list); its shape is :class:`Ranking`, tested against it."""
+    body = {
+        "items": [
+            {"item_id": i, "score": s, "reason_item_id": r}
+            for i, s, r in zip(ranked.item_ids, ranked.scores, ranked.reasons, strict=True)
+        ],
+        "source": ranked.source,
+        "model_name": loaded.name,
+        "model_version": loaded.version,
+        "ignored_items": ranked.ignored,
+    }
+    return Response(json.dumps(body), media_type="application/json")
+
+
+class _Measured:
+    """ASGI middleware counting and timing requests per route (a plain ASGI wrapper: Starlette's
+    ``BaseHTTPMiddleware`` costs a fraction of a millisecond per request)."""
+
+    def __init__(self, app: Any, *, latency: Histogram, requests: Counter):
+        self.app, self.latency, self.requests = app, latency, requests
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            if endpoint != "/metrics":
+                self.latency.labels(endpoint).observe(time.perf_counter() - started)
+                self.requests.labels(endpoint, str(status)).inc()
 
 
 def _one_line(errors: Any) -> str:
@@ -217,3 +246,24 @@ def _jsonable(errors: Any) -> list[dict[str, Any]]:
     return [
         {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors
     ]
+
+
+def service_config(spec: dict[str, Any]) -> PipelineConfig:
+    """The configuration ``recsys serve`` was started with: ``RECSYS_CONFIG``, then its overrides."""
+    return load_config(os.environ.get("RECSYS_CONFIG") or None, overrides=spec.get("overrides") or {})
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``recsys serve`` worker process, from :data:`SPEC_VARIABLE`."""
+    from recsys_lib.storage import ObjectStore
+
+    spec = json.loads(os.environ[SPEC_VARIABLE])
+    config = service_config(spec)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("recsys_lib").setLevel(logging.INFO)
+    if spec.get("bundle"):
+        source: BundleFolderSource | ChampionSource = BundleFolderSource(spec["bundle"])
+    else:
+        source = ChampionSource(config, ObjectStore.from_config(config.storage))
+    holder = ModelHolder(source, config.serve.poll_seconds)
+    return create_app(holder, config.serve, default_k=config.serve.default_k or config.export.k)

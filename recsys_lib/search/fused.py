@@ -10,6 +10,9 @@ import torch
 from recsys_lib.search import kernel
 from recsys_lib.search.table import ItemTable
 
+WHOLE_ROW_SCORES = 1 << 20
+"""Up to this many scores (4 MB of fp32: 10 users x 100k items), a search scores whole rows at once."""
+
 
 def fused_usable(device: torch.device, n_items: int) -> bool:
     """Whether the fused scan can serve a catalogue of ``n_items`` on ``device``: CPU, the kernel
@@ -36,8 +39,15 @@ class FusedScan:
         self, users: torch.Tensor, dtype: torch.dtype, cap: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         table = self.table
-        scratch = self._buffer(len(users), dtype)
         reservoir = kernel.Reservoir(len(users), cap, table.positions(exclude))
+        if dtype == torch.float32 and len(users) * table.n_kept <= WHOLE_ROW_SCORES:
+            # a few users (a live request): one product over the whole catalogue and one kernel call
+            # cost less than a product and a call per tile; its fp32 bits may differ from the tiles',
+            # which the proof's bound covers (it holds for any summation order)
+            scores = torch.mm(users, table.columns())
+            reservoir.add(scores, table.n_kept, 0)
+            return reservoir.result(dtype)
+        scratch = self._buffer(len(users), dtype)
         tiles = table.tiles(dtype)
         users = users.to(dtype)
         for t in range(table.n_tiles):

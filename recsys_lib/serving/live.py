@@ -62,9 +62,9 @@ class LiveScorer:
         self.scorer = scorer
         self.model = scorer.model
         self.item_ids = np.asarray(scorer.bundle.item_ids).astype(str)
-        self._items = pd.Index(self.item_ids)
+        self._items = {item: i for i, item in enumerate(self.item_ids.tolist())}  # a request looks up a few
         users = np.asarray(scorer.user_ids, dtype=object)
-        self._users = pd.Index(np.where(pd.isna(users), "\0nobody", users.astype(str)))
+        self._users = pd.Index(np.where(pd.isna(users), "\0nobody", users.astype(str)))  # one lookup per request
         self._vectors = self.model.item_vectors()  # cached: sequence and two-tower models compute them
         self._lock = threading.Lock()
 
@@ -79,7 +79,21 @@ class LiveScorer:
         return self.model.n_items - len(self.scorer.unavailable)
 
     def knows_item(self, item_id: str) -> bool:
-        return self._items.get_indexer([str(item_id)])[0] >= 0
+        return str(item_id) in self._items
+
+    def _item_index(self, item_ids: list[str]) -> np.ndarray:
+        """The model's index of each item id, -1 where unknown."""
+        return np.fromiter((self._items.get(str(i), -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+
+    def _user_row(self, user_id: str | None) -> int:
+        """The scorer's row of ``user_id``, -1 where unknown."""
+        if user_id is None:
+            return -1
+        try:
+            row = self._users.get_loc(str(user_id))
+        except KeyError:
+            return -1
+        return row if isinstance(row, int) else -1  # a duplicated id never happens: ids are unique
 
     def recommend(
         self, user_id: str | None, recent_items: list[str], k: int, exclude: list[str] | None = None
@@ -111,7 +125,7 @@ class LiveScorer:
         with self._lock:
             ctx = self._context(user_id, recent_items, [])
             kind, vector, scores = self._user(ctx)
-            wanted = self._items.get_indexer([str(c) for c in candidates])
+            wanted = self._item_index(candidates)
             known = wanted >= 0
             if kind == POPULARITY:
                 values = np.full(len(candidates), -np.inf, dtype=np.float32)
@@ -138,7 +152,7 @@ class LiveScorer:
         """The ``k`` available items nearest ``item_id`` (item-kNN co-occurrence or vector cosine);
         None when the model has no notion of item similarity (popularity). KeyError for an item the
         model does not know."""
-        idx = self._items.get_indexer([str(item_id)])[0]
+        idx = self._items.get(str(item_id), -1)
         if idx < 0:
             raise KeyError(item_id)
         with self._lock:
@@ -157,10 +171,10 @@ class LiveScorer:
 
     # --- the request in the model's index space -----------------------------------------------------
     def _context(self, user_id: str | None, recent_items: list[str], exclude: list[str]) -> _Context:
-        row = int(self._users.get_indexer([str(user_id)])[0]) if user_id is not None else -1
+        row = self._user_row(user_id)
         model_user = int(self.scorer.user_map[row]) if row >= 0 else -1
-        recent = self._items.get_indexer([str(i) for i in recent_items])
-        excluded = self._items.get_indexer([str(i) for i in exclude])
+        recent = self._item_index(recent_items)
+        excluded = self._item_index(exclude)
         ignored = [str(i) for i, j in zip([*recent_items, *exclude], [*recent, *excluded], strict=True) if j < 0]
         session = recent[recent >= 0].astype(np.int64)
         history = self.scorer.seen[row].indices if row >= 0 else np.empty(0, np.int64)

@@ -17,7 +17,7 @@ import uvicorn
 from recsys_lib.config import ModelConfig, ServeConfig, TrainConfig
 from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet
-from recsys_lib.live.app import create_app
+from recsys_lib.live.app import Ranking, create_app
 from recsys_lib.live.holder import ModelHolder
 from recsys_lib.live.source import Loaded, Target
 from recsys_lib.models import create_model
@@ -99,6 +99,7 @@ def test_recommend_answers_with_the_champion(service: httpx.Client, small: Featu
     got = service.post("/recommend", json={"user_id": user, "k": 7})
     assert got.status_code == 200
     body = got.json()
+    Ranking.model_validate(body)  # the documented response shape (the app writes its JSON directly)
     assert body["model_name"] == "recsys-unit" and body["model_version"] == "1" and body["source"] == "model"
     assert len(body["items"]) == 7 and body["ignored_items"] == []
     default = service.post("/recommend", json={"user_id": user}).json()
