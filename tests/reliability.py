@@ -114,6 +114,19 @@ FAULTS = [
         "tests/integration/test_ui.py::test_the_airflow_plugin_mounts_the_page_behind_airflow_login",
     ),
     Fault(
+        "the live service's new champion cannot be loaded (a broken model version, MLflow or S3 down at the poll)",
+        "`/healthz` answers `degraded` with the error; the next poll tries again and swaps the model in once it loads",
+        "every request keeps being answered by the model already loaded",
+        "tests/unit/live/test_app.py::test_a_new_champion_is_picked_up_and_a_failed_load_keeps_the_old_one",
+    ),
+    Fault(
+        "a request to the live service that is malformed JSON, has k or list sizes outside `serve.*`, unknown fields "
+        "or wrong types",
+        "HTTP 422 whose `error` names the field and the value; unknown item ids are ignored and listed",
+        "the worker keeps answering: the next good request succeeds",
+        "tests/unit/live/test_app.py::test_a_bad_recommend_request_gets_a_4xx_naming_the_field",
+    ),
+    Fault(
         "dataset names, dates, keys and URIs that would leave the configured bucket and prefix "
         "(`../x`, `a/b`, `/abs`, `s3://other-bucket/...`)",
         "`ConfigError` / `StorageError` naming the value",
