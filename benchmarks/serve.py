@@ -255,6 +255,13 @@ def main() -> None:
                 print(f"  {name} trial {trial + 1} ours   {FIXED_RATE}/s {found}", flush=True)
             for (label, load), found in trials.items():
                 table.append((name, label, load, median_cell(found)))
+            metrics = httpx.get(ours.url + "/metrics", timeout=30).text  # one worker's
+            sizes = {
+                key: float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith(key)))
+                for key in ("recsys_batch_size_sum", "recsys_batch_size_count")
+            }
+            mean = sizes["recsys_batch_size_sum"] / max(sizes["recsys_batch_size_count"], 1)
+            print(f"  {name}: requests per scored batch, one worker over the whole run: {mean:.2f}", flush=True)
         finally:
             ours.stop()
             peer.stop()

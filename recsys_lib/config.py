@@ -342,6 +342,9 @@ class ServeConfig(_Frozen):
     max_recent_items: int = Field(50, ge=1, le=1000)
     """The most ``recent_items`` one request may send (a sequence model reads its
     ``sequential.max_length`` newest)."""
+    max_batch: int = Field(32, ge=1, le=1024)
+    """The most ``/recommend`` requests a worker scores together (those that arrived while it was
+    busy): one encoder pass and one search for all of them."""
     max_candidates: int = Field(1000, ge=1, le=100_000)
     """The most ``candidates`` one ``/rerank`` request may send."""
     poll_seconds: float = Field(30.0, gt=0.0)

@@ -15,6 +15,7 @@ names the field. Unknown item ids are ignored and listed in ``ignored_items``.
 
 # No ``from __future__ import annotations``: FastAPI reads the request models from the route
 # functions' annotations, and those models are built inside create_app (their limits come from config).
+import asyncio
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from recsys_lib.config import PipelineConfig, ServeConfig, load_config
 from recsys_lib.live.holder import ModelHolder
 from recsys_lib.live.source import BundleFolderSource, ChampionSource, Loaded
 from recsys_lib.serving.live import Ranked
+from recsys_lib.serving.live import Request as Ask
 
 SPEC_VARIABLE = "RECSYS_SERVE_SPEC"
 """Environment variable through which ``recsys serve`` hands each uvicorn worker what to serve."""
@@ -95,6 +97,13 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
     latency = Histogram(
         "recsys_request_seconds", "Time to answer", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=registry
     )
+    batch_sizes = Histogram(
+        "recsys_batch_size",
+        "Recommend requests scored together",
+        buckets=(1, 2, 4, 8, 16, 32, 64),
+        registry=registry,
+    )
+    batcher = _Batcher(config.max_batch, batch_sizes)
     served = Gauge("recsys_model_version", "Version of the model served (0: none)", ["model_name"], registry=registry)
     served.labels(holder.source.name).set_function(
         lambda: float(holder.current.version) if holder.current and holder.current.version.isdigit() else 0.0
@@ -131,14 +140,15 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
     async def unavailable(_: Request, exc: _Unavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"error": str(exc)})
 
-    # Scoring runs on the event loop: it takes a few milliseconds and one worker scores one request
+    # Scoring runs on the event loop: it takes a few milliseconds and one worker scores one batch
     # at a time anyway (the index's buffers), so a thread pool hop would only add latency; add
-    # workers (serve.workers) to use more cores.
+    # workers (serve.workers) to use more cores. Requests that arrive while a batch is scored are
+    # scored together next (one encoder pass, one search).
     @app.post("/recommend", response_model=Ranking)
     async def recommend(body: RecommendRequest) -> Response:
         loaded = model()
-        ranked = loaded.scorer.recommend(body.user_id, body.recent_items, body.k or default_k, body.exclude)
-        return _ranking(ranked, loaded)
+        request = Ask(body.user_id, body.recent_items, body.k or default_k, body.exclude)
+        return _ranking(await batcher.submit(loaded, request), loaded)
 
     @app.post("/rerank", response_model=Ranking)
     async def rerank(body: RerankRequest) -> Response:
@@ -182,6 +192,51 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class _Batcher:
+    """Scores together the ``/recommend`` requests that reach a worker while it is busy.
+
+    The first request starts a drain; before each batch the drain yields to the event loop a few
+    times, so requests already read from their sockets reach the queue, then scores up to
+    ``max_batch`` of them in one :meth:`~recsys_lib.serving.live.LiveScorer.recommend_many`. A lone
+    request waits for nothing but those few yields (microseconds)."""
+
+    YIELDS = 4
+
+    def __init__(self, max_batch: int, sizes: Histogram):
+        self.max_batch, self.sizes = max_batch, sizes
+        self.pending: list[tuple[Ask, asyncio.Future[Ranked], Loaded]] = []
+        self.drain: asyncio.Task[None] | None = None
+
+    async def submit(self, loaded: Loaded, request: Ask) -> Ranked:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Ranked] = loop.create_future()
+        self.pending.append((request, future, loaded))
+        if self.drain is None or self.drain.done():
+            self.drain = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            for _ in range(self.YIELDS):
+                await asyncio.sleep(0)
+            batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+            groups: dict[int, tuple[Loaded, list[tuple[Ask, asyncio.Future[Ranked]]]]] = {}
+            for request, future, loaded in batch:  # a model swap may fall between two requests
+                groups.setdefault(id(loaded), (loaded, []))[1].append((request, future))
+            for loaded, items in groups.values():
+                self.sizes.observe(len(items))
+                try:
+                    answers = loaded.scorer.recommend_many([request for request, _ in items])
+                except Exception as exc:  # each request of the batch fails alone (HTTP 500)
+                    for _, future in items:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), answer in zip(items, answers, strict=True):
+                    if not future.done():  # the client may have gone away
+                        future.set_result(answer)
 
 
 class _Unavailable(Exception):

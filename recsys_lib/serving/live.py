@@ -44,6 +44,16 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class Request:
+    """One ``/recommend`` request: who, their session (oldest first), how many, what never."""
+
+    user_id: str | None
+    recent_items: list[str]
+    k: int
+    exclude: list[str]
+
+
+@dataclass(frozen=True)
 class _Context:
     """Who is asking, in the model's index space."""
 
@@ -99,24 +109,48 @@ class LiveScorer:
         self, user_id: str | None, recent_items: list[str], k: int, exclude: list[str] | None = None
     ) -> Ranked:
         """The top ``k`` available items for this user and session, best first."""
+        return self.recommend_many([Request(user_id, recent_items, k, exclude or [])])[0]
+
+    def recommend_many(self, requests: list[Request]) -> list[Ranked]:
+        """:meth:`recommend` for several requests at once: one encoder pass and one search for all
+        (a live service batches the requests that arrived while it was busy). Each answer equals
+        its request's alone, except that a neural encoder's float32 bits may round differently in
+        a batch (see :meth:`recommend`'s tests)."""
+        if not requests:
+            return []
+        k = max(r.k for r in requests)
         with self._lock:
-            ctx = self._context(user_id, recent_items, exclude or [])
-            kind, vector, scores = self._user(ctx)
-            exclusion = self._exclusion(ctx.excluded)
-            if vector is not None and self.scorer.index is not None:
-                top, top_scores = self.scorer.index.search(vector, k, exclusion)
-            else:
-                if scores is None:
-                    scores = self.scorer.fallback[None, :]
-                top_t, scores_t = topk_excluding(scores, self.scorer.with_unavailable(exclusion), k)
-                top, top_scores = top_t.numpy(), scores_t.numpy()
-            top, top_scores = top[0], top_scores[0]
-            keep = top >= 0
-            top, top_scores = top[keep], top_scores[keep]
-            reasons = self._reasons(ctx, kind, top)
-        return Ranked(
-            [str(i) for i in self.item_ids[top]], list(top_scores.astype(float).tolist()), reasons, kind, ctx.ignored
-        )
+            contexts = [self._context(r.user_id, r.recent_items, r.exclude) for r in requests]
+            kinds, vectors, scores = self._represent(contexts)
+            exclusion = self._exclusion([c.excluded for c in contexts])
+            top = np.full((len(requests), k), -1, dtype=np.int64)
+            top_scores = np.full((len(requests), k), -np.inf, dtype=np.float32)
+            by_vector = [i for i, v in enumerate(vectors) if v is not None]
+            if by_vector:
+                assert self.scorer.index is not None
+                stacked = np.concatenate([vectors[i] for i in by_vector])
+                top[by_vector], top_scores[by_vector] = self.scorer.index.search(stacked, k, exclusion[by_vector])
+            rest = [i for i, v in enumerate(vectors) if v is None]
+            if rest:
+                fallback = self.scorer.fallback[None, :]
+                rows = torch.cat([row if (row := scores[i]) is not None else fallback for i in rest])
+                found, found_scores = topk_excluding(rows, self.scorer.with_unavailable(exclusion[rest]), k)
+                top[rest], top_scores[rest] = found.numpy(), found_scores.numpy()
+            reasons = self._reasons(contexts, kinds, top)
+        answers = []
+        for i, request in enumerate(requests):
+            keep = top[i, : request.k] >= 0
+            items, values = top[i, : request.k][keep], top_scores[i, : request.k][keep]
+            answers.append(
+                Ranked(
+                    [str(item) for item in self.item_ids[items]],
+                    list(values.astype(float).tolist()),
+                    reasons[i][: request.k][: len(items)],
+                    kinds[i],
+                    contexts[i].ignored,
+                )
+            )
+        return answers
 
     def rerank(self, user_id: str | None, recent_items: list[str], candidates: list[str]) -> Ranked:
         """``candidates`` in this user's order: the ones the model knows and may recommend, by the
@@ -124,7 +158,7 @@ class LiveScorer:
         incoming order. With neither a known user nor a session the list comes back unchanged."""
         with self._lock:
             ctx = self._context(user_id, recent_items, [])
-            kind, vector, scores = self._user(ctx)
+            (kind,), (vector,), (scores,) = self._represent([ctx])
             wanted = self._item_index(candidates)
             known = wanted >= 0
             if kind == POPULARITY:
@@ -181,45 +215,92 @@ class LiveScorer:
         never = np.unique(np.concatenate([history, session, excluded[excluded >= 0]]).astype(np.int64))
         return _Context(row, model_user, session, never, ignored)
 
-    def _user(self, ctx: _Context) -> tuple[str, np.ndarray | None, torch.Tensor | None]:
-        """How this request is scored: ``(source, user vector (1, d) or None, scores (1, n_items)
-        or None)``; both None means the popularity fallback."""
+    def _sequence(self, ctx: _Context) -> np.ndarray:
+        """The user's stored history (model items, oldest first) followed by the session."""
+        stored = self.scorer.history.of(ctx.model_user) if ctx.model_user >= 0 else np.empty(0, np.int64)
+        return np.concatenate([stored, ctx.session]).astype(np.int64)
+
+    def _represent(
+        self, contexts: list[_Context]
+    ) -> tuple[list[str], list[np.ndarray | None], list[torch.Tensor | None]]:
+        """How each request is scored: its source, and a user vector (1, d) for models with an
+        index or a score row (1, n_items) for the others; neither means the popularity fallback.
+        Requests of one kind are computed together (one encoder pass)."""
         model = self.model
-        if len(ctx.session) and model.scores_from_history:
-            stored = self.scorer.history.of(ctx.model_user) if ctx.model_user >= 0 else np.empty(0, np.int64)
-            sequence = np.concatenate([stored, ctx.session]).astype(np.int64)
-            one = UserHistory(np.array([0, len(sequence)], dtype=np.int64), sequence, model.n_items)
-            return SESSION, *self._score(np.array([0]), one)
-        if ctx.model_user >= 0:
-            return MODEL, *self._score(np.array([ctx.model_user]), self.scorer.history)
-        if len(ctx.session) and self._vectors is not None:  # MF: fold the session in
-            return SESSION, self._vectors[ctx.session].mean(axis=0, keepdims=True), None
-        return POPULARITY, None, None
+        kinds = [POPULARITY] * len(contexts)
+        vectors: list[np.ndarray | None] = [None] * len(contexts)
+        scores: list[torch.Tensor | None] = [None] * len(contexts)
+        by_sequence, by_user = [], []
+        for i, ctx in enumerate(contexts):
+            if model.scores_from_history and (len(ctx.session) or ctx.model_user >= 0):
+                by_sequence.append(i)  # the stored history, then the session, scored as one history
+                kinds[i] = SESSION if len(ctx.session) else MODEL
+            elif ctx.model_user >= 0:
+                by_user.append(i)  # the model's own parameters for this user (MF, popularity)
+                kinds[i] = MODEL
+            elif len(ctx.session) and self._vectors is not None:  # MF: fold the session in
+                vectors[i] = self._vectors[ctx.session].mean(axis=0, keepdims=True)
+                kinds[i] = SESSION
+        if by_sequence:
+            sequences = [self._sequence(contexts[i]) for i in by_sequence]
+            self._fill(by_sequence, np.arange(len(by_sequence)), _history(sequences, model.n_items), vectors, scores)
+        if by_user:
+            users = np.array([contexts[i].model_user for i in by_user], dtype=np.int64)
+            self._fill(by_user, users, self.scorer.history, vectors, scores)
+        return kinds, vectors, scores
 
-    def _score(self, users: np.ndarray, history: UserHistory) -> tuple[np.ndarray | None, torch.Tensor | None]:
+    def _fill(
+        self,
+        at: list[int],
+        users: np.ndarray,
+        history: UserHistory,
+        vectors: list[np.ndarray | None],
+        scores: list[torch.Tensor | None],
+    ) -> None:
+        """Score ``users`` of ``history`` in one call; row j goes to request ``at[j]``."""
         if self.scorer.index is not None:
-            return self.model.user_vectors(users, history), None
+            found = self.model.user_vectors(users, history)
+            assert found is not None, f"{self.model.name} has item vectors but no user vectors"
+            for j, i in enumerate(at):
+                vectors[i] = found[j : j + 1]
+            return
         with torch.no_grad():
-            return None, self.model.score_users(torch.from_numpy(users), history).float()
+            rows = self.model.score_users(torch.from_numpy(users), history).float()
+        for j, i in enumerate(at):
+            scores[i] = rows[j : j + 1]
 
-    def _exclusion(self, items: np.ndarray) -> sp.csr_matrix:
-        """One row over the model's items with ``items`` set."""
-        data = np.ones(len(items), dtype=np.float32)
-        return sp.csr_matrix((data, items, np.array([0, len(items)])), shape=(1, self.model.n_items))
+    def _exclusion(self, excluded: list[np.ndarray]) -> sp.csr_matrix:
+        """One row per request over the model's items, set where it must not be recommended."""
+        indptr = np.zeros(len(excluded) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(e) for e in excluded])
+        columns = np.concatenate(excluded) if excluded else np.empty(0, np.int64)
+        data = np.ones(len(columns), dtype=np.float32)
+        return sp.csr_matrix((data, columns, indptr), shape=(len(excluded), self.model.n_items))
 
-    def _reasons(self, ctx: _Context, kind: str, items: np.ndarray) -> list[str | None]:
-        """The history item each recommended item is there because of, where the model can say."""
-        if kind == POPULARITY or not len(items):
-            return [None] * len(items)
-        if kind == SESSION and self.model.scores_from_history:
-            stored = self.scorer.history.of(ctx.model_user) if ctx.model_user >= 0 else np.empty(0, np.int64)
-            sequence = np.concatenate([stored, ctx.session]).astype(np.int64)
-            history, user = UserHistory(np.array([0, len(sequence)]), sequence, self.model.n_items), 0
-        elif ctx.model_user >= 0:
-            history, user = self.scorer.history, ctx.model_user
+    def _reasons(self, contexts: list[_Context], kinds: list[str], top: np.ndarray) -> list[list[str | None]]:
+        """For each request's ``top`` items, the history item each is there because of, where the
+        model can say (item-kNN); None elsewhere."""
+        out: list[list[str | None]] = [[None] * top.shape[1] for _ in contexts]
+        model = self.model
+        if model.scores_from_history:
+            at = [i for i, kind in enumerate(kinds) if kind != POPULARITY]
+            users, history = np.arange(len(at)), _history([self._sequence(contexts[i]) for i in at], model.n_items)
         else:
-            return [None] * len(items)
-        found = self.model.explain(np.array([user]), items[None, :], history)
+            at = [i for i, kind in enumerate(kinds) if kind == MODEL]
+            users, history = np.array([contexts[i].model_user for i in at], dtype=np.int64), self.scorer.history
+        if not at:
+            return out
+        found = model.explain(users, top[at], history)
         if found is None:
-            return [None] * len(items)
-        return [str(self.item_ids[i]) if i >= 0 else None for i in found[0]]
+            return out
+        for j, i in enumerate(at):
+            out[i] = [str(self.item_ids[r]) if r >= 0 else None for r in found[j]]
+        return out
+
+
+def _history(sequences: list[np.ndarray], n_items: int) -> UserHistory:
+    """A history whose row j is ``sequences[j]`` (oldest first)."""
+    indptr = np.zeros(len(sequences) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(q) for q in sequences])
+    items = np.concatenate(sequences).astype(np.int64) if sequences else np.empty(0, np.int64)
+    return UserHistory(indptr, items, n_items)

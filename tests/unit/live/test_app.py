@@ -197,3 +197,27 @@ def test_openapi_documents_the_endpoints_and_their_limits(service: httpx.Client)
     assert {"/recommend", "/rerank", "/similar/{item_id}", "/healthz"} <= set(spec["paths"])
     k = spec["components"]["schemas"]["RecommendRequest"]["properties"]["k"]
     assert "at most 20" in k["description"]
+
+
+def test_concurrent_requests_scored_together_get_what_each_gets_alone(service: httpx.Client, small: FeatureSet) -> None:
+    """Requests that reach a busy worker are scored in one batch; each answer is its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [{"user_id": str(u), "k": 3 + i % 4} for i, u in enumerate(small.user_ids[:16])]
+    bodies += [{"recent_items": ["i0003", f"i{i:04d}"], "k": 5} for i in range(10, 18)]
+    before = _batch_totals(service)
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        together = list(pool.map(lambda b: service.post("/recommend", json=b).json(), bodies))
+    after = _batch_totals(service)
+    alone = [service.post("/recommend", json=b).json() for b in bodies]
+    assert together == alone
+    assert after["sum"] - before["sum"] == len(bodies)  # every request went through a batch
+    assert after["count"] - before["count"] <= len(bodies)
+
+
+def _batch_totals(client: httpx.Client) -> dict[str, float]:
+    text = client.get("/metrics").text
+    return {
+        key: float(next(line.split()[-1] for line in text.splitlines() if line.startswith(f"recsys_batch_size_{key}")))
+        for key in ("sum", "count")
+    }

@@ -128,3 +128,28 @@ def test_item_knn_says_why(small: FeatureSet) -> None:
     history = set(pd.Series(session))
     assert got.reasons and all(r is None or r in history for r in got.reasons)
     assert any(r is not None for r in got.reasons)
+
+
+def test_a_batch_of_requests_gets_what_each_would_get_alone(live: LiveScorer, catalogue: FeatureSet) -> None:
+    """The service scores the requests that arrived together in one pass: mixed kinds and k."""
+    from recsys_lib.serving.live import Request
+
+    users = [str(u) for u in catalogue.user_ids[:3]]
+    requests = [
+        Request(users[0], [], 5, []),
+        Request(None, ["i0003", "i0004"], 3, ["i0010"]),
+        Request("never-seen", [], 4, []),
+        Request(users[1], ["i0012", "nope"], 6, []),
+        Request(users[2], [], 2, ["i0005"]),
+    ]
+    together = live.recommend_many(requests)
+    encoded = live.model.name in ("gru4rec", "sasrec", "two_tower")
+    for request, got in zip(requests, together, strict=True):
+        alone = live.recommend(request.user_id, request.recent_items, request.k, request.exclude)
+        assert (got.item_ids, got.source, got.ignored, got.reasons) == (
+            alone.item_ids, alone.source, alone.ignored, alone.reasons,
+        )  # fmt: skip
+        if encoded:
+            np.testing.assert_allclose(got.scores, alone.scores, rtol=1e-5)
+        else:
+            assert got.scores == alone.scores
