@@ -6,10 +6,10 @@ The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothi
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ import pandas as pd
 
 from recsys_lib import schema
 from recsys_lib.errors import ModelError, RegistryUnavailableError
-from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K
+from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K, ZIPPED_CODE
 from recsys_lib.serving.bundle import ModelBundle
 
 _ENTRY = Path(__file__).with_name("pyfunc_entry.py")
@@ -36,7 +36,7 @@ _REQUIREMENTS = [
     "pytorch-lightning",
     "pyyaml",
 ]
-"""What loading the model imports besides MLflow (ours travels as code, see :func:`_pyfunc_arguments`)."""
+"""What loading the model imports besides MLflow (ours travels as code, see :func:`_code_archive`)."""
 
 
 @dataclass(frozen=True)
@@ -167,13 +167,18 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in _REQUIREMENTS]
 
 
-def _code_copy(target: Path) -> Path:
-    """``recsys_lib`` copied to ``target/recsys_lib`` without caches, for ``code_paths``: the
-    registered model then loads in an environment that never installed this repository (the
-    compiled kernel travels too; where it does not load, search takes its tensor path)."""
-    destination = target / _PACKAGE.name
-    shutil.copytree(_PACKAGE, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return destination
+def _code_archive(target: Path) -> Path:
+    """``recsys_lib``'s Python sources as one zip, ``target/recsys_lib.zip``, for ``code_paths``:
+    the registered model then loads where this repository was never installed (pyfunc_entry.py
+    puts the zip on ``sys.path`` when ``recsys_lib`` is not importable). One file, not a hundred:
+    every model load downloads it. The compiled kernel stays out (a zip cannot hold a loadable
+    library); search takes its tensor path there."""
+    archive = target / ZIPPED_CODE
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(_PACKAGE.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                zipped.write(path, path.relative_to(_PACKAGE.parent).as_posix())
+    return archive
 
 
 def _pyfunc_arguments(
@@ -194,7 +199,7 @@ def _pyfunc_arguments(
         "signature": signature,
         "input_example": example,
         "pip_requirements": pinned_requirements(),
-        "code_paths": [str(_code_copy(code_dir))],
+        "code_paths": [str(_code_archive(code_dir))],
     }
 
 

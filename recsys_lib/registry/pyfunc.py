@@ -16,6 +16,8 @@ from recsys_lib import schema
 from recsys_lib.serving.bundle import ModelBundle
 
 BUNDLE_ARTIFACT = "bundle"
+ZIPPED_CODE = "recsys_lib.zip"
+"""This package's sources as the model carries them (MLflow ``code_paths``; see pyfunc_entry.py)."""
 DEFAULT_K = 10
 
 
