@@ -88,9 +88,6 @@ class LiveScorer:
         """Items a request may be recommended."""
         return self.model.n_items - len(self.scorer.unavailable)
 
-    def knows_item(self, item_id: str) -> bool:
-        return str(item_id) in self._items
-
     def _item_index(self, item_ids: list[str]) -> np.ndarray:
         """The model's index of each item id, -1 where unknown."""
         return np.fromiter((self._items.get(str(i), -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
