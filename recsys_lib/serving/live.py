@@ -65,8 +65,8 @@ class _Context:
 
 
 class LiveScorer:
-    """Answers :meth:`recommend`, :meth:`rerank` and :meth:`similar` for single users, one at a
-    time (a lock: the index scores into buffers of its own)."""
+    """Answers :meth:`recommend` (or :meth:`recommend_many` for a batch of requests), :meth:`rerank`
+    and :meth:`similar`, one call at a time (a lock: the index scores into buffers of its own)."""
 
     def __init__(self, scorer: BundleScorer):
         self.scorer = scorer
