@@ -57,11 +57,19 @@ class Request:
 class _Context:
     """Who is asking, in the model's index space."""
 
-    row: int  # the scorer's user row, -1 for a user it does not know
     model_user: int  # the model's user index, -1 for a user the model does not know
     session: np.ndarray  # model item indices of the known recent items, oldest first
     excluded: np.ndarray  # model item indices never to return: history, session, exclude
     ignored: list[str]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Which requests (``at``) the model scored, as which rows (``users``) of which history."""
+
+    at: list[int]
+    users: np.ndarray
+    history: UserHistory
 
 
 class LiveScorer:
@@ -118,7 +126,7 @@ class LiveScorer:
         k = max(r.k for r in requests)
         with self._lock:
             contexts = [self._context(r.user_id, r.recent_items, r.exclude) for r in requests]
-            kinds, vectors, scores = self._represent(contexts)
+            kinds, vectors, scores, scored = self._represent(contexts)
             exclusion = self._exclusion([c.excluded for c in contexts])
             top = np.full((len(requests), k), -1, dtype=np.int64)
             top_scores = np.full((len(requests), k), -np.inf, dtype=np.float32)
@@ -133,7 +141,7 @@ class LiveScorer:
                 rows = torch.cat([row if (row := scores[i]) is not None else fallback for i in rest])
                 found, found_scores = topk_excluding(rows, self.scorer.with_unavailable(exclusion[rest]), k)
                 top[rest], top_scores[rest] = found.numpy(), found_scores.numpy()
-            reasons = self._reasons(contexts, kinds, top)
+            reasons = self._reasons(scored, top)
         answers = []
         for i, request in enumerate(requests):
             keep = top[i, : request.k] >= 0
@@ -155,7 +163,7 @@ class LiveScorer:
         incoming order. With neither a known user nor a session the list comes back unchanged."""
         with self._lock:
             ctx = self._context(user_id, recent_items, [])
-            (kind,), (vector,), (scores,) = self._represent([ctx])
+            (kind,), (vector,), (scores,), _ = self._represent([ctx])
             wanted = self._item_index(candidates)
             known = wanted >= 0
             if kind == POPULARITY:
@@ -210,7 +218,7 @@ class LiveScorer:
         session = recent[recent >= 0].astype(np.int64)
         history = self.scorer.seen[row].indices if row >= 0 else np.empty(0, np.int64)
         never = np.unique(np.concatenate([history, session, excluded[excluded >= 0]]).astype(np.int64))
-        return _Context(row, model_user, session, never, ignored)
+        return _Context(model_user, session, never, ignored)
 
     def _sequence(self, ctx: _Context) -> np.ndarray:
         """The user's stored history (model items, oldest first) followed by the session."""
@@ -219,10 +227,11 @@ class LiveScorer:
 
     def _represent(
         self, contexts: list[_Context]
-    ) -> tuple[list[str], list[np.ndarray | None], list[torch.Tensor | None]]:
+    ) -> tuple[list[str], list[np.ndarray | None], list[torch.Tensor | None], _Scored]:
         """How each request is scored: its source, and a user vector (1, d) for models with an
         index or a score row (1, n_items) for the others; neither means the popularity fallback.
-        Requests of one kind are computed together (one encoder pass)."""
+        Requests of one kind are computed together (one encoder pass). Also which requests the
+        model scored from which history rows (for :meth:`_reasons`)."""
         model = self.model
         kinds = [POPULARITY] * len(contexts)
         vectors: list[np.ndarray | None] = [None] * len(contexts)
@@ -239,12 +248,14 @@ class LiveScorer:
                 vectors[i] = self._vectors[ctx.session].mean(axis=0, keepdims=True)
                 kinds[i] = SESSION
         if by_sequence:
-            sequences = [self._sequence(contexts[i]) for i in by_sequence]
-            self._fill(by_sequence, np.arange(len(by_sequence)), _history(sequences, model.n_items), vectors, scores)
-        if by_user:
+            sequences = _history([self._sequence(contexts[i]) for i in by_sequence], model.n_items)
+            scored = _Scored(by_sequence, np.arange(len(by_sequence)), sequences)
+        else:
             users = np.array([contexts[i].model_user for i in by_user], dtype=np.int64)
-            self._fill(by_user, users, self.scorer.history, vectors, scores)
-        return kinds, vectors, scores
+            scored = _Scored(by_user, users, self.scorer.history)
+        if scored.at:  # only one of the two groups is ever non-empty: a model reads histories or not
+            self._fill(scored.at, scored.users, scored.history, vectors, scores)
+        return kinds, vectors, scores, scored
 
     def _fill(
         self,
@@ -274,23 +285,16 @@ class LiveScorer:
         data = np.ones(len(columns), dtype=np.float32)
         return sp.csr_matrix((data, columns, indptr), shape=(len(excluded), self.model.n_items))
 
-    def _reasons(self, contexts: list[_Context], kinds: list[str], top: np.ndarray) -> list[list[str | None]]:
+    def _reasons(self, scored: _Scored, top: np.ndarray) -> list[list[str | None]]:
         """For each request's ``top`` items, the history item each is there because of, where the
-        model can say (item-kNN); None elsewhere."""
-        out: list[list[str | None]] = [[None] * top.shape[1] for _ in contexts]
-        model = self.model
-        if model.scores_from_history:
-            at = [i for i, kind in enumerate(kinds) if kind != POPULARITY]
-            users, history = np.arange(len(at)), _history([self._sequence(contexts[i]) for i in at], model.n_items)
-        else:
-            at = [i for i, kind in enumerate(kinds) if kind == MODEL]
-            users, history = np.array([contexts[i].model_user for i in at], dtype=np.int64), self.scorer.history
-        if not at:
+        model can say (item-kNN); None elsewhere (fallbacks, folded-in sessions, other models)."""
+        out: list[list[str | None]] = [[None] * top.shape[1] for _ in range(len(top))]
+        if not scored.at:
             return out
-        found = model.explain(users, top[at], history)
+        found = self.model.explain(scored.users, top[scored.at], scored.history)
         if found is None:
             return out
-        for j, i in enumerate(at):
+        for j, i in enumerate(scored.at):
             out[i] = [str(self.item_ids[r]) if r >= 0 else None for r in found[j]]
         return out
 
