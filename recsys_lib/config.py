@@ -162,8 +162,17 @@ class DataConfig(_Frozen):
 
 
 class FeaturesConfig(_Frozen):
-    event_weights: dict[str, float] = {schema.VIEW: 1.0, schema.ADD_TO_CART: 3.0, schema.PURCHASE: 5.0}
-    """Interaction weight per event type; a (user, item) pair's weight is the sum over its events."""
+    event_weights: dict[str, float] = {
+        schema.VIEW: 1.0,
+        schema.ADD_TO_CART: 3.0,
+        schema.PURCHASE: 5.0,
+        schema.IMPRESSION: 0.0,
+        schema.CLICK: 0.0,
+    }
+    """Interaction weight per event type; a (user, item) pair's weight is the sum over its events.
+    Events of a type weighted 0 are not interactions at all (no user, item or sequence step comes
+    from them): by default ``impression`` and ``click``, which record what our lists did (the
+    product-page view a click leads to is logged as a ``view``)."""
     validation_fraction: float = Field(0.1, ge=0.0, lt=0.5)
     """Share of the newest events (by time) held out for per-epoch validation."""
     test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
@@ -171,6 +180,16 @@ class FeaturesConfig(_Frozen):
     split: SplitName = "temporal"
     """``temporal``: global time cut-offs (production). ``leave_one_out``: each user's newest item is
     test and the one before validation (the protocol of the published sequential-model tables)."""
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights_not_negative(cls, weights: dict[str, float]) -> dict[str, float]:
+        negative = {k: v for k, v in weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"features.event_weights must be >= 0 (0: not an interaction), got {negative}")
+        if not any(v > 0 for v in weights.values()):
+            raise ValueError("features.event_weights must give at least one event type a weight above 0")
+        return weights
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> FeaturesConfig:

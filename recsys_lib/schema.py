@@ -19,11 +19,18 @@ TIMESTAMP: Final = "timestamp"
 QUANTITY: Final = "quantity"
 PRICE: Final = "price"
 SESSION_ID: Final = "session_id"
+PLACEMENT: Final = "placement"
 
 VIEW: Final = "view"
 ADD_TO_CART: Final = "add_to_cart"
 PURCHASE: Final = "purchase"
-EVENT_TYPES: Final[tuple[str, ...]] = (VIEW, ADD_TO_CART, PURCHASE)
+#: Outcome events: a recommended item was shown (``impression``) or clicked (``click``) where
+#: ``placement`` says (``home``, ``product_page``, ``search``, ...). They measure what our lists did
+#: and carry no preference of their own by default (see ``features.event_weights``).
+IMPRESSION: Final = "impression"
+CLICK: Final = "click"
+OUTCOME_EVENT_TYPES: Final[tuple[str, ...]] = (IMPRESSION, CLICK)
+EVENT_TYPES: Final[tuple[str, ...]] = (VIEW, ADD_TO_CART, PURCHASE, *OUTCOME_EVENT_TYPES)
 
 #: pandas dtypes of the canonical events table; the first four columns are required.
 EVENTS_DTYPES: Final[dict[str, str]] = {
@@ -34,6 +41,7 @@ EVENTS_DTYPES: Final[dict[str, str]] = {
     QUANTITY: "Int64",
     PRICE: "float64",
     SESSION_ID: "str",
+    PLACEMENT: "str",
 }
 EVENTS_REQUIRED: Final[tuple[str, ...]] = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
 

@@ -62,16 +62,31 @@ def index_events(
     )
 
 
+def preference_events(events: pd.DataFrame, config: FeaturesConfig) -> pd.DataFrame:
+    """``events`` without the types weighted 0 (impressions and clicks by default): those record
+    what was shown, not what the shopper wanted. ``events`` itself when nothing is dropped (no copy)."""
+    unweighted = [t for t, w in config.event_weights.items() if w == 0]
+    if not unweighted:
+        return events
+    keep = ~events[schema.EVENT_TYPE].isin(unweighted).to_numpy()
+    return events if keep.all() else events[keep].reset_index(drop=True)
+
+
 def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesConfig) -> FeatureSet:
     """Encoders, weighted pair tables per window and the aligned catalogue.
 
     ``events`` and ``items`` are canonical, validated tables (DESIGN.md section 3); neither is
     modified. Users come from events; items are the catalogue plus any item seen only in events.
+    Events of types weighted 0 (impressions, clicks) are left out (:func:`preference_events`).
     Raises ConfigError for an event type without a weight, DataValidationError for no events or
     duplicate catalogue ids.
     """
+    events = preference_events(events, config)
     if events.empty:
-        raise DataValidationError("events is empty: there is nothing to build features from")
+        raise DataValidationError(
+            "events is empty (or holds only event types weighted 0 in features.event_weights, such as "
+            "impressions): there is nothing to build features from"
+        )
     user_ids = fit_ids(events[schema.USER_ID])
     item_ids = fit_ids(items[schema.ITEM_ID], events[schema.ITEM_ID])
     indexed = index_events(events, user_ids, item_ids, config)

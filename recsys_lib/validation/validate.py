@@ -2,8 +2,8 @@
 
 One call runs three GX suites (see expectations.py): ``events_rows`` on the events as read (shape
 and row-level rules, COMPLETE results so the offending rows are known by index), then
-``events_dataset`` on the rows that passed (referential integrity, volume and drift against the
-previous snapshot's profile, freshness) and ``items`` on the catalogue. Rows that break a row-level
+``events_dataset`` on the rows that passed, impressions and clicks aside (referential integrity,
+volume and drift against the previous snapshot's profile, freshness) and ``items`` on the catalogue. Rows that break a row-level
 rule are split off with a ``reason`` column; their share is itself a rule (``quarantine_share``).
 
 With ``docs_dir`` the suites run as checkpoints of a file-backed GX context there and GX renders
@@ -103,7 +103,7 @@ def validate_tables(
         shape_ok = all(o.success for o in outcomes if o.severity == "fail")
         summary: dict[str, Any] = {}
         if shape_ok and schema.ITEM_ID in items.columns and len(clean):
-            frame = dataset_frame(clean, items)
+            frame = dataset_frame(_behaviour(clean), items)
             rules = dataset_rules(
                 frame, settings=settings, interval_end=end, baseline=baseline, check_freshness=check_freshness
             )
@@ -122,6 +122,14 @@ def validate_tables(
     )
     site = Path(docs_dir) / DOCS_SITE if docs_dir is not None else None
     return Validation(report, clean, rejected.reset_index(drop=True), site)
+
+
+def _behaviour(events: pd.DataFrame) -> pd.DataFrame:
+    """The shoppers' own events: without impressions and clicks, whose volume and mix follow our
+    placements (a shop that starts logging impressions has not changed its shoppers), so volume,
+    drift, freshness and catalogue checks describe behaviour. No copy when there are none."""
+    outcome = events[schema.EVENT_TYPE].isin(schema.OUTCOME_EVENT_TYPES).to_numpy()
+    return events[~outcome].reset_index(drop=True) if outcome.any() else events
 
 
 def _utc(moment: datetime) -> pd.Timestamp:

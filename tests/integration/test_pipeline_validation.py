@@ -25,7 +25,7 @@ def _shop() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_a_few_bad_rows_are_quarantined_and_the_snapshot_holds_the_rest(local_stack) -> None:
     store = ObjectStore(local_stack.bucket)
     events, items = _shop()
-    events.loc[:2, schema.EVENT_TYPE] = "click"
+    events.loc[:2, schema.EVENT_TYPE] = "refund"
     events.loc[5, schema.TIMESTAMP] = datetime(2027, 1, 1, tzinfo=UTC)
     write_raw(store, "q-shop", events, items)
     params = {"dataset": "q-shop"}
@@ -37,7 +37,7 @@ def test_a_few_bad_rows_are_quarantined_and_the_snapshot_holds_the_rest(local_st
         sorted(rejected["reason"].str.split(" ").str[0]) == ["timestamp_outside_interval"] + ["unknown_event_type"] * 3
     )
     snapshot = store.get_frame(layout.snapshot_key("q-shop", DS, "events"))
-    assert len(snapshot) == len(events) - 4 and "click" not in set(snapshot[schema.EVENT_TYPE])
+    assert len(snapshot) == len(events) - 4 and "refund" not in set(snapshot[schema.EVENT_TYPE])
     report = store.get_json(layout.validation_report_key("q-shop", DS))
     assert report["success"] is True and report["quarantined"] == 4
     assert report["quarantine_uri"] == store.uri(layout.quarantine_key("q-shop", DS))
@@ -53,7 +53,7 @@ def test_a_few_bad_rows_are_quarantined_and_the_snapshot_holds_the_rest(local_st
 def test_bad_data_fails_with_a_stored_report_and_no_snapshot(local_stack) -> None:
     store = ObjectStore(local_stack.bucket)
     events, items = _shop()
-    events.loc[: len(events) // 5, schema.EVENT_TYPE] = "click"
+    events.loc[: len(events) // 5, schema.EVENT_TYPE] = "refund"
     write_raw(store, "bad-shop", events, items)
     params = {"dataset": "bad-shop"}
 
@@ -63,7 +63,7 @@ def test_bad_data_fails_with_a_stored_report_and_no_snapshot(local_stack) -> Non
     message = str(failure.value)
     assert "quarantine_share: events quarantine_share: " in message
     assert "unknown_event_type: events.event_type expect_column_values_to_be_in_set: " in message
-    assert "e.g. ['click']" in message
+    assert "e.g. ['refund']" in message
     assert failure.value.report_uri == store.uri(layout.validation_report_key("bad-shop", DS))
     report = store.get_json(layout.validation_report_key("bad-shop", DS))
     assert report["success"] is False

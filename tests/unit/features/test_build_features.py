@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib import schema
-from recsys_lib.config import FeaturesConfig
+from recsys_lib.config import FeaturesConfig, load_config
 from recsys_lib.errors import ConfigError, DataValidationError
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.features.interactions import PAIRS_DTYPES
@@ -86,3 +86,20 @@ def test_bad_inputs_say_what_is_wrong(events, items):
         build_features(events.iloc[:0], items, CONFIG)
     with pytest.raises(DataValidationError, match="duplicate item_id"):
         build_features(events, pd.concat([items, items.iloc[:1]]), CONFIG)
+
+
+def test_impressions_and_clicks_are_not_interactions(events, items):
+    """Outcome events (weight 0 by default) add no user, item, pair or sequence step."""
+    shown = events.head(3).assign(
+        **{schema.USER_ID: "only-shown", schema.EVENT_TYPE: schema.IMPRESSION, schema.PLACEMENT: "home"}
+    )
+    clicked = events.head(2).assign(**{schema.EVENT_TYPE: schema.CLICK, schema.ITEM_ID: "e"})
+    with_outcomes = pd.concat([events, shown, clicked], ignore_index=True)
+    plain, mixed = build_features(events, items, CONFIG), build_features(with_outcomes, items, CONFIG)
+    assert mixed.user_ids.tolist() == plain.user_ids.tolist()  # "only-shown" was never a shopper
+    for name in (schema.TRAIN, schema.VALIDATION, schema.TEST):
+        assert _pairs(getattr(mixed, name)) == _pairs(getattr(plain, name))
+    with pytest.raises(DataValidationError, match="weighted 0"):
+        build_features(shown, items, CONFIG)
+    with pytest.raises(ConfigError, match=r"event_weights must be >= 0.*refund"):
+        load_config(overrides={"features.event_weights": {"view": 1.0, "refund": -1.0}})

@@ -82,7 +82,7 @@ BETWEEN = "expect_column_values_to_be_between"
 ROW_RULES = {
     "null user": (_set(schema.USER_ID, 1, None), "null_user_id", schema.USER_ID, [None]),
     "null item": (_set(schema.ITEM_ID, 2, None), "null_item_id", schema.ITEM_ID, [None]),
-    "unknown event type": (_set(schema.EVENT_TYPE, 3, "click"), "unknown_event_type", schema.EVENT_TYPE, ["click"]),
+    "unknown event type": (_set(schema.EVENT_TYPE, 3, "refund"), "unknown_event_type", schema.EVENT_TYPE, ["refund"]),
     "negative price": (_set(schema.PRICE, 4, -3.0), "negative_price", schema.PRICE, [-3.0]),
     "zero quantity": (_set(schema.QUANTITY, 5, 0), "quantity_below_1", schema.QUANTITY, [0]),
     "future timestamp": (
@@ -125,14 +125,14 @@ def test_duplicates_keep_their_first_copy(shop: Frames) -> None:
 
 def test_a_row_breaking_two_rules_names_both(shop: Frames) -> None:
     events = shop[0].copy()
-    events.loc[0, [schema.EVENT_TYPE, schema.PRICE]] = ["click", -1.0]
+    events.loc[0, [schema.EVENT_TYPE, schema.PRICE]] = ["refund", -1.0]
     [reason] = _check(events, shop[1]).rejected["reason"]
     assert reason.startswith("unknown_event_type (event_type") and "; negative_price (price" in reason
 
 
 def test_above_the_quarantine_share_the_run_fails_naming_each_row_rule(shop: Frames) -> None:
     events = shop[0].copy()
-    events.loc[: len(events) // 10, schema.EVENT_TYPE] = "click"
+    events.loc[: len(events) // 10, schema.EVENT_TYPE] = "refund"
     report = _check(events, shop[1]).report
     [failure] = report.failures()
     assert failure.check == "quarantine_share" and "above validation.max_quarantine_share 5.0%" in failure.detail
@@ -142,7 +142,7 @@ def test_above_the_quarantine_share_the_run_fails_naming_each_row_rule(shop: Fra
     assert lines[1].startswith("quarantine_share: events quarantine_share: ")
     assert any(
         line.startswith("  unknown_event_type: events.event_type expect_column_values_to_be_in_set: ")
-        and "e.g. ['click']" in line
+        and "e.g. ['refund']" in line
         for line in lines
     )
     assert lines[-1] == "full report: s3://b/validation/report.json"
@@ -284,3 +284,23 @@ def test_data_docs_are_rendered_when_asked(shop: Frames, tmp_path) -> None:
 def test_a_passing_report_raises_nothing() -> None:
     outcome = RuleOutcome("events", "expect_column_values_to_not_be_null", "user_id", True, 0, [])
     raise_for_failures(ValidationReport(success=True, outcomes=[outcome], row_counts={"events": 3, "items": 1}))
+
+
+def test_impressions_and_clicks_are_validated_but_not_counted_as_behaviour(shop: Frames) -> None:
+    """A shop that starts logging impressions (here 3x its events) passes the volume and drift
+    checks against a profile taken before: those describe what shoppers did, not what we showed."""
+    events, items = shop
+    before = _check(events, items).report.profile
+    shown = pd.concat([events] * 3, ignore_index=True)
+    shown = shown.assign(
+        **{
+            schema.EVENT_TYPE: schema.IMPRESSION,
+            schema.PLACEMENT: "home",
+            schema.SESSION_ID: "shown-" + pd.Series(range(len(shown))).astype(str),
+        }
+    )
+    result = _check(pd.concat([events, shown], ignore_index=True), items, baseline=before)
+    assert result.report.success, [o.describe() for o in result.report.failures()]
+    assert result.report.profile == before  # the profile is of behaviour only
+    assert len(result.events) == 4 * len(events)  # the impressions are in the snapshot
+    assert {o.check for o in result.report.outcomes} >= {"volume", "event_type_drift"}
