@@ -149,6 +149,7 @@ def run_export(n_users: int, n_items: int, dim: int, k: int, per_user: int, chun
                 model_name="bench",
                 model_version="1",
                 with_reason=True,
+                arm="champion",
             )
 
     start = time.perf_counter()

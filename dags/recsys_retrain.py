@@ -118,6 +118,15 @@ def _run() -> dict[str, Any]:
             title="Export shards",
             description="Users are split into this many shards, each exported by its own mapped task.",
         ),
+        "challenger_share": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            exclusiveMaximum=1,
+            title="Challenger share",
+            description="Share of users who get the 'challenger' version's list (an A/B experiment; "
+            "0 = everyone gets the champion's). Arms are a hash of the user id, stable across days.",
+        ),
         "pseudonymize": Param(
             False,
             type="boolean",

@@ -344,6 +344,38 @@ class ExportConfig(_Frozen):
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
 
 
+class ExperimentConfig(_Frozen):
+    """Champion and challenger as a randomised experiment in the batch export (see
+    :mod:`recsys_lib.outcomes`)."""
+
+    challenger_share: float = Field(0.0, ge=0.0, lt=1.0)
+    """Share of users whose exported list comes from the version behind the ``challenger`` alias
+    (0: everyone gets the champion's, as without an experiment; 0.5: an even split). Without a
+    challenger registered everyone gets the champion's."""
+    name: str = Field("champion-vs-challenger", pattern=NAME_PATTERN)
+    """Names the experiment and keys the assignment: a user's arm is a hash of this name and the
+    user id, so it is the same every day while the name stays; a new name reshuffles users."""
+
+
+OutcomeMetric = Literal["hit_rate", "conversion_rate", "add_to_cart_rate", "purchase_share", "revenue_share"]
+
+
+class OutcomesConfig(_Frozen):
+    """The outcome report: what shoppers did with an export in the days after it."""
+
+    window_days: int = Field(7, ge=1, le=90)
+    """Days of events after the export date that count towards its report (D, D + window_days];
+    a report made before they have all landed is marked partial."""
+    primary_metric: OutcomeMetric = "hit_rate"
+    """The metric whose difference between the arms gives the verdict (and, with
+    ``evaluation.promote_on: online``, the promotion)."""
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    """Significance level, applied to p-values adjusted for the number of metrics compared (Holm)."""
+    min_days: int = Field(3, ge=1, le=90)
+    """Complete daily reports in a row in which the challenger beats the champion on the primary
+    metric with significance before online promotion moves the alias."""
+
+
 class ServeConfig(_Frozen):
     """The live service (``recsys serve``): the champion answering HTTP requests."""
 
@@ -430,6 +462,8 @@ class PipelineConfig(_Frozen):
     registry: RegistryConfig = RegistryConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    experiment: ExperimentConfig = ExperimentConfig()
+    outcomes: OutcomesConfig = OutcomesConfig()
 
     @property
     def registered_model_name(self) -> str:
@@ -465,6 +499,7 @@ PARAM_ALIASES: dict[str, str] = {
     "export_shards": "export.shards",
     "pseudonymize": "export.pseudonymize",
     "window_days": "data.window_days",
+    "challenger_share": "experiment.challenger_share",
 }
 
 _ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}

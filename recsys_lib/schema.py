@@ -77,9 +77,12 @@ MODEL_NAME: Final = "model_name"
 MODEL_VERSION: Final = "model_version"
 REASON_ITEM_ID: Final = "reason_item_id"
 SIMILAR_ITEM_ID: Final = "similar_item_id"
+ARM: Final = "arm"
 
 #: ``user_topk``: ``reason_item_id`` is the history item that contributed most to the score
-#: ("because you bought X") where the model can say (item-kNN), else null.
+#: ("because you bought X") where the model can say (item-kNN), else null; ``arm`` is the
+#: experiment arm whose model made the row (``champion``, or ``challenger`` for the users an
+#: experiment assigned to it), and ``model_name`` / ``model_version`` are that model's.
 EXPORT_DTYPES: Final[dict[str, str]] = {
     USER_ID: "str",
     RANK: "int32",
@@ -88,6 +91,7 @@ EXPORT_DTYPES: Final[dict[str, str]] = {
     MODEL_NAME: "str",
     MODEL_VERSION: "str",
     REASON_ITEM_ID: "str",
+    ARM: "str",
 }
 #: ``similar_items``: each item's nearest items by the model (co-occurrence or vector cosine).
 SIMILAR_ITEMS_DTYPES: Final[dict[str, str]] = {
@@ -98,7 +102,7 @@ SIMILAR_ITEMS_DTYPES: Final[dict[str, str]] = {
     MODEL_NAME: "str",
     MODEL_VERSION: "str",
 }
-EXPORT_SCHEMA_VERSION: Final = 2  # 2: reason_item_id in user_topk; similar_items
+EXPORT_SCHEMA_VERSION: Final = 3  # 2: reason_item_id in user_topk; similar_items. 3: arm in user_topk
 
 # --- embedding exports (for online re-rankers) --------------------------------------------------
 EMBEDDING: Final = "embedding"

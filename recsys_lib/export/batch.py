@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from recsys_lib import schema
 from recsys_lib.export.embeddings import embedding_table
+from recsys_lib.outcomes.arms import CHAMPION
 from recsys_lib.serving.scorer import BundleScorer
 
 USER_TOPK = "user_topk"
@@ -32,11 +33,12 @@ def rows_table(
     model_version: str,
     reasons: np.ndarray | None = None,
     with_reason: bool = False,
+    arm: str | None = None,
 ) -> pa.Table:
     """(n, k) index and score blocks to long rows: ``id_column`` (from ``ids``, one per row of the
     block), rank (1-based), ``target_column`` (``target_ids[targets]``), score, model name and
-    version, and ``reason_item_id`` (``target_ids[reasons]``, null where -1 or absent) when
-    ``with_reason``. Padding (-1) is dropped."""
+    version, ``reason_item_id`` (``target_ids[reasons]``, null where -1 or absent) when
+    ``with_reason``, and ``arm`` on every row when given. Padding (-1) is dropped."""
     k = targets.shape[1]
     flat = targets.ravel()
     valid = np.flatnonzero(flat >= 0)
@@ -55,6 +57,8 @@ def rows_table(
         else:
             picked = reasons.ravel()[valid]
             columns[schema.REASON_ITEM_ID] = target_ids.take(pa.array(picked, mask=picked < 0))
+    if arm is not None:
+        columns[schema.ARM] = pa.repeat(pa.scalar(arm), len(valid))
     return pa.table(columns)
 
 
@@ -69,6 +73,7 @@ def user_tables(
     embeddings: bool = False,
     user_id_map: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int], None] | None = None,
+    arm: str = CHAMPION,
 ) -> Iterator[dict[str, pa.Table]]:
     """Per chunk of ``chunk_size`` of ``users`` (scorer user rows): ``{"user_topk": rows}`` and,
     with ``embeddings`` and a model with vectors, ``"user_embeddings"``: the vectors of the chunk's
@@ -77,7 +82,8 @@ def user_tables(
 
     Known users are scored by the model, new ones get its popularity fallback; history and
     unavailable items never appear (see BundleScorer). ``user_id_map`` rewrites the exported user
-    ids (pseudonymisation). ``progress(n)`` is called after each chunk with its user count.
+    ids (pseudonymisation). ``progress(n)`` is called after each chunk with its user count. Every
+    row names ``arm``, the experiment arm the scorer's model serves.
     """
     item_ids = pa.array(scorer.item_ids.astype(str), pa.string())
     for start in range(0, len(users), chunk_size):
@@ -99,6 +105,7 @@ def user_tables(
                 model_version=model_version,
                 reasons=reasons,
                 with_reason=True,
+                arm=arm,
             )
         }
         if embeddings and vectors is not None:

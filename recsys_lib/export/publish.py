@@ -171,8 +171,13 @@ def publish(
     model: dict[str, Any],
     snapshot_uri: str,
     features_uri: str | None = None,
+    experiment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make staged ``parts`` the published partition for ``ds`` and move the latest pointer.
+
+    ``model`` is the champion's name, version and run id; ``experiment`` (None: no experiment) the
+    experiment's name, challenger share and the model of each arm, recorded in the manifest and
+    the pointer.
 
     Raises StorageError (and publishes nothing) if a staged part is missing or differs from what
     was staged (size or ETag: truncated, overwritten or corrupted). Returns the manifest, with
@@ -206,6 +211,7 @@ def publish(
         "model": model,
         "snapshot_uri": snapshot_uri,
         "features_uri": features_uri,  # what the rows were scored from: the live service scores from it too
+        "experiment": experiment,
         "created_at": datetime.now(UTC).isoformat(),
     }
     store.put_json(target + MANIFEST, manifest)
@@ -243,6 +249,7 @@ def move_latest_pointer(store: ObjectStore, table: str, dataset: str, ds: str, m
         "attempt": manifest["attempt"],
         "rows": manifest["rows"],
         "model": manifest["model"],
+        "experiment": manifest.get("experiment"),
         "published_at": manifest["created_at"],
     }
     for attempt in range(_POINTER_RETRIES):

@@ -1,8 +1,11 @@
 """Tasks ``plan_export``, ``export_shard`` (mapped, one per shard) and ``export_items``.
 
 The plan pins everything the shards must agree on (the champion's exact version, the attempt id,
-the shard count, which tables), so a shard retried an hour later, after the alias has moved,
-still writes the same export. Each shard stages its users' ``user_topk`` (and ``user_embeddings``)
+the shard count, which tables, and with ``experiment.challenger_share`` > 0 the challenger's exact
+version), so a shard retried an hour later, after an alias has moved, still writes the same
+export. In an experiment each shard scores its challenger-arm users (a keyed hash of the user id,
+:mod:`recsys_lib.outcomes.arms`) with the challenger and the others with the champion; every row
+names its arm and model version. Each shard stages its users' ``user_topk`` (and ``user_embeddings``)
 rows under its own prefix and marks itself done last; ``export_items`` stages the item tables.
 Nothing is visible to readers until ``publish``.
 """
@@ -20,15 +23,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from recsys_lib.config import ExperimentConfig
 from recsys_lib.errors import ModelError
 from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
 from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
+from recsys_lib.outcomes import arms
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
-from recsys_lib.registry.promotion import CHAMPION
+from recsys_lib.registry.promotion import CHALLENGER, CHAMPION
 from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.storage import layout
 
@@ -59,15 +64,47 @@ def plan(
         "shards": shards,
         "features_uri": features_uri,
         "snapshot_uri": snapshot_uri,
-        "model": {"name": champion.name, "version": champion.version, "run_id": champion.run_id},
+        "model": _model(champion),
         "model_uri": champion.model_uri,
         "k": cfg.export.k,
+        "experiment": _experiment(cfg.registered_model_name, champion, cfg.experiment),
     }
     key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
     ctx.store.put_json(key, content)
     uri = ctx.store.uri(key)
     log.info("export %s: %s v%s in %d shard(s), plan %s", attempt, champion.name, champion.version, shards, uri)
     return [{"plan_uri": uri, "shard": shard} for shard in range(shards)]
+
+
+def _model(version: registry.RegisteredVersion) -> dict[str, Any]:
+    return {"name": version.name, "version": version.version, "run_id": version.run_id}
+
+
+def _experiment(
+    model_name: str, champion: registry.RegisteredVersion, settings: ExperimentConfig
+) -> dict[str, Any] | None:
+    """The experiment the plan pins: both arms' exact versions, or None for champion only (no
+    challenger share, or no other version behind the ``challenger`` alias)."""
+    if settings.challenger_share == 0:
+        return None
+    challenger = registry.version_by_alias(model_name, CHALLENGER)
+    if challenger is None or challenger.version == champion.version:
+        log.warning(
+            "experiment.challenger_share is %s but %s has no '%s' version besides the champion: every user "
+            "gets the champion's list",
+            settings.challenger_share,
+            model_name,
+            CHALLENGER,
+        )
+        return None
+    return {
+        "name": settings.name,
+        "challenger_share": settings.challenger_share,
+        "arms": {
+            arms.CHAMPION: {**_model(champion), "model_uri": champion.model_uri},
+            arms.CHALLENGER: {**_model(challenger), "model_uri": challenger.model_uri},
+        },
+    }
 
 
 def run_shard(
@@ -87,8 +124,6 @@ def run_shard(
     if cfg.pseudonymize:
         key = pseudonym_key(pseudonym)
         id_map = lambda ids: pseudonymize(ids, key)  # noqa: E731
-    model = the_plan["model"]
-    scorer = bundle.scorer(features)
     started, done = time.monotonic(), 0
 
     def progress(n: int) -> None:
@@ -97,18 +132,37 @@ def run_shard(
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
 
+    scorer = bundle.scorer(features)
     embeddings = cfg.embeddings and scorer.index is not None
-    chunks = user_tables(
-        scorer,
-        users,
-        the_plan["k"],
-        model_name=model["name"],
-        model_version=model["version"],
-        chunk_size=cfg.chunk_size,
-        embeddings=embeddings,
-        user_id_map=id_map,
-        progress=progress,
-    )
+    arm_users = {arms.CHAMPION: users}
+    experiment = the_plan.get("experiment")
+    if experiment is not None:
+        challenged = arms.in_challenger_arm(
+            features.user_ids[users], experiment["name"], experiment["challenger_share"]
+        )
+        arm_users = {arms.CHAMPION: users[~challenged], arms.CHALLENGER: users[challenged]}
+        log.info("shard %d: %d champion and %d challenger users", shard, (~challenged).sum(), challenged.sum())
+
+    def arm_chunks() -> Iterator[dict[str, pa.Table]]:
+        for arm, members in arm_users.items():
+            model, arm_scorer = the_plan["model"], scorer
+            if arm == arms.CHALLENGER:
+                model = experiment["arms"][arm]
+                arm_scorer = registry.load_bundle(model["model_uri"]).scorer(features)
+            yield from user_tables(
+                arm_scorer,
+                members,
+                the_plan["k"],
+                model_name=model["name"],
+                model_version=model["version"],
+                chunk_size=cfg.chunk_size,
+                embeddings=embeddings and arm == arms.CHAMPION,  # the vector tables are the champion's
+                user_id_map=id_map,
+                progress=progress,
+                arm=arm,
+            )
+
+    chunks = arm_chunks()
     tables = USER_TABLES if embeddings else USER_TABLES[:1]
     with contextlib.ExitStack() as stack:
         stagers = {

@@ -47,6 +47,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             model=plan["model"],
             snapshot_uri=plan["snapshot_uri"],
             features_uri=plan["features_uri"],
+            experiment=plan.get("experiment") if table == TABLE else None,  # the item tables are the champion's
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's
