@@ -73,13 +73,17 @@ def cmd_upload_raw(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from recsys_lib.config import load_config
     from recsys_lib.sources import write_landings, write_raw
-    from recsys_lib.sources.synthetic import generate_shop
+    from recsys_lib.sources.synthetic import N_BRANDS, N_CATEGORIES, generate_shop
+    from recsys_lib.sources.synthetic_params import write_shop_params
     from recsys_lib.storage import ObjectStore, layout
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
     end = datetime.combine(datetime.fromisoformat(args.end).date(), datetime.min.time(), tzinfo=UTC)
-    events, items = generate_shop(n_users=args.users, n_items=args.items, days=args.days, end=end, seed=args.seed)
+    shop = {"n_users": args.users, "n_items": args.items, "n_categories": N_CATEGORIES, "n_brands": N_BRANDS}
+    shop |= {"days": args.days, "seed": args.seed}
+    events, items = generate_shop(**shop, end=end)
+    write_shop_params(store, config.data.dataset, {**shop, "end": end.date().isoformat()})
     if args.partitioned:
         days = write_landings(store, config.data.dataset, events, items)
         where = store.uri(layout.raw_prefix(config.data.dataset))
@@ -88,6 +92,17 @@ def cmd_generate(args: argparse.Namespace) -> None:
         for uri in write_raw(store, config.data.dataset, events, items):
             print(f"wrote {uri}")
     print(f"{len(events):,} events, {len(items):,} items")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from recsys_lib.pipelines.simulate import run
+
+    out = run({"dataset": args.dataset}, days=args.days, seed=args.seed, start=args.start)
+    print(
+        f"simulated {out['days'][0]}..{out['days'][-1]} after the export of {out['export_dt']}: {out['events']:,} "
+        f"events ({out['impressions']:,} impressions, {out['clicks']:,} clicks, {out['purchases']:,} purchases) "
+        f"under {out['events_uri']}"
+    )
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
@@ -158,6 +173,16 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     if recs.empty:
         raise RecsysError(f"user {args.user!r} is not in the published export of dataset {config.data.dataset!r}")
     print(recs.to_string(index=False))
+
+
+def cmd_outcomes(args: argparse.Namespace) -> None:
+    from recsys_lib.outcomes.summary import summary
+    from recsys_lib.pipelines import outcomes
+
+    params = {"dataset": args.dataset, "source": args.source, **_params(args.set)}
+    report, uri = outcomes.report(params, args.ds, export_dt=args.export_dt, log_to_mlflow=not args.no_mlflow)
+    print(summary(report))
+    print(f"report: {uri}")
 
 
 def cmd_similar(args: argparse.Namespace) -> None:
@@ -243,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitioned", action="store_true", help="land daily partitions events/dt=<day>/ (and items)")
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser(
+        "simulate",
+        help="shoppers of a generated shop respond to the latest export: land the next days' events",
+        description="Impressions, clicks, carts and purchases of the days after the latest published export "
+        "(or from --start), driven by the generator's planted preferences, landed as events/dt=<day>/.",
+    )
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--days", type=int, default=7, help="days to simulate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--start", default=None, help="first day YYYY-MM-DD (default: the day after the export)")
+    p.set_defaults(func=cmd_simulate)
+
     p = sub.add_parser("retrain", help="run every pipeline stage in this process, with per-stage timings")
     p.add_argument("--dataset", required=True)
     p.add_argument("--source", default="canonical", choices=list(get_args(SourceName)))
@@ -315,6 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="shop")
     p.add_argument("--ds", default=None, help="a published date (default: latest)")
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser(
+        "outcomes",
+        help="what shoppers did with a published export, per experiment arm, with intervals and a verdict",
+        description="Reads the export of --export-dt and the events landed in the outcomes.window_days after "
+        "it (up to --ds), writes outcomes/dataset=<d>/dt=<export-dt>/report.json and an MLflow run, and prints "
+        "each arm's metrics and the verdict.",
+    )
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--ds", default=datetime.now(UTC).date().isoformat(), help="report as of this day (default today)")
+    p.add_argument("--export-dt", default=None, help="the export date (default: --ds minus outcomes.window_days)")
+    p.add_argument("--source", default="canonical", choices=list(get_args(SourceName)))
+    p.add_argument("--no-mlflow", action="store_true", help="write the report to S3 only, no MLflow run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set outcomes.window_days=3")
+    p.set_defaults(func=cmd_outcomes)
     return parser
 
 

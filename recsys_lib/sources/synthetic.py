@@ -12,10 +12,13 @@ The planted structure is what a recommender should find, and it holds over the w
   follows a cart (~70% views, ~20% carts, ~10% purchases).
 
 Everything is vectorised numpy; the same arguments always give identical frames.
+:func:`shop_truth` replays the same draws to return the planted preferences themselves
+(:class:`ShopTruth`), for simulations that need to know what each shopper truly likes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -35,6 +38,7 @@ VIEWS_LOG_MEAN, VIEWS_LOG_SIGMA, MAX_VIEWS_PER_USER = 2.0, 1.0, 500  # extra vie
 NEW_SESSION_RATE = 1 / 3  # chance a view starts a new session (mean session: three views)
 CART_RATE = 2 / 7  # views followed by an add-to-cart
 PURCHASE_RATE = 0.5  # carts followed by a purchase
+N_CATEGORIES, N_BRANDS = 8, 25  # defaults of generate_shop and shop_truth
 _VIEW, _CART, _PURCHASE = 0, 1, 2
 _STAGE_NAMES = np.array([schema.VIEW, schema.ADD_TO_CART, schema.PURCHASE], dtype=object)
 
@@ -86,26 +90,32 @@ def _sessions(rng: np.random.Generator, n_users: int) -> tuple[np.ndarray, np.nd
     return user, np.cumsum(opens) - 1, opens
 
 
-def _session_categories(rng: np.random.Generator, session_user: np.ndarray, n_categories: int) -> np.ndarray:
+def _session_categories(
+    rng: np.random.Generator, session_user: np.ndarray, first: np.ndarray, second: np.ndarray, n_categories: int
+) -> np.ndarray:
     """One category per session: a preferred one of its user with probability PREFERRED_SHARE."""
-    first, second = _user_preferences(rng, int(session_user.max()) + 1, n_categories)
     pick_second = rng.random(len(session_user)) < SECOND_PREFERENCE_SHARE
     preferred = np.where(pick_second, second[session_user], first[session_user])
     in_preferred = rng.random(len(session_user)) < PREFERRED_SHARE
     return np.where(in_preferred, preferred, rng.integers(n_categories, size=len(session_user)))
 
 
-def _views(rng: np.random.Generator, n_users: int, catalogue: Catalogue) -> dict[str, np.ndarray]:
-    """Every view: user, session, item and seconds since its session started."""
-    user, session, opens = _sessions(rng, n_users)
+def _views(
+    rng: np.random.Generator, n_users: int, catalogue: Catalogue
+) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every view (user, session, item, seconds since its session started) and the planted
+    structure it was drawn from: (first, second) preferred category per user and the item sampler
+    (order, key) of :func:`_item_sampler`."""
+    user, session, opens = _sessions(rng, n_users)  # every user has views, so users 0 .. n_users - 1
     n_categories = int(catalogue.category_idx.max()) + 1
-    session_category = _session_categories(rng, user[opens], n_categories)  # (n_sessions,)
+    first, second = _user_preferences(rng, n_users, n_categories)  # (n_users,) each
+    session_category = _session_categories(rng, user[opens], first, second, n_categories)  # (n_sessions,)
     order, key = _item_sampler(rng, catalogue.category_idx)
     target = session_category[session] + rng.random(len(user))
     item = order[np.minimum(np.searchsorted(key, target, side="right"), len(order) - 1)]
     elapsed = np.cumsum(rng.integers(10, 240, size=len(user)))  # 10 s to 4 min between views
     offset = elapsed - elapsed[opens][session]  # 0 at each session's first view
-    return {"user": user, "session": session, "item": item, "offset": offset}
+    return {"user": user, "session": session, "item": item, "offset": offset}, (first, second, order, key)
 
 
 def _funnel(rng: np.random.Generator, views: dict[str, np.ndarray], price: np.ndarray) -> dict[str, np.ndarray]:
@@ -144,14 +154,20 @@ def _utc(end: datetime) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _user_ids(n_users: int) -> np.ndarray:
+    """``u00000`` ...: user ids as the events carry them (five digits at least)."""
+    width = max(5, len(str(n_users - 1)))
+    return np.array([f"u{u:0{width}d}" for u in range(n_users)], dtype=object)
+
+
 def _to_frame(
     events: dict[str, np.ndarray], seconds: np.ndarray, start: pd.Timestamp, item_ids: np.ndarray
 ) -> pd.DataFrame:
     """Canonical events frame, sorted by time (then user, then funnel stage)."""
     order = np.lexsort((events["stage"], events["user"], seconds))
     n_users = int(events["user"].max()) + 1
-    user_width, session_width = max(5, len(str(n_users - 1))), max(6, len(str(int(events["session"].max()))))
-    user_ids = np.array([f"u{u:0{user_width}d}" for u in range(n_users)], dtype=object)
+    session_width = max(6, len(str(int(events["session"].max()))))
+    user_ids = _user_ids(n_users)
     stage = events["stage"][order]
     quantity = pd.array(events["quantity"][order], dtype="Int64")
     quantity[stage == _VIEW] = pd.NA
@@ -173,8 +189,8 @@ def generate_shop(
     *,
     n_users: int = 1000,
     n_items: int = 400,
-    n_categories: int = 8,
-    n_brands: int = 25,
+    n_categories: int = N_CATEGORIES,
+    n_brands: int = N_BRANDS,
     days: int = 60,
     end: datetime,
     seed: int = 0,
@@ -188,7 +204,86 @@ def generate_shop(
     _check_args(n_users, n_items, n_categories, n_brands, days)
     rng = np.random.default_rng(seed)
     catalogue = generate_catalogue(rng, n_items, n_categories, n_brands)
-    events = _funnel(rng, _views(rng, n_users, catalogue), catalogue.price)
+    views, _ = _views(rng, n_users, catalogue)
+    events = _funnel(rng, views, catalogue.price)
     seconds = _seconds(rng, events, window_s=days * 86_400)
     start = _utc(end) - pd.Timedelta(days=days)
     return _to_frame(events, seconds, start, catalogue.items[schema.ITEM_ID].to_numpy()), catalogue.items
+
+
+@dataclass(frozen=True)
+class ShopTruth:
+    """The planted structure of one :func:`generate_shop` shop: what a recommender should find.
+
+    Rows align with ``items`` (catalogue order) and with ``user_ids`` (``u00000`` ...).
+    """
+
+    items: pd.DataFrame
+    """The canonical catalogue, exactly as generate_shop returns it."""
+    item_category: np.ndarray
+    """(n_items,) int: category index of each catalogue row."""
+    item_within: np.ndarray
+    """(n_items,) float: probability that a view in the item's category is of this item (Zipf)."""
+    user_ids: np.ndarray
+    """(n_users,) object: user ids as the events carry them."""
+    first: np.ndarray
+    """(n_users,) int: each user's favourite category."""
+    second: np.ndarray
+    """(n_users,) int: the second preferred category (equal to ``first`` for one-category users)."""
+
+    @property
+    def n_categories(self) -> int:
+        return int(self.item_category.max()) + 1
+
+    def category_share(self) -> np.ndarray:
+        """(n_users, n_categories): probability that a session of the user is in each category:
+        ``(1 - PREFERRED_SHARE) / n_categories`` everywhere, plus PREFERRED_SHARE split between the
+        first and second preferred category as SECOND_PREFERENCE_SHARE says (all on the first for
+        one-category users). Rows sum to 1."""
+        rows = np.arange(len(self.first))
+        share = np.full((len(rows), self.n_categories), (1.0 - PREFERRED_SHARE) / self.n_categories)
+        share[rows, self.first] += PREFERRED_SHARE * (1.0 - SECOND_PREFERENCE_SHARE)
+        share[rows, self.second] += PREFERRED_SHARE * SECOND_PREFERENCE_SHARE  # on first too if equal
+        return share
+
+    def affinity(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """(n,) float in (0, 1]: how much each user likes each item (aligned arrays of row indices):
+        the session share of the item's category over the user's largest share. With 8 categories:
+        1 for every item of the favourite category, 0.68 for the second preferred one and 0.03-0.05
+        for a category the user does not prefer.
+        """
+        share = self.category_share()  # (n_users, n_categories)
+        return share[user_rows, self.item_category[item_rows]] / share.max(axis=1)[user_rows]
+
+
+def _within_probability(order: np.ndarray, key: np.ndarray, category_idx: np.ndarray) -> np.ndarray:
+    """(n_items,) the item sampler's probability of each item given its category."""
+    cat_sorted = category_idx[order]
+    cdf = key - cat_sorted  # (n_items,) in (0, 1], sorted by category then popularity rank
+    before = np.where(np.r_[True, cat_sorted[1:] != cat_sorted[:-1]], 0.0, np.r_[0.0, cdf[:-1]])
+    within = np.empty(len(order))
+    within[order] = cdf - before
+    return within
+
+
+def shop_truth(
+    *, n_users: int, n_items: int, n_categories: int = N_CATEGORIES, n_brands: int = N_BRANDS, seed: int = 0
+) -> ShopTruth:
+    """The planted preferences of ``generate_shop(n_users=..., n_items=..., seed=...)``.
+
+    Replays the generator's own draws (catalogue, then views, which draw the preferences and the
+    item popularity), so the truth is exactly the one the events came from, whatever ``days``
+    and ``end`` were. Raises ConfigError like generate_shop.
+    """
+    _check_args(n_users, n_items, n_categories, n_brands, 1)
+    rng = np.random.default_rng(seed)
+    catalogue = generate_catalogue(rng, n_items, n_categories, n_brands)
+    _, (first, second, order, key) = _views(rng, n_users, catalogue)
+    return ShopTruth(
+        items=catalogue.items,
+        item_category=catalogue.category_idx,
+        item_within=_within_probability(order, key, catalogue.category_idx),
+        user_ids=_user_ids(n_users),
+        first=first,
+        second=second,
+    )

@@ -3,8 +3,9 @@
 One call runs three GX suites (see expectations.py): ``events_rows`` on the events as read (shape
 and row-level rules, COMPLETE results so the offending rows are known by index), then
 ``events_dataset`` on the rows that passed, impressions and clicks aside (referential integrity,
-volume and drift against the previous snapshot's profile, freshness) and ``items`` on the catalogue. Rows that break a row-level
-rule are split off with a ``reason`` column; their share is itself a rule (``quarantine_share``).
+volume and drift against the previous snapshot's profile, freshness) and ``items`` on the
+catalogue. Rows that break a row-level rule are split off with a ``reason`` column; their share
+is itself a rule (``quarantine_share``).
 
 With ``docs_dir`` the suites run as checkpoints of a file-backed GX context there and GX renders
 its Data Docs HTML; without it an in-memory context is used and nothing is written. GX is

@@ -6,7 +6,7 @@ import pytest
 
 from recsys_lib.cli import build_parser, main
 
-COMMANDS = ["demo", "stack", "upload-raw", "generate", "retrain", "recommend", "similar"]
+COMMANDS = ["demo", "stack", "upload-raw", "generate", "simulate", "retrain", "recommend", "similar", "outcomes"]
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
