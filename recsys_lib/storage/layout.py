@@ -105,6 +105,16 @@ def validation_root(dataset: str) -> str:
     return f"validation/dataset={check_dataset(dataset)}/"
 
 
+def outcomes_report_key(dataset: str, ds: str) -> str:
+    """The outcome report of the export published for ``ds`` (what shoppers did with it)."""
+    return _partition("outcomes", dataset, ds) + "report.json"
+
+
+def outcomes_root(dataset: str) -> str:
+    """The folder holding one ``dt=`` partition per reported export date of ``dataset``."""
+    return f"outcomes/dataset={check_dataset(dataset)}/"
+
+
 def partition_dates(folders: list[str]) -> list[str]:
     """The logical dates of ``.../dt=YYYY-MM-DD/`` folder names (``ObjectStore.list_prefixes``), newest first."""
     found = {m.group(1) for f in folders if (m := re.search(r"dt=(\d{4}-\d{2}-\d{2})/$", f))}

@@ -34,14 +34,15 @@ def dag(airflow_db):
     return bag.get_dag("recsys_retrain")
 
 
-def test_dag_file_imports_fast_without_heavy_libraries() -> None:
+@pytest.mark.parametrize("dag_file", ["recsys_retrain.py", "recsys_outcomes.py"])
+def test_dag_file_imports_fast_without_heavy_libraries(dag_file: str) -> None:
     code = (
         "import sys, runpy; runpy.run_path(sys.argv[1]);"
         "heavy = [m for m in ('torch', 'pandas', 'great_expectations', 'mlflow', 'boto3') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "recsys_retrain.py")],
+        [sys.executable, "-c", code, str(DAGS / dag_file)],
         capture_output=True,
         text=True,
         check=True,
@@ -97,3 +98,28 @@ def test_param_defaults_are_valid_config(dag) -> None:
 
     config = load_config(overrides=dag.params.dump())
     assert config.model.name == "mf_bpr" and config.export.k == 10
+
+
+@pytest.fixture(scope="module")
+def outcomes_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag.get_dag("recsys_outcomes")
+
+
+def test_outcomes_dag_is_one_thin_task_with_valid_defaults(outcomes_dag) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from recsys_lib.config import load_config
+
+    assert outcomes_dag.task_ids == ["report_outcomes"]
+    task = outcomes_dag.get_task("report_outcomes")
+    assert "from recsys_lib.pipelines import outcomes" in inspect.getsource(task.python_callable)
+    assert task.retries >= 1 and task.execution_timeout is not None
+    params = outcomes_dag.params.dump()
+    assert params.pop("export_dt") is None
+    assert load_config(overrides=params).outcomes.window_days == 7
+    with pytest.raises(ParamValidationError, match="dataset"):
+        copy.deepcopy(outcomes_dag.params)["dataset"] = "../etc"

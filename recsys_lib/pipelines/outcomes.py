@@ -1,0 +1,146 @@
+"""Task ``report_outcomes`` (DAG ``recsys_outcomes``, ``recsys outcomes``): what shoppers did with a
+published export in the days after it, per experiment arm.
+
+For export date D the events of (D, D + ``outcomes.window_days``] are read from the raw landings
+through the dataset's source adapter (so a shop's own column and event names are mapped as for
+training); the days that have not landed yet make the report partial. The report goes to
+``outcomes/dataset=<d>/dt=<D>/report.json`` and to an MLflow run in the experiment
+``<experiment>-outcomes`` (one run per export date, tagged with both arms' model versions, whose
+versions get a tag pointing back at it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from recsys_lib.errors import SourceError
+from recsys_lib.export.reader import read_manifest, read_recommendations
+from recsys_lib.outcomes.report import Window, build_report
+from recsys_lib.pipelines.context import RunContext
+from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.sources import read_source
+from recsys_lib.storage import layout
+
+log = logging.getLogger(__name__)
+
+
+def default_export_dt(last_day: str, window_days: int) -> str:
+    """The export reported on by default: the one whose window ended with ``last_day``."""
+    return (date.fromisoformat(last_day) - timedelta(days=window_days)).isoformat()
+
+
+def run(
+    params: Mapping[str, Any] | None,
+    ds: str,
+    *,
+    export_dt: str | None = None,
+    interval_end: str | None = None,
+    log_to_mlflow: bool = True,
+) -> dict[str, Any]:
+    """:func:`report`, returning only what XCom should carry: the report's URI, export date,
+    verdict, whether it is partial and the days observed."""
+    out, uri = report(params, ds, export_dt=export_dt, interval_end=interval_end, log_to_mlflow=log_to_mlflow)
+    return {
+        "report_uri": uri,
+        "export_dt": out["window"]["export_dt"],
+        "verdict": out["verdict"],
+        "partial": out["partial"],
+        "days_observed": out["window"]["days_observed"],
+    }
+
+
+def report(
+    params: Mapping[str, Any] | None,
+    ds: str,
+    *,
+    export_dt: str | None = None,
+    interval_end: str | None = None,
+    log_to_mlflow: bool = True,
+) -> tuple[dict[str, Any], str]:
+    """Report on the export of ``export_dt`` (default: the last day of the data interval minus the
+    window) with the events landed up to that last day (``ds`` itself without ``interval_end``;
+    see :attr:`RunContext.last_day`); write it (and, with ``log_to_mlflow``, its MLflow run).
+    Returns the report and its URI.
+
+    Raises ExportNotFoundError when that export was never published and SourceError (rule
+    ``empty_window``) when no events after it have landed yet.
+    """
+    ctx = RunContext.create(params, ds, interval_end=interval_end)
+    cfg, as_of = ctx.config, ctx.last_day
+    window_days = cfg.outcomes.window_days
+    export_dt = layout.check_ds(export_dt or default_export_dt(as_of, window_days))
+    manifest = read_manifest(ctx.store, ctx.dataset, export_dt)
+    recs = read_recommendations(ctx.store, ctx.dataset, export_dt)
+    observed = min((date.fromisoformat(as_of) - date.fromisoformat(export_dt)).days, window_days)
+    if observed < 1:
+        raise SourceError(
+            f"empty_window: the outcome window of the {export_dt} export starts on the day after it; "
+            f"report on it once a later day than {as_of} has landed"
+        )
+    last_day = (date.fromisoformat(export_dt) + timedelta(days=observed)).isoformat()
+    data = cfg.data.model_copy(update={"window_days": observed})
+    tables = read_source(ctx.store, data, last_day)
+    if tables.files is not None and not tables.files.flat:
+        observed = len(tables.files.days)  # landings, not calendar days: a missing day is not observed
+    window = Window(export_dt, window_days, observed)
+    out = build_report(recs, tables.events, window, cfg.outcomes)
+    out.update(dataset=ctx.dataset, experiment=manifest.get("experiment"), as_of=as_of)
+    if log_to_mlflow:
+        out["mlflow_run_id"] = _log(ctx, out)
+    key = layout.outcomes_report_key(ctx.dataset, export_dt)
+    ctx.store.put_json(key, out)
+    uri = ctx.store.uri(key)
+    log.info(
+        "outcomes of the %s export (%d of %d days observed): verdict %s; report %s",
+        export_dt,
+        window.days_observed,
+        window_days,
+        out["verdict"],
+        uri,
+    )
+    return out, uri
+
+
+def _log(ctx: RunContext, report: dict[str, Any]) -> str:
+    """One MLflow run per report: arm metrics with intervals, differences and adjusted p-values,
+    the report as an artifact; both model versions tagged with the run id."""
+    cfg = ctx.config
+    export_dt = report["window"]["export_dt"]
+    arms = report["arms"]
+    tags = ctx.lineage_tags(**{"recsys.export_dt": export_dt, "recsys.verdict": report["verdict"]})
+    for arm, section in arms.items():
+        tags[f"recsys.{arm}_version"] = f"{section['model']['name']}/{section['model']['version']}"
+    params = {
+        "export_dt": export_dt,
+        "window_days": report["window"]["window_days"],
+        "primary_metric": report["primary_metric"],
+        "alpha": report["alpha"],
+    }
+    run_id = registry.start_run(f"{cfg.experiment_name}-outcomes", f"outcomes-{export_dt}", tags=tags, params=params)
+    metrics: dict[str, float] = {"days_observed": report["window"]["days_observed"]}
+    for arm, section in arms.items():
+        metrics[f"{arm}.exposed"] = section["exposed"]
+        for name, values in section["metrics"].items():
+            for field in ("value", "ci_low", "ci_high"):
+                if values.get(field) is not None:
+                    metrics[f"{arm}.{name}" + ("" if field == "value" else f".{field}")] = values[field]
+    for name, values in (report["comparison"] or {}).get("metrics", {}).items():
+        for field, label in (("value", "diff"), ("p_adjusted", "p_adjusted")):
+            if values.get(field) is not None:
+                metrics[f"{label}.{name}"] = values[field]
+    registry.log_metrics(run_id, metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "report.json").write_text(json.dumps(report, indent=2))
+        registry.log_artifacts(run_id, tmp, "outcomes")
+    registry.end_run(run_id)
+    for section in arms.values():
+        registry.set_version_tags(
+            section["model"]["name"], section["model"]["version"], {f"outcomes.{export_dt}": run_id}
+        )
+    return run_id
