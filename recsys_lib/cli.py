@@ -72,26 +72,26 @@ def cmd_upload_raw(args: argparse.Namespace) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from recsys_lib.config import load_config
-    from recsys_lib.sources import write_landings, write_raw
-    from recsys_lib.sources.synthetic import N_BRANDS, N_CATEGORIES, generate_shop
-    from recsys_lib.sources.synthetic_params import write_shop_params
+    from recsys_lib.sources import write_synthetic_shop
     from recsys_lib.storage import ObjectStore, layout
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
     end = datetime.combine(datetime.fromisoformat(args.end).date(), datetime.min.time(), tzinfo=UTC)
-    shop = {"n_users": args.users, "n_items": args.items, "n_categories": N_CATEGORIES, "n_brands": N_BRANDS}
-    shop |= {"days": args.days, "seed": args.seed}
-    events, items = generate_shop(**shop, end=end)
-    write_shop_params(store, config.data.dataset, {**shop, "end": end.date().isoformat()})
-    if args.partitioned:
-        days = write_landings(store, config.data.dataset, events, items)
-        where = store.uri(layout.raw_prefix(config.data.dataset))
-        print(f"landed {len(days)} daily partitions {days[0]}..{days[-1]} and a catalogue snapshot under {where}")
-    else:
-        for uri in write_raw(store, config.data.dataset, events, items):
-            print(f"wrote {uri}")
-    print(f"{len(events):,} events, {len(items):,} items")
+    events, items = write_synthetic_shop(
+        store,
+        config.data.dataset,
+        end=end,
+        partitioned=args.partitioned,
+        n_users=args.users,
+        n_items=args.items,
+        days=args.days,
+        seed=args.seed,
+    )
+    layout_name = "daily landings events/dt=<day>/ and a catalogue snapshot" if args.partitioned else "flat files"
+    print(
+        f"{len(events):,} events, {len(items):,} items as {layout_name} under {store.uri(layout.raw_prefix(config.data.dataset))}"
+    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:

@@ -1,7 +1,10 @@
 """``make demo``: the whole product on one laptop, from nothing, in a few minutes.
 
-Starts a local S3 endpoint and an MLflow server, writes a seeded synthetic shop to ``raw/``, runs
-the ``recsys_retrain`` DAG with Airflow (``airflow dags test``), then prints where to look.
+Starts a local S3 endpoint and an MLflow server, lands a seeded synthetic shop as daily partitions
+under ``raw/``, runs the ``recsys_retrain`` DAG with Airflow (``airflow dags test``) for the default
+model (the champion), runs it again for popularity (a weaker challenger) exported to half the
+users, lets the shop's simulated shoppers respond for a week, runs the ``recsys_outcomes`` DAG and
+prints where to look and the experiment's verdict.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsys_lib.devstack.services import Stack, start_stack, stop_stack
@@ -24,8 +27,12 @@ BUCKET = "recsys"
 _LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<msg>.*?)\s+\[(?P<logger>[\w.]+)\]")
 
 
+STEPS = 7
+WEEK = 7  # days of simulated shopping after the experiment's export
+
+
 def _step(n: int, text: str) -> None:
-    print(f"\n[{n}/5] {text}", flush=True)
+    print(f"\n[{n}/{STEPS}] {text}", flush=True)
 
 
 def dags_folder() -> Path:
@@ -47,16 +54,23 @@ def airflow_env(home: Path, stack: Stack) -> dict[str, str]:
     }
 
 
-def run_dag(env: dict[str, str], ds: str, conf: dict[str, object], log_path: Path) -> None:
-    """``airflow dags test`` with the full log in ``log_path`` and pipeline progress on stdout."""
+def prepare_airflow(env: dict[str, str]) -> None:
+    """Migrate the metadata DB and create the ``gpu`` pool training runs in."""
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
     subprocess.run(
         [airflow, "pools", "set", "gpu", "1", "GPU training slots"], env=env, check=True, capture_output=True
     )
-    cmd = [airflow, "dags", "test", "recsys_retrain", ds, "-c", json.dumps(conf)]
+
+
+def run_dag(
+    env: dict[str, str], ds: str, conf: dict[str, object], log_path: Path, dag_id: str = "recsys_retrain"
+) -> None:
+    """``airflow dags test`` with the full log appended to ``log_path`` and pipeline progress on stdout."""
+    airflow = str(Path(sys.executable).parent / "airflow")
+    cmd = [airflow, "dags", "test", dag_id, ds, "-c", json.dumps(conf)]
     with (
-        log_path.open("w") as log,
+        log_path.open("a") as log,
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
     ):
         assert proc.stdout is not None
@@ -70,41 +84,61 @@ def run_dag(env: dict[str, str], ds: str, conf: dict[str, object], log_path: Pat
 
 
 def run_demo(state_dir: Path, *, keep: bool = False, n_users: int = 2000, epochs: int = 20) -> None:
-    from recsys_lib.sources import write_raw
-    from recsys_lib.sources.synthetic import generate_shop
+    from recsys_lib.sources import write_synthetic_shop
     from recsys_lib.storage import ObjectStore
 
     started = time.monotonic()
     state_dir = state_dir.resolve()
     shutil.rmtree(state_dir, ignore_errors=True)  # services keep state in memory: start clean
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    ds = today.date().isoformat()
+    export_day = today - timedelta(days=WEEK + 1)  # the experiment's export, a simulated week before today
+    champion_day = export_day - timedelta(days=1)
+    ds, champion_ds, report_ds = (d.date().isoformat() for d in (export_day, champion_day, today))
+    log_path = state_dir / "dag_test.log"
 
     _step(1, "starting the local S3 endpoint (moto) and the MLflow tracking server")
     stack = start_stack(state_dir / "services", bucket=BUCKET)
     os.environ.update(stack.client_env())
     print(f"   S3 {stack.s3.url}   MLflow {stack.mlflow.url}")
     try:
-        _step(2, f"writing a seeded synthetic shop to s3://{BUCKET}/raw/{DATASET}/")
-        events, items = generate_shop(n_users=n_users, n_items=max(200, n_users // 4), days=90, end=today, seed=0)
+        _step(2, f"landing a seeded synthetic shop as daily partitions under s3://{BUCKET}/raw/{DATASET}/")
         store = ObjectStore(BUCKET)
-        write_raw(store, DATASET, events, items)
+        events, items = write_synthetic_shop(
+            store, DATASET, end=export_day, n_users=n_users, n_items=max(200, n_users // 4), days=90, seed=0
+        )
         print(f"   {len(events):,} events from {events['user_id'].nunique():,} users over {len(items):,} items")
 
-        _step(3, f"running DAG recsys_retrain for {ds} with Airflow (log: {state_dir / 'dag_test.log'})")
-        conf = {"dataset": DATASET, "epochs": epochs, "k": 10}
-        run_dag(airflow_env(state_dir / "airflow", stack), ds, conf, state_dir / "dag_test.log")
+        env = airflow_env(state_dir / "airflow", stack)
+        prepare_airflow(env)
+        _step(3, f"running DAG recsys_retrain for {champion_ds} with Airflow: the champion (log: {log_path})")
+        run_dag(env, champion_ds, {"dataset": DATASET, "epochs": epochs, "k": 10}, log_path)
 
-        _step(4, "reading the results back through the library")
-        from recsys_lib.devstack.summary import print_summary
+        _step(4, f"running recsys_retrain for {ds} with popularity, the challenger, exported to half the users")
+        run_dag(env, ds, {"dataset": DATASET, "model": "popularity", "k": 10, "challenger_share": 0.5}, log_path)
+
+        _step(5, f"a week of simulated shoppers responding to their lists ({WEEK} daily landings after {ds})")
+        from recsys_lib.pipelines import simulate
+
+        week = simulate.run({"dataset": DATASET}, days=WEEK)
+        print(
+            f"   {week['events']:,} events: {week['impressions']:,} impressions, {week['clicks']:,} clicks, "
+            f"{week['purchases']:,} purchases"
+        )
+
+        _step(6, f"running DAG recsys_outcomes for {report_ds}: what each arm's shoppers did")
+        run_dag(env, report_ds, {"dataset": DATASET}, log_path, dag_id="recsys_outcomes")
+
+        _step(7, "reading the results back through the library")
+        from recsys_lib.devstack.summary import print_outcomes, print_summary
 
         print_summary(store, stack, DATASET, items)
+        print_outcomes(store, DATASET, ds)
     finally:
-        _step(5, "services")
+        print("\nservices:", end=" ")
         if keep:
             stack.save()
-            print(f"   left running. Stop them with: .venv/bin/recsys stack down --state-dir {state_dir / 'services'}")
+            print(f"left running. Stop them with: .venv/bin/recsys stack down --state-dir {state_dir / 'services'}")
         else:
             stop_stack(stack)
-            print("   stopped (run `make demo DEMO_ARGS=--keep` to keep the MLflow UI up)")
+            print("stopped (run `make demo DEMO_ARGS=--keep` to keep the MLflow UI up)")
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s")

@@ -53,3 +53,12 @@ def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.Data
                 f"     {row.rank}. {row.item_id}  {item[schema.TITLE]!s:<34} {item[schema.CATEGORY]!s:<12} "
                 f"score {row.score:.3f}"
             )
+
+
+def print_outcomes(store: ObjectStore, dataset: str, export_dt: str) -> None:
+    """The outcome report of the ``export_dt`` export: each arm's metrics and the verdict."""
+    from recsys_lib.outcomes.summary import summary
+
+    report = store.get_json(layout.outcomes_report_key(dataset, export_dt))
+    print(f"\n   experiment (report {store.uri(layout.outcomes_report_key(dataset, export_dt))}):")
+    print("\n".join("   " + line for line in summary(report).splitlines()))

@@ -4,13 +4,15 @@ The unit of an experiment is the user (arms are assigned per user), so every met
 over users:
 
 * a **proportion** (share of users with a property, e.g. bought a recommended item): the Wilson
-  score interval for the arm, and the Wald variance ``p (1 - p) / n`` for comparisons;
+  score interval for the arm; two arms are compared with the two-proportion z-test (pooled
+  variance under the null hypothesis) and the difference's interval uses the unpooled (Wald)
+  variance;
 * a **ratio of sums** over users (e.g. clicks / impressions, recommended revenue / revenue): the
   delta method on per-user numerators and denominators (Deng, Knoblich and Lu, "Applying the delta
   method in metric analytics", KDD 2018), which accounts for one user's events not being
   independent of each other.
 
-Two arms are compared with a two-sided z-test on the difference with unpooled standard errors
+Ratios are compared with a two-sided z-test on the difference with unpooled standard errors
 (Welch's form for large samples); the p-values of the metrics compared in one report are adjusted
 with Holm's step-down method, which controls the family-wise error rate.
 
@@ -53,6 +55,8 @@ class Estimate:
     numerator: float
     denominator: float
     units: int
+    proportion: bool = False
+    """Whether ``value`` is a share of ``units`` (compared with the pooled two-proportion test)."""
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {
@@ -93,12 +97,13 @@ def proportion(successes: int, n: int, confidence: float = 0.95) -> Estimate:
     if n < 0 or not 0 <= successes <= max(n, 0):
         raise ConfigError(f"proportion needs 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, math.nan, float(successes), 0.0, 0)
+        return Estimate(math.nan, math.nan, math.nan, math.nan, float(successes), 0.0, 0, proportion=True)
     z = z_value(confidence)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return Estimate(p, centre - half, centre + half, p * (1 - p) / n, float(successes), float(n), n)
+    low, high = max(centre - half, 0.0), min(centre + half, 1.0)  # inside [0, 1] whatever the rounding
+    return Estimate(p, low, high, p * (1 - p) / n, float(successes), float(n), n, proportion=True)
 
 
 def ratio(numerators: np.ndarray, denominators: np.ndarray, confidence: float = 0.95) -> Estimate:
@@ -126,21 +131,30 @@ def ratio(numerators: np.ndarray, denominators: np.ndarray, confidence: float = 
 
 
 def difference(control: Estimate, treatment: Estimate, confidence: float = 0.95) -> Difference:
-    """``treatment - control`` with a normal interval and a two-sided z-test (unpooled variances).
+    """``treatment - control`` with a normal interval (unpooled variances) and a two-sided z-test:
+    pooled variance for two proportions, unpooled for ratios.
 
-    With no variance in either arm the p-value is 1 for equal values and 0 otherwise; ``nan``
-    throughout when either arm has no estimate.
+    ``nan`` throughout when either arm has no estimate; a p-value of ``nan`` (not tested) when
+    there is no variance to test against (two ratios measured without spread, e.g. one user each),
+    and 1 when two proportions are both 0 or both 1.
     """
     diff = treatment.value - control.value
     variance = treatment.variance + control.variance
     if math.isnan(diff) or math.isnan(variance):
         return Difference(diff, math.nan, math.nan, math.nan, math.nan)
-    if variance == 0:
-        return Difference(diff, diff, diff, math.nan, 1.0 if diff == 0 else 0.0)
     se = math.sqrt(variance)
-    z = diff / se
     half = z_value(confidence) * se
+    test_variance = _pooled_variance(control, treatment) if control.proportion and treatment.proportion else variance
+    if test_variance == 0:
+        return Difference(diff, diff - half, diff + half, math.nan, 1.0 if diff == 0 else math.nan)
+    z = diff / math.sqrt(test_variance)
     return Difference(diff, diff - half, diff + half, z, 2 * (1 - _NORMAL.cdf(abs(z))))
+
+
+def _pooled_variance(a: Estimate, b: Estimate) -> float:
+    """Variance of the difference of two proportions if both arms shared one rate (the null)."""
+    pooled = (a.numerator + b.numerator) / (a.denominator + b.denominator)
+    return pooled * (1 - pooled) * (1 / a.denominator + 1 / b.denominator)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recsys_lib.outcomes.arms import ARMS
 from recsys_lib.outcomes.report import BETTER, METRICS, NO_EXPERIMENT, WORSE
 
 _VERDICTS = {
@@ -37,7 +38,7 @@ def verdict_line(report: dict[str, Any]) -> str:
 def summary(report: dict[str, Any]) -> str:
     """Exposed users per arm, then one line per metric: each arm's value with its 95% interval, the
     difference with its interval and Holm-adjusted p-value; then the verdict."""
-    arms = report["arms"]
+    arms = {arm: report["arms"][arm] for arm in ARMS if arm in report["arms"]}  # JSON may have sorted the keys
     window = report["window"]
     lines = [f"outcomes of the {window['export_dt']} export, days {window['first_day']}..{window['last_day_observed']}"]
     for arm, section in arms.items():

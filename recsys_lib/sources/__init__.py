@@ -113,4 +113,32 @@ def write_landings(
     return sorted(day.unique().tolist())
 
 
-__all__ = ["SOURCES", "RawTables", "has_event_time", "read_source", "write_landings", "write_raw"]
+def write_synthetic_shop(
+    store: ObjectStore, dataset: str, *, end: datetime, partitioned: bool = True, **shop: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generate a synthetic shop (``generate_shop(end=end, **shop)``), store it as raw input of
+    ``dataset`` (daily landings, or the flat files with ``partitioned=False``) and record the
+    generator's arguments (``raw/<dataset>/_synthetic.json``) so ``recsys simulate`` can rebuild its
+    planted truth. Returns the (events, items) written."""
+    from recsys_lib.sources.synthetic import N_BRANDS, N_CATEGORIES, generate_shop
+    from recsys_lib.sources.synthetic_params import write_shop_params
+
+    shop = {"n_categories": N_CATEGORIES, "n_brands": N_BRANDS, **shop}
+    events, items = generate_shop(end=end, **shop)
+    if partitioned:
+        write_landings(store, dataset, events, items)
+    else:
+        write_raw(store, dataset, events, items)
+    write_shop_params(store, dataset, {**shop, "end": end.date().isoformat()})
+    return events, items
+
+
+__all__ = [
+    "SOURCES",
+    "RawTables",
+    "has_event_time",
+    "read_source",
+    "write_landings",
+    "write_raw",
+    "write_synthetic_shop",
+]

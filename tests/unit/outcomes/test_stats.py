@@ -38,13 +38,14 @@ def test_wilson_interval_stays_inside_0_1_at_the_edges():
         proportion(5, 3)
 
 
-def test_difference_of_two_proportions_is_a_z_test_with_unpooled_variances():
-    # 50/100 vs 65/100: diff 0.15; var = 0.5*0.5/100 + 0.65*0.35/100 = 0.004775; se = 0.0691014
-    # z = 0.15 / 0.0691014 = 2.170724; p = 2 * (1 - Phi(2.170724)) = 0.029952
+def test_difference_of_two_proportions_is_the_pooled_z_test_with_a_wald_interval():
+    # 50/100 vs 65/100: diff 0.15. Test: pooled p = 115/200 = 0.575,
+    # var = 0.575 * 0.425 * (1/100 + 1/100) = 0.0048875, se 0.0699106, z = 2.145595, p = 0.031906.
+    # Interval: unpooled var = 0.5*0.5/100 + 0.65*0.35/100 = 0.004775, se = 0.0691014.
     diff = difference(proportion(50, 100), proportion(65, 100))
     assert diff.value == pytest.approx(0.15)
-    assert diff.z == pytest.approx(2.170724, abs=1e-6)
-    assert diff.p_value == pytest.approx(0.029952, abs=1e-6)
+    assert diff.z == pytest.approx(2.145595, abs=1e-6)
+    assert diff.p_value == pytest.approx(0.031906, abs=1e-6)
     assert diff.low == pytest.approx(0.15 - Z * 0.0691014, abs=1e-6)
     assert diff.high == pytest.approx(0.15 + Z * 0.0691014, abs=1e-6)
     reverse = difference(proportion(65, 100), proportion(50, 100))
@@ -53,7 +54,13 @@ def test_difference_of_two_proportions_is_a_z_test_with_unpooled_variances():
 
 def test_difference_without_variance_or_without_data():
     assert difference(proportion(0, 50), proportion(0, 60)).p_value == 1.0
-    assert difference(proportion(0, 50), proportion(60, 60)).p_value == 0.0
+    # 0/1 vs 1/2 purchasers bought twice: no spread in either arm, yet the pooled test has some
+    # (pooled 1/3, var = 1/3 * 2/3 * (1 + 1/2) = 1/3, z = -1 / 0.57735 = -1.732051, p = 0.083265)
+    few = difference(proportion(1, 1), proportion(0, 2))
+    assert few.p_value == pytest.approx(0.083265, abs=1e-6)
+    assert difference(proportion(0, 50), proportion(60, 60)).p_value < 1e-12
+    one_each = difference(ratio(np.array([1.0]), np.array([2.0])), ratio(np.array([3.0]), np.array([4.0])))
+    assert math.isnan(one_each.p_value)  # one user per arm: nothing to test against
     assert math.isnan(difference(proportion(0, 0), proportion(3, 10)).p_value)
 
 
