@@ -89,9 +89,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     layout_name = "daily landings events/dt=<day>/ and a catalogue snapshot" if args.partitioned else "flat files"
-    print(
-        f"{len(events):,} events, {len(items):,} items as {layout_name} under {store.uri(layout.raw_prefix(config.data.dataset))}"
-    )
+    where = store.uri(layout.raw_prefix(config.data.dataset))
+    print(f"{len(events):,} events, {len(items):,} items as {layout_name} under {where}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
