@@ -110,6 +110,13 @@ def _run() -> dict[str, Any]:
             description="The new model becomes champion only if it beats it by more than this.",
         ),
         "force_promote": Param(False, type="boolean", title="Force promotion to champion"),
+        "promote_on": Param(
+            "offline",
+            enum=["offline", "online"],
+            title="Promote on",
+            description="offline: a new version beating the champion's test metric becomes champion; online: "
+            "it becomes challenger and only the recsys_outcomes reports promote it (outcomes.min_days wins in a row).",
+        ),
         "export_shards": Param(
             2,
             type="integer",

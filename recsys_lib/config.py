@@ -303,6 +303,12 @@ class EvaluationConfig(_Frozen):
     """The new model must beat the champion's metric by more than this to be promoted."""
     force_promote: bool = False
     """Make the new model champion whatever its metric (rollbacks, first deploys)."""
+    promote_on: Literal["offline", "online"] = "offline"
+    """``offline``: a new version that beats the champion's test metric becomes champion at once.
+    ``online``: it becomes ``challenger`` and is promoted only by the outcome reports, after
+    ``outcomes.min_days`` complete reports in a row in which its arm beats the champion's on
+    ``outcomes.primary_metric`` with significance (export it to users with
+    ``experiment.challenger_share`` > 0). The first model, and forced ones, become champion anyway."""
 
     @model_validator(mode="after")
     def _metric_is_reported(self) -> EvaluationConfig:
@@ -500,6 +506,7 @@ PARAM_ALIASES: dict[str, str] = {
     "pseudonymize": "export.pseudonymize",
     "window_days": "data.window_days",
     "challenger_share": "experiment.challenger_share",
+    "promote_on": "evaluation.promote_on",
 }
 
 _ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}

@@ -78,6 +78,9 @@ MODEL_VERSION: Final = "model_version"
 REASON_ITEM_ID: Final = "reason_item_id"
 SIMILAR_ITEM_ID: Final = "similar_item_id"
 ARM: Final = "arm"
+#: The registry aliases, and the experiment arms named after the version each one serves.
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 
 #: ``user_topk``: ``reason_item_id`` is the history item that contributed most to the score
 #: ("because you bought X") where the model can say (item-kNN), else null; ``arm`` is the

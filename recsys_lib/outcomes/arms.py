@@ -14,10 +14,11 @@ from typing import Final
 import numpy as np
 
 from recsys_lib.errors import ConfigError
+from recsys_lib.schema import CHALLENGER, CHAMPION
 
-CHAMPION: Final = "champion"
-CHALLENGER: Final = "challenger"
-ARMS: Final = (CHAMPION, CHALLENGER)
+__all__ = ["ARMS", "CHALLENGER", "CHAMPION", "bucket", "in_challenger_arm"]
+
+ARMS: Final = (CHAMPION, CHALLENGER)  # arms are named after the registry alias whose version serves them
 _SCALE = float(2**64)
 
 

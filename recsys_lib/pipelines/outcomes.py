@@ -6,7 +6,9 @@ through the dataset's source adapter (so a shop's own column and event names are
 training); the days that have not landed yet make the report partial. The report goes to
 ``outcomes/dataset=<d>/dt=<D>/report.json`` and to an MLflow run in the experiment
 ``<experiment>-outcomes`` (one run per export date, tagged with both arms' model versions, whose
-versions get a tag pointing back at it).
+versions get a tag pointing back at it). With ``evaluation.promote_on: online`` the report also
+decides promotion: enough complete reports in a row in which the challenger's arm wins move the
+``champion`` alias (the decision and its evidence are in the report and on the MLflow run).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from recsys_lib.export.reader import read_manifest, read_recommendations
 from recsys_lib.outcomes.report import Window, build_report
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.registry.promotion import CHALLENGER, CHAMPION, decide_online
 from recsys_lib.sources import read_source
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
+_LOOK_BACK = 7  # stored reports read beyond outcomes.min_days (partial ones in between do not count)
 
 
 def default_export_dt(last_day: str, window_days: int) -> str:
@@ -90,7 +94,9 @@ def report(
         observed = len(tables.files.days)  # landings, not calendar days: a missing day is not observed
     window = Window(export_dt, window_days, observed)
     out = build_report(recs, tables.events, window, cfg.outcomes)
-    out.update(dataset=ctx.dataset, experiment=manifest.get("experiment"), as_of=as_of)
+    out.update(dataset=ctx.dataset, experiment=manifest.get("experiment"), as_of=as_of, promotion=None)
+    if cfg.evaluation.promote_on == "online":
+        out["promotion"] = _promote_on_evidence(ctx, out)
     if log_to_mlflow:
         out["mlflow_run_id"] = _log(ctx, out)
     key = layout.outcomes_report_key(ctx.dataset, export_dt)
@@ -107,6 +113,40 @@ def report(
     return out, uri
 
 
+def _promote_on_evidence(ctx: RunContext, current: dict[str, Any]) -> dict[str, Any]:
+    """``evaluation.promote_on: online``: move ``champion`` to the challenger's version when the
+    newest complete reports (this one and those stored) are evidence enough (:func:`decide_online`);
+    the old champion keeps no alias and the ``challenger`` alias is removed. Returns the decision."""
+    cfg = ctx.config
+    name = cfg.registered_model_name
+    champion = registry.version_by_alias(name, CHAMPION)
+    challenger = registry.version_by_alias(name, CHALLENGER)
+    if champion is None or challenger is None or champion.version == challenger.version:
+        return {"promote": False, "reason": f"{name} has no challenger besides the champion", "evidence": []}
+    dates = layout.partition_dates(ctx.store.list_prefixes(layout.outcomes_root(ctx.dataset)))
+    export_dt = current["window"]["export_dt"]
+    stored = [
+        ctx.store.get_json(layout.outcomes_report_key(ctx.dataset, d))
+        for d in dates[: cfg.outcomes.min_days + _LOOK_BACK]
+        if d != export_dt
+    ]
+    decision = decide_online(
+        [current, *stored],
+        champion=champion.version,
+        challenger=challenger.version,
+        min_days=cfg.outcomes.min_days,
+        primary_metric=cfg.outcomes.primary_metric,
+    )
+    if decision.promote:
+        registry.set_alias(name, CHAMPION, challenger.version)
+        registry.delete_alias(name, CHALLENGER)
+        registry.set_version_tags(name, challenger.version, {"recsys.decision": decision.reason})
+        log.warning("online promotion: %s v%s is now champion: %s", name, challenger.version, decision.reason)
+    else:
+        log.info("online promotion: not yet: %s", decision.reason)
+    return {**decision.to_dict(), "champion_before": champion.version, "challenger": challenger.version}
+
+
 def _log(ctx: RunContext, report: dict[str, Any]) -> str:
     """One MLflow run per report: arm metrics with intervals, differences and adjusted p-values,
     the report as an artifact; both model versions tagged with the run id."""
@@ -114,6 +154,10 @@ def _log(ctx: RunContext, report: dict[str, Any]) -> str:
     export_dt = report["window"]["export_dt"]
     arms = report["arms"]
     tags = ctx.lineage_tags(**{"recsys.export_dt": export_dt, "recsys.verdict": report["verdict"]})
+    if report.get("promotion"):
+        promoted = report["promotion"]["promote"]
+        tags["recsys.promotion"] = "promoted" if promoted else "kept"
+        tags["recsys.promotion_reason"] = report["promotion"]["reason"][:5000]
     for arm, section in arms.items():
         tags[f"recsys.{arm}_version"] = f"{section['model']['name']}/{section['model']['version']}"
     params = {

@@ -86,6 +86,7 @@ def _register(
         champ[metric] if champ else None,
         min_improvement=cfg.evaluation.min_improvement,
         force=cfg.evaluation.force_promote,
+        online=cfg.evaluation.promote_on == "online",
     )
     registry.set_version_tags(
         version.name,

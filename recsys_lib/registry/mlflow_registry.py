@@ -245,6 +245,10 @@ def set_alias(name: str, alias: str, version: str) -> None:
     _client().set_registered_model_alias(name, alias, version)
 
 
+def delete_alias(name: str, alias: str) -> None:
+    _client().delete_registered_model_alias(name, alias)
+
+
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     client = _client()
     for key, value in tags.items():

@@ -111,3 +111,51 @@ def test_a_report_before_the_window_ends_is_partial(week, store) -> None:
     report, _ = outcomes.report({"dataset": DATASET}, "2026-10-23", export_dt=DS, log_to_mlflow=False)
     assert report["partial"] is True and report["window"]["days_observed"] == 3
     assert report["window"]["last_day_observed"] == "2026-10-23"
+
+
+ONLINE = "e2e-online"
+
+
+@pytest.fixture(scope="module")
+def online_experiment(retrain_dag, local_stack) -> ObjectStore:
+    """Popularity as the first champion; item-kNN, better offline, registered with promote_on=online
+    (so it only becomes challenger) and exported to half the users; then a simulated week."""
+    from recsys_lib.pipelines import simulate
+    from recsys_lib.sources import write_synthetic_shop
+
+    store = ObjectStore(local_stack.bucket)
+    write_synthetic_shop(store, ONLINE, end=EXPORT_DATE, **SHOP)
+    conf = {**CONF, "dataset": ONLINE}
+    day_before = datetime(2026, 10, 19, tzinfo=UTC)
+    _assert_success(retrain_dag.test(logical_date=day_before, run_conf={**conf, "model": "popularity"}))
+    online = {**conf, "model": "item_knn", "promote_on": "online", "challenger_share": 0.5}
+    _assert_success(retrain_dag.test(logical_date=EXPORT_DATE, run_conf=online))
+    simulate.run({"dataset": ONLINE}, days=7, seed=4)
+    return store
+
+
+def test_online_promotion_moves_the_alias_only_on_significant_evidence(online_experiment, week, store) -> None:
+    from mlflow import MlflowClient
+
+    from recsys_lib.pipelines import outcomes
+
+    client = MlflowClient()
+    online = {"promote_on": "online", "outcomes.min_days": 1}
+    # the weak challenger of the first experiment loses: its report keeps the champion
+    report, _ = outcomes.report({"dataset": DATASET, **online}, "2026-10-27", export_dt=DS, log_to_mlflow=False)
+    assert report["verdict"] == "challenger_worse" and report["promotion"]["promote"] is False
+    assert client.get_model_version_by_alias(f"recsys-{DATASET}", "champion").version == "1"
+
+    model = f"recsys-{ONLINE}"
+    assert client.get_model_version_by_alias(model, "challenger").version == "2"  # better offline, not promoted
+    partial, _ = outcomes.report({"dataset": ONLINE, **online}, "2026-10-24", export_dt=DS, log_to_mlflow=False)
+    assert partial["partial"] and partial["verdict"] == "challenger_better"
+    assert partial["promotion"]["promote"] is False  # a window still landing never promotes
+    assert client.get_model_version_by_alias(model, "champion").version == "1"
+
+    report, _ = outcomes.report({"dataset": ONLINE, **online}, "2026-10-27", export_dt=DS)
+    assert report["verdict"] == "challenger_better" and not report["partial"]
+    assert report["promotion"]["promote"] is True and report["promotion"]["evidence"] == [DS]
+    assert client.get_model_version_by_alias(model, "champion").version == "2"
+    assert {a for a in client.get_registered_model(model).aliases} == {"champion"}
+    assert client.get_run(report["mlflow_run_id"]).data.tags["recsys.promotion"] == "promoted"
