@@ -2,8 +2,8 @@
 
 Routes, all relative so the page works behind Airflow's prefix and a reverse proxy:
 
-- ``GET /?dataset=shop``: the HTML page (champion and challenger, latest export, latest
-  validation, the training leaderboard);
+- ``GET /?dataset=shop``: the HTML page (champion and challenger, the experiment's outcomes, latest
+  export, latest validation, the training leaderboard);
 - ``GET /api/overview?dataset=shop``: the same data as JSON;
 - ``GET /manifest?dataset=shop``: the latest published ``user_topk`` manifest;
 - ``GET /data-docs/<dataset>/<ds>/<path>``: the Great Expectations Data Docs stored with that
@@ -25,6 +25,7 @@ from typing import Any
 from recsys_lib.config import load_config
 from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, StorageError
 from recsys_lib.storage import layout
+from recsys_lib.ui.outcomes import render_outcomes
 from recsys_lib.ui.overview import ALIASES, LEADERBOARD_METRICS, Overview, Section, gather, page_store
 
 MAX_RUNS = 200
@@ -96,6 +97,9 @@ th{background:#f5f7fa} td.num{text-align:right;font-variant-numeric:tabular-nums
 .ok{color:#0b7a3e;font-weight:600} .bad{color:#b42318;font-weight:600} .warn{color:#9a6700}
 .error{background:#fff4e5;border:1px solid #f5a623;padding:.6rem .8rem;border-radius:6px}
 tr.champion td{background:#ecfdf3} .muted{color:#7b8794} code{font-size:.85rem}
+.charts{display:flex;gap:1rem;flex-wrap:wrap;margin:.5rem 0 1rem}
+.charts svg{border:1px solid #e4e7eb;border-radius:6px;background:#fff;max-width:100%;height:auto}
+caption{caption-side:bottom;text-align:left;font-size:.8rem;padding-top:.3rem}
 """
 
 
@@ -129,6 +133,8 @@ def render(view: Overview) -> str:
         f"value='{_e(view.dataset)}' size='16'> <button>Show</button></form>",
         "<h2>Models</h2>",
         _models(view),
+        "<h2>Experiment outcomes</h2>",
+        _error(view.outcomes) if view.outcomes.error else render_outcomes(view.outcomes.data),
         "<h2>Latest published export</h2>",
         _export(view.export),
         "<h2>Latest validation</h2>",

@@ -2,7 +2,8 @@
 
 MLflow: one health probe (2 s), the champion and challenger aliases, one search for the newest
 training runs (``max_runs``) and one for the registered versions. S3: the latest ``user_topk``
-manifest and the newest validation report. Each source fails on its own: its section carries an
+manifest, the newest validation report and the newest ``max_reports`` outcome reports (one listing
+and one read each). Each source fails on its own: its section carries an
 error message instead of data, and the other sections still render.
 """
 
@@ -12,12 +13,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys_lib.errors import ExportNotFoundError, RecsysError
+from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, RecsysError
+from recsys_lib.outcomes.arms import ARMS
 from recsys_lib.storage import ObjectStore, layout
 
 #: Metrics shown per run, in column order.
 LEADERBOARD_METRICS = ("test_ndcg_at_10", "test_recall_at_10", "test_hr_at_10", "test_mrr_at_10", "test_coverage_at_10")
 ALIASES = ("champion", "challenger")
+#: Outcome metrics charted over report dates, per arm.
+CHART_METRICS = ("hit_rate", "conversion_rate")
+MAX_REPORTS = 30
 
 
 @dataclass
@@ -38,9 +43,18 @@ class Overview:
     )  # [{run_id, name, model, logical_date, status, version, aliases, metrics}]
     export: Section = field(default_factory=Section)  # the latest manifest + its URI
     validation: Section = field(default_factory=Section)  # the newest report + its date and URI
+    outcomes: Section = field(default_factory=Section)  # {dates, newest: {dt, report_uri, report}, series}; None
 
 
-def gather(dataset: str, store: ObjectStore, *, model_name: str, experiment: str, max_runs: int = 200) -> Overview:
+def gather(
+    dataset: str,
+    store: ObjectStore,
+    *,
+    model_name: str,
+    experiment: str,
+    max_runs: int = 200,
+    max_reports: int = MAX_REPORTS,
+) -> Overview:
     """The page's data for ``dataset``; never raises for an unreachable MLflow or S3."""
     import mlflow
 
@@ -56,6 +70,7 @@ def gather(dataset: str, store: ObjectStore, *, model_name: str, experiment: str
         _from_mlflow(out, model_name=model_name, experiment=experiment, max_runs=max_runs)
     out.export = _guard(lambda: _export(store, dataset), "S3", store)
     out.validation = _guard(lambda: _validation(store, dataset), "S3", store)
+    out.outcomes = _guard(lambda: _outcomes(store, dataset, max_reports), "S3", store)
     return out
 
 
@@ -160,6 +175,54 @@ def _validation(store: ObjectStore, dataset: str) -> dict[str, Any] | None:
         "report_uri": store.uri(layout.validation_report_key(dataset, dates[0])),
         "data_docs_uri": report.get("data_docs_uri"),
     }
+
+
+def _outcomes(store: ObjectStore, dataset: str, max_reports: int) -> dict[str, Any] | None:
+    """The newest ``max_reports`` outcome reports of ``dataset``: the newest in full, the charted
+    metrics as series; None when there is none yet."""
+    reports: dict[str, dict[str, Any]] = {}
+    for dt in layout.partition_dates(store.list_prefixes(layout.outcomes_root(dataset)))[:max_reports]:
+        try:
+            reports[dt] = store.get_json(layout.outcomes_report_key(dataset, dt))
+        except ObjectNotFoundError:
+            continue  # a folder whose report is gone (deleted by hand): the others still chart
+    if not reports:
+        return None
+    newest = next(iter(reports))
+    return {
+        "dates": list(reports),
+        "newest": {
+            "dt": newest,
+            "report_uri": store.uri(layout.outcomes_report_key(dataset, newest)),
+            "report": reports[newest],
+        },
+        "series": outcome_series(reports),
+    }
+
+
+def outcome_series(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``{metric: {arm: [{dt, value, ci_low, ci_high, partial}, ...]}}`` for :data:`CHART_METRICS`,
+    oldest report first, arms in :data:`ARMS` order; an arm is listed once a report has it, and a
+    metric unavailable in a report has value None there. ``reports`` maps export date to report."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {metric: {} for metric in CHART_METRICS}
+    for dt in sorted(reports):
+        report = reports[dt]
+        for arm in ARMS:
+            section = report.get("arms", {}).get(arm)
+            if section is None:
+                continue
+            for metric in CHART_METRICS:
+                values = section.get("metrics", {}).get(metric, {})
+                out[metric].setdefault(arm, []).append(
+                    {
+                        "dt": dt,
+                        "value": values.get("value"),
+                        "ci_low": values.get("ci_low"),
+                        "ci_high": values.get("ci_high"),
+                        "partial": bool(report.get("partial")),
+                    }
+                )
+    return {metric: {arm: by_arm[arm] for arm in ARMS if arm in by_arm} for metric, by_arm in out.items()}
 
 
 def page_store() -> ObjectStore:

@@ -1,8 +1,8 @@
 """The real scheduler end to end: ``airflow standalone`` (LocalExecutor, SQLite) with the moto and
 MLflow servers; ``recsys_retrain`` triggered through the REST API v2 with non-default params and
-polled to success; then the Recommendations plugin page and the DAG's grid view opened in headless
-Chromium, checked, and saved as screenshots (``$RECSYS_TEST_ARTIFACTS``, default
-``.test-artifacts/``)."""
+polled to success; then the Recommendations plugin page (with outcome reports put in the bucket, its
+experiment charts) and the DAG's grid view opened in headless Chromium, checked, and saved as
+screenshots (``$RECSYS_TEST_ARTIFACTS``, default ``.test-artifacts/``)."""
 
 from __future__ import annotations
 
@@ -136,3 +136,25 @@ def test_the_plugin_page_and_the_grid_view_show_the_run(airflow, finished_run) -
             assert task in grid, task
     assert (ARTIFACTS / "plugin_recommendations.png").stat().st_size > 10_000
     assert (ARTIFACTS / "dag_grid.png").stat().st_size > 10_000
+
+
+def test_the_plugin_page_charts_the_experiment_outcomes(airflow, finished_run, local_stack) -> None:
+    from recsys_lib.storage import ObjectStore
+    from tests.integration.test_ui import put_outcome_reports
+
+    service, api = airflow
+    put_outcome_reports(ObjectStore(local_stack.bucket), DATASET)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with logged_in_page(service.url, api.token) as page:
+        page.goto(f"{service.url}/plugin/recommendations")
+        frame = page.frame_locator("iframe").first
+        frame.locator("text=Experiment outcomes").wait_for(timeout=60_000)
+        charts = frame.locator("svg.chart")
+        charts.first.wait_for(timeout=30_000)
+        text = frame.locator("body").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "plugin_outcomes.png"), full_page=True)
+        assert charts.count() == 2 and all(charts.nth(i).is_visible() for i in range(2))
+        assert all(charts.nth(i).bounding_box()["height"] > 100 for i in range(2))
+        assert "the challenger's arm does better on hit_rate" in text and "partial" in text
+        assert "the 2026-01-10 export" in text and "p (Holm)" in text
+    assert (ARTIFACTS / "plugin_outcomes.png").stat().st_size > 10_000
