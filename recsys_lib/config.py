@@ -363,7 +363,15 @@ class ExperimentConfig(_Frozen):
     user id, so it is the same every day while the name stays; a new name reshuffles users."""
 
 
-OutcomeMetric = Literal["hit_rate", "conversion_rate", "add_to_cart_rate", "purchase_share", "revenue_share"]
+OutcomeMetric = Literal[
+    "hit_rate",
+    "conversion_rate",
+    "add_to_cart_rate",
+    "purchase_share",
+    "revenue_share",
+    "click_through_rate",
+    "repeat_purchase_rate",
+]
 
 
 class OutcomesConfig(_Frozen):
@@ -374,7 +382,9 @@ class OutcomesConfig(_Frozen):
     a report made before they have all landed is marked partial."""
     primary_metric: OutcomeMetric = "hit_rate"
     """The metric whose difference between the arms gives the verdict (and, with
-    ``evaluation.promote_on: online``, the promotion)."""
+    ``evaluation.promote_on: online``, the promotion). ``click_through_rate`` detects small gaps
+    soonest (it counts impressions, not users; see benchmarks/RESULTS.md) but needs impressions
+    logged; ``hit_rate`` measures sales."""
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
     """Significance level, applied to p-values adjusted for the number of metrics compared (Holm)."""
     min_days: int = Field(3, ge=1, le=90)
