@@ -46,6 +46,7 @@ def recsys_outcomes() -> None:
     @task
     def report_outcomes() -> dict[str, Any]:
         from recsys_lib.errors import ExportNotFoundError
+        from recsys_lib.export.pseudonym import airflow_connection_key
         from recsys_lib.pipelines import outcomes
 
         ctx = get_current_context()
@@ -54,7 +55,13 @@ def recsys_outcomes() -> None:
         params = dict(ctx["params"])
         export_dt = params.pop("export_dt", None)
         try:
-            return outcomes.run(params, logical.strftime("%Y-%m-%d"), export_dt=export_dt, interval_end=end.isoformat())
+            return outcomes.run(
+                params,
+                logical.strftime("%Y-%m-%d"),
+                export_dt=export_dt,
+                interval_end=end.isoformat(),
+                pseudonym=airflow_connection_key(),
+            )
         except ExportNotFoundError as exc:  # nothing was published that day: retrying will not help
             raise AirflowFailException(str(exc)) from exc
 

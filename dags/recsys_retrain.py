@@ -31,13 +31,9 @@ RECOMMENDATIONS = Asset(
 
 def _pseudonym_key() -> str | None:
     """The pseudonymisation key from the Airflow connection ``recsys_pseudonym``, if defined."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from recsys_lib.export.pseudonym import airflow_connection_key
 
-    try:
-        return Connection.get("recsys_pseudonym").password or None
-    except AirflowNotFoundException:
-        return None
+    return airflow_connection_key()
 
 
 def _run() -> dict[str, Any]:

@@ -38,6 +38,18 @@ def pseudonym_key(explicit: str | bytes | None = None) -> bytes:
     return raw
 
 
+def airflow_connection_key(conn_id: str = CONNECTION_ID) -> str | None:
+    """The key stored as the password of Airflow connection ``conn_id``, for DAG tasks to pass in;
+    None when the connection is not defined (the environment variable is then the fallback)."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id).password or None
+    except AirflowNotFoundException:
+        return None
+
+
 def pseudonymize(ids: np.ndarray, key: bytes) -> np.ndarray:
     """HMAC-SHA256 of each id under ``key``, as 32 hex characters (128 bits)."""
     return np.array([hmac.new(key, str(i).encode(), hashlib.sha256).hexdigest()[:32] for i in ids], dtype=object)

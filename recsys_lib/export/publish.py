@@ -172,12 +172,14 @@ def publish(
     snapshot_uri: str,
     features_uri: str | None = None,
     experiment: dict[str, Any] | None = None,
+    pseudonymized: bool = False,
 ) -> dict[str, Any]:
     """Make staged ``parts`` the published partition for ``ds`` and move the latest pointer.
 
     ``model`` is the champion's name, version and run id; ``experiment`` (None: no experiment) the
     experiment's name, challenger share and the model of each arm, recorded in the manifest and
-    the pointer.
+    the pointer; ``pseudonymized`` whether its user ids are keyed hashes (readers joining events
+    to it must hash the events' ids the same way).
 
     Raises StorageError (and publishes nothing) if a staged part is missing or differs from what
     was staged (size or ETag: truncated, overwritten or corrupted). Returns the manifest, with
@@ -212,6 +214,7 @@ def publish(
         "snapshot_uri": snapshot_uri,
         "features_uri": features_uri,  # what the rows were scored from: the live service scores from it too
         "experiment": experiment,
+        "pseudonymized": pseudonymized,
         "created_at": datetime.now(UTC).isoformat(),
     }
     store.put_json(target + MANIFEST, manifest)

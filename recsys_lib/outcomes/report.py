@@ -196,12 +196,13 @@ def build_report(
     """The outcome report (a JSON-ready dict) of the export ``recommendations`` over ``events``.
 
     ``recommendations`` are the export's ``user_topk`` rows (with ``arm``, ``model_name``,
-    ``model_version``; exports without an ``arm`` column are all champion); ``events`` are the
+    ``model_version``; rows without an ``arm`` are the champion's); ``events`` are the
     canonical events, of which those inside the window's observed part count. Pure: no I/O.
     """
     recs = recommendations
-    if schema.ARM not in recs.columns:
-        recs = recs.assign(**{schema.ARM: CHAMPION})
+    if schema.ARM not in recs.columns or recs[schema.ARM].isna().any():  # exports before experiments
+        arm = recs[schema.ARM] if schema.ARM in recs.columns else pd.Series(None, index=recs.index, dtype="str")
+        recs = recs.assign(**{schema.ARM: arm.fillna(CHAMPION)})
     stamps = pd.to_datetime(events[schema.TIMESTAMP], utc=True)
     events = events[(stamps >= window.start) & (stamps < window.end)]
     users = user_outcomes(recs, events)

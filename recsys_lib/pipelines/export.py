@@ -68,6 +68,7 @@ def plan(
         "model_uri": champion.model_uri,
         "k": cfg.export.k,
         "experiment": _experiment(cfg.registered_model_name, champion, cfg.experiment),
+        "pseudonymized": cfg.export.pseudonymize,
     }
     key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
     ctx.store.put_json(key, content)

@@ -21,7 +21,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from recsys_lib import schema
 from recsys_lib.errors import SourceError
+from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.reader import read_manifest, read_recommendations
 from recsys_lib.outcomes.report import Window, build_report
 from recsys_lib.pipelines.context import RunContext
@@ -46,10 +50,13 @@ def run(
     export_dt: str | None = None,
     interval_end: str | None = None,
     log_to_mlflow: bool = True,
+    pseudonym: str | None = None,
 ) -> dict[str, Any]:
     """:func:`report`, returning only what XCom should carry: the report's URI, export date,
     verdict, whether it is partial and the days observed."""
-    out, uri = report(params, ds, export_dt=export_dt, interval_end=interval_end, log_to_mlflow=log_to_mlflow)
+    out, uri = report(
+        params, ds, export_dt=export_dt, interval_end=interval_end, log_to_mlflow=log_to_mlflow, pseudonym=pseudonym
+    )
     return {
         "report_uri": uri,
         "export_dt": out["window"]["export_dt"],
@@ -66,11 +73,14 @@ def report(
     export_dt: str | None = None,
     interval_end: str | None = None,
     log_to_mlflow: bool = True,
+    pseudonym: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Report on the export of ``export_dt`` (default: the last day of the data interval minus the
     window) with the events landed up to that last day (``ds`` itself without ``interval_end``;
     see :attr:`RunContext.last_day`); write it (and, with ``log_to_mlflow``, its MLflow run).
-    Returns the report and its URI.
+    Returns the report and its URI. An export of pseudonymised user ids is joined to the events
+    through the same keyed hash: the key is ``pseudonym`` (an Airflow connection's) or
+    ``$RECSYS_PSEUDONYM_KEY``.
 
     Raises ExportNotFoundError when that export was never published and SourceError (rule
     ``empty_window``) when no events after it have landed yet.
@@ -93,7 +103,10 @@ def report(
     if tables.files is not None and not tables.files.flat:
         observed = len(tables.files.days)  # landings, not calendar days: a missing day is not observed
     window = Window(export_dt, window_days, observed)
-    out = build_report(recs, tables.events, window, cfg.outcomes)
+    events = tables.events
+    if manifest.get("pseudonymized"):
+        events = _pseudonymized(events, pseudonym_key(pseudonym))
+    out = build_report(recs, events, window, cfg.outcomes)
     out.update(dataset=ctx.dataset, experiment=manifest.get("experiment"), as_of=as_of, promotion=None)
     if cfg.evaluation.promote_on == "online":
         out["promotion"] = _promote_on_evidence(ctx, out)
@@ -111,6 +124,14 @@ def report(
         uri,
     )
     return out, uri
+
+
+def _pseudonymized(events: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """``events`` with user ids replaced by the export's pseudonyms (each distinct id hashed once)."""
+    users = events[schema.USER_ID]
+    distinct = users.drop_duplicates().to_numpy()
+    mapping = pd.Series(pseudonymize(distinct, key), index=distinct)
+    return events.assign(**{schema.USER_ID: users.map(mapping)})
 
 
 def _promote_on_evidence(ctx: RunContext, current: dict[str, Any]) -> dict[str, Any]:

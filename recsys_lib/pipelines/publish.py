@@ -48,6 +48,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             snapshot_uri=plan["snapshot_uri"],
             features_uri=plan["features_uri"],
             experiment=plan.get("experiment") if table == TABLE else None,  # the item tables are the champion's
+            pseudonymized=bool(plan.get("pseudonymized")) and table in USER_TABLES,
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's
