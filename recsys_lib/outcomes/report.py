@@ -29,25 +29,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.config import OutcomesConfig
+from recsys_lib.config import OutcomeMetric, OutcomesConfig
 from recsys_lib.outcomes.arms import ARMS, CHALLENGER, CHAMPION
 from recsys_lib.outcomes.stats import Difference, Estimate, difference, holm, proportion, ratio
 
-METRICS = (
-    "hit_rate",
-    "conversion_rate",
-    "add_to_cart_rate",
-    "purchase_share",
-    "revenue_share",
-    "click_through_rate",
-    "repeat_purchase_rate",
-)
+METRICS: tuple[str, ...] = get_args(OutcomeMetric)  # in report order
 TEST = (
     "two-sided z-test on the difference (challenger - champion) with unpooled standard errors; "
     "proportions: Wald variance (arm intervals: Wilson score); ratios of sums over users: delta method"

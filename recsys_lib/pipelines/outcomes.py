@@ -43,20 +43,10 @@ def default_export_dt(last_day: str, window_days: int) -> str:
     return (date.fromisoformat(last_day) - timedelta(days=window_days)).isoformat()
 
 
-def run(
-    params: Mapping[str, Any] | None,
-    ds: str,
-    *,
-    export_dt: str | None = None,
-    interval_end: str | None = None,
-    log_to_mlflow: bool = True,
-    pseudonym: str | None = None,
-) -> dict[str, Any]:
-    """:func:`report`, returning only what XCom should carry: the report's URI, export date,
-    verdict, whether it is partial and the days observed."""
-    out, uri = report(
-        params, ds, export_dt=export_dt, interval_end=interval_end, log_to_mlflow=log_to_mlflow, pseudonym=pseudonym
-    )
+def run(params: Mapping[str, Any] | None, ds: str, **options: Any) -> dict[str, Any]:
+    """:func:`report` (``options`` are its keyword arguments), returning only what XCom should
+    carry: the report's URI, export date, verdict, whether it is partial and the days observed."""
+    out, uri = report(params, ds, **options)
     return {
         "report_uri": uri,
         "export_dt": out["window"]["export_dt"],
