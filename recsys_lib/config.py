@@ -350,6 +350,58 @@ class ExportConfig(_Frozen):
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
 
 
+class RecommendConfig(_Frozen):
+    """Business rules applied to every list, in the batch export and the live service alike (see
+    :mod:`recsys_lib.serving.rules`): after scoring and before the top k, so a list is full
+    whenever enough items qualify. The defaults change nothing."""
+
+    exclude_categories: tuple[str, ...] = ()
+    """Categories never recommended, e.g. ``["gift cards"]``."""
+    only_categories: tuple[str, ...] = ()
+    """If set, only items of these categories are recommended."""
+    exclude_brands: tuple[str, ...] = ()
+    """Brands never recommended."""
+    only_brands: tuple[str, ...] = ()
+    """If set, only items of these brands are recommended."""
+    min_price: float | None = Field(None, ge=0.0)
+    """Items cheaper than this are not recommended (items without a price are kept)."""
+    max_price: float | None = Field(None, ge=0.0)
+    """Items dearer than this are not recommended (items without a price are kept)."""
+    new_arrival_days: int | None = Field(None, ge=1)
+    """Items first seen (first event, or in the catalogue without any event) within this many days
+    of the run's date are new arrivals, whose scores get ``new_arrival_boost``."""
+    new_arrival_boost: float = Field(1.0, gt=0.0)
+    """Factor applied to a new arrival's score: a positive score is multiplied by it, a negative one
+    divided, so > 1 always moves new arrivals up and < 1 down (their order among themselves stays)."""
+    max_per_category: int | None = Field(None, ge=1)
+    """At most this many items of one category in a list (items without a category are not capped)."""
+    pinned_items: tuple[str, ...] = ()
+    """Items put first in every list, in this order (unless the shopper has them in their history,
+    or a rule excludes them)."""
+    blocked_items: tuple[str, ...] = ()
+    """Items never recommended."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecommendConfig:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError(f"recommend.min_price ({self.min_price}) is above recommend.max_price ({self.max_price})")
+        for include, exclude in (("only_categories", "exclude_categories"), ("only_brands", "exclude_brands")):
+            both = sorted(set(getattr(self, include)) & set(getattr(self, exclude)))
+            if both:
+                raise ValueError(f"recommend.{include} and recommend.{exclude} both name {both}")
+        if self.new_arrival_boost != 1.0 and self.new_arrival_days is None:
+            raise ValueError("recommend.new_arrival_boost needs recommend.new_arrival_days (e.g. 14)")
+        pinned_and_blocked = sorted(set(self.pinned_items) & set(self.blocked_items))
+        if pinned_and_blocked:
+            raise ValueError(f"recommend.pinned_items and recommend.blocked_items both name {pinned_and_blocked}")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule changes a list."""
+        return self != RecommendConfig()
+
+
 class ExperimentConfig(_Frozen):
     """Champion and challenger as a randomised experiment in the batch export (see
     :mod:`recsys_lib.outcomes`)."""
@@ -478,6 +530,7 @@ class PipelineConfig(_Frozen):
     registry: RegistryConfig = RegistryConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    recommend: RecommendConfig = RecommendConfig()
     experiment: ExperimentConfig = ExperimentConfig()
     outcomes: OutcomesConfig = OutcomesConfig()
 

@@ -84,6 +84,22 @@ class FeatureSet:
             validation=self.validation.iloc[:0],
         )
 
+    def item_age_days(self) -> np.ndarray:
+        """(n_items,) float64 days from each item's first interaction to the newest interaction of
+        any item (the data's end): 0 for catalogue items nobody has touched yet (the newest
+        arrivals). A pair's time is its newest event, so an item's first interaction is the
+        earliest of its pairs' times."""
+        pairs = pd.concat([self.train, self.validation, self.test], ignore_index=True)
+        age = np.zeros(self.n_items, dtype=np.float64)
+        if pairs.empty:
+            return age
+        stamps = pairs[schema.TIMESTAMP].array.astype("datetime64[us, UTC]").asi8  # (n_pairs,) us
+        first = np.full(self.n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, pairs[schema.ITEM_IDX].to_numpy(np.int64), stamps)
+        touched = first < np.iinfo(np.int64).max
+        age[touched] = (stamps.max() - first[touched]) / 86_400e6
+        return age
+
     def unavailable_items(self) -> np.ndarray:
         """Indices of catalogue items flagged ``available = False``."""
         return np.flatnonzero(~self.items[schema.AVAILABLE].to_numpy(bool))

@@ -17,6 +17,7 @@ from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
 from recsys_lib.serving import BundleScorer, ModelBundle
 from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.rules import rules_for
 from recsys_lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class ChampionSource:
             self._bundle = (target.version, registry.load_bundle(f"models:/{self.name}/{target.version}"))
         bundle = self._bundle[1]
         if target.features_uri is not None:
-            scorer = bundle.scorer(FeatureSet.load(self.store, self.store.key_from_uri(target.features_uri)))
+            features = FeatureSet.load(self.store, self.store.key_from_uri(target.features_uri))
+            scorer = bundle.scorer(features, rules=rules_for(self.config.recommend, features))  # the export's rules
         else:
             log.warning("no published export names its features: serving from the model's own history")
             scorer = BundleScorer.own_users(bundle)

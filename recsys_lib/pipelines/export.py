@@ -35,6 +35,7 @@ from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHALLENGER, CHAMPION
 from recsys_lib.serving.bundle import ModelBundle
+from recsys_lib.serving.rules import rules_for
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def run_shard(
         rate = done / max(time.monotonic() - started, 1e-9)
         log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
 
-    scorer = bundle.scorer(features)
+    rules = rules_for(ctx.config.recommend, features)  # recommend.*: the same in the live service
+    scorer = bundle.scorer(features, rules=rules)
     embeddings = cfg.embeddings and scorer.index is not None
     arm_users = {arms.CHAMPION: users}
     experiment = the_plan.get("experiment")
@@ -149,7 +151,7 @@ def run_shard(
             model, arm_scorer = the_plan["model"], scorer
             if arm == arms.CHALLENGER:
                 model = experiment["arms"][arm]
-                arm_scorer = registry.load_bundle(model["model_uri"]).scorer(features)
+                arm_scorer = registry.load_bundle(model["model_uri"]).scorer(features, rules=rules)
             yield from user_tables(
                 arm_scorer,
                 members,
@@ -196,7 +198,7 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
         )
     if cfg.similar_items:
         wanted["similar_items"] = similar_item_tables(
-            bundle.scorer(features),
+            bundle.scorer(features, rules=rules_for(ctx.config.recommend, features)),
             cfg.similar_k,
             model_name=model["name"],
             model_version=model["version"],

@@ -26,6 +26,7 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet, UserHistory
 from recsys_lib.models import model_class
 from recsys_lib.models.base import Recommender
+from recsys_lib.serving.rules import ListRules
 from recsys_lib.serving.scorer import ALL_SPLITS, BundleScorer, positions
 
 FORMAT_VERSION = 2  # 2: chronological history instead of an unordered seen set; state = net state_dict
@@ -153,11 +154,17 @@ class ModelBundle:
         *,
         history_splits: tuple[str, ...] = ALL_SPLITS,
         exclude_unavailable: bool = True,
+        rules: ListRules | None = None,
         device: torch.device | str | None = None,
     ) -> BundleScorer:
         """This bundle bound to ``features``, to serve its users chunk by chunk (see BundleScorer)."""
         return BundleScorer(
-            self, features, history_splits=history_splits, exclude_unavailable=exclude_unavailable, device=device
+            self,
+            features,
+            history_splits=history_splits,
+            exclude_unavailable=exclude_unavailable,
+            rules=rules,
+            device=device,
         )
 
     def recommend_for(

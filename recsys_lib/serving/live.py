@@ -22,7 +22,6 @@ import scipy.sparse as sp
 import torch
 
 from recsys_lib.features import UserHistory
-from recsys_lib.search import topk_excluding
 from recsys_lib.serving.scorer import BundleScorer
 
 #: Where a request's list came from.
@@ -131,16 +130,15 @@ class LiveScorer:
             top = np.full((len(requests), k), -1, dtype=np.int64)
             top_scores = np.full((len(requests), k), -np.inf, dtype=np.float32)
             by_vector = [i for i, v in enumerate(vectors) if v is not None]
+            ranker = self.scorer.ranker  # the export's ranking, rules included
             if by_vector:
-                assert self.scorer.index is not None
                 stacked = np.concatenate([vectors[i] for i in by_vector])
-                top[by_vector], top_scores[by_vector] = self.scorer.index.search(stacked, k, exclusion[by_vector])
+                top[by_vector], top_scores[by_vector] = ranker.search(stacked, k, exclusion[by_vector])
             rest = [i for i, v in enumerate(vectors) if v is None]
             if rest:
                 fallback = self.scorer.fallback[None, :]
                 rows = torch.cat([row if (row := scores[i]) is not None else fallback for i in rest])
-                found, found_scores = topk_excluding(rows, self.scorer.with_unavailable(exclusion[rest]), k)
-                top[rest], top_scores[rest] = found.numpy(), found_scores.numpy()
+                top[rest], top_scores[rest] = ranker.rows(rows, exclusion[rest], k)
             reasons = self._reasons(scored, top)
         answers = []
         for i, request in enumerate(requests):
@@ -169,10 +167,11 @@ class LiveScorer:
             if kind == POPULARITY:
                 values = np.full(len(candidates), -np.inf, dtype=np.float32)
             elif vector is not None and self.scorer.index is not None:
-                values = self.scorer.index.score(vector, wanted[None, :])[0]
+                values = self.scorer.ranker.score(vector, wanted[None, :])[0]
             else:
                 assert scores is not None
-                values = np.where(known, scores[0].numpy()[np.clip(wanted, 0, None)], -np.inf).astype(np.float32)
+                row = self.scorer.ranker.adjusted(scores.numpy())[0]  # boosts and filters as in recommend
+                values = np.where(known, row[np.clip(wanted, 0, None)], -np.inf).astype(np.float32)
             values[np.isin(wanted, self.scorer.unavailable)] = -np.inf
             ranked = np.flatnonzero(np.isfinite(values))
             ranked = ranked[np.argsort(-values[ranked], kind="stable")]

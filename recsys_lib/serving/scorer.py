@@ -20,8 +20,11 @@ import scipy.sparse as sp
 import torch
 
 from recsys_lib import schema
+from recsys_lib.errors import ModelError
 from recsys_lib.features import UserHistory
-from recsys_lib.search import InnerProductIndex, bounded_chunk, topk_excluding
+from recsys_lib.search import InnerProductIndex, bounded_chunk
+from recsys_lib.serving.ranker import Ranker
+from recsys_lib.serving.rules import ListRules
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
@@ -37,7 +40,9 @@ class BundleScorer:
     Each user's history is their items in ``history_splits`` of ``features`` (items the model does
     not know are left out): the model scores from it and it is never recommended back, nor are,
     unless ``exclude_unavailable`` is False (offline evaluation), unavailable catalogue items.
-    Users the model does not know get its popularity fallback.
+    Users the model does not know get its popularity fallback. ``rules`` (over ``features``' items,
+    :func:`~recsys_lib.serving.rules.compile_rules`) shape every list: the export and the live
+    service pass the shop's; evaluation passes none, so it measures the model alone.
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class BundleScorer:
         *,
         history_splits: tuple[str, ...] = ALL_SPLITS,
         exclude_unavailable: bool = True,
+        rules: ListRules | None = None,
         device: torch.device | str | None = None,
     ):
         model = bundle.model
@@ -63,8 +69,16 @@ class BundleScorer:
         else:  # nothing read: every user starts from an empty history
             empty = pd.DataFrame({schema.USER_IDX: [], schema.ITEM_IDX: [], schema.TIMESTAMP: []})
             history = UserHistory.from_pairs(empty, model.n_users, model.n_items)
+        model_rules = rules.remap(item_map, model.n_items) if rules is not None else None
         self._bind(
-            bundle, user_map, item_map, (seen @ to_model).tocsr(), history, unavailable[unavailable >= 0], device
+            bundle,
+            user_map,
+            item_map,
+            (seen @ to_model).tocsr(),
+            history,
+            unavailable[unavailable >= 0],
+            device,
+            model_rules,
         )
         self.user_ids, self.item_ids = features.user_ids, features.item_ids
 
@@ -98,9 +112,12 @@ class BundleScorer:
         history: UserHistory,
         unavailable: np.ndarray,
         device: torch.device | str | None,
+        rules: ListRules | None = None,
     ) -> None:
         """Hold what scoring needs: ``user_map``/``item_map`` (served index -> model index or -1),
-        ``seen`` (served users x model items) and ``history`` (model users, model items)."""
+        ``seen`` (served users x model items), ``history`` (model users, model items) and the
+        :class:`Ranker` of ``rules`` (model items; None: no rule). Items a rule filters out join
+        ``unavailable``: never listed, by any path (top-k, similar items, re-ranking)."""
         model = bundle.model
         self.bundle, self.model = bundle, model
         self.user_map = np.asarray(user_map, dtype=np.int64)
@@ -111,16 +128,16 @@ class BundleScorer:
         self.back[item_map[known]] = known
         self.seen = seen
         self.seen.data[:] = 1.0
-        self.unavailable = np.asarray(unavailable, dtype=np.int64)
+        rules = rules if rules is not None else ListRules.none(model.n_items)
+        never = rules.blocked.copy()
+        never[np.asarray(unavailable, dtype=np.int64)] = True
+        self.unavailable = np.flatnonzero(never)
         self.history = history
         self.fallback = torch.from_numpy(bundle.fallback_scores)
-        self.index: InnerProductIndex | None = None
         vectors = model.item_vectors()
         self._dim = 0 if vectors is None else vectors.shape[1]
-        if vectors is not None:
-            allowed = np.ones(model.n_items, dtype=bool)
-            allowed[self.unavailable] = False
-            self.index = InnerProductIndex(vectors, model.item_bias(), allowed=allowed, device=device)
+        self.ranker = Ranker(rules, never, vectors, model.item_bias() if vectors is not None else None, device)
+        self.index: InnerProductIndex | None = self.ranker.index  # None: the model has no item vectors
 
     def user_vectors(self, users: np.ndarray) -> np.ndarray | None:
         """(n_known, d) vectors of the ``users`` the model knows, in order (None for models
@@ -150,19 +167,18 @@ class BundleScorer:
             seen = self.seen[users[known]]
             if self.index is not None:
                 vectors = self.user_vectors(users) if user_vectors is None else user_vectors
-                assert vectors is not None, f"{self.model.name} has item vectors but no user vectors"
-                top, top_scores = self.index.search(vectors, k, seen)
+                if vectors is None:
+                    raise ModelError(f"{self.model.name} has item vectors but no user vectors")
+                top, top_scores = self.ranker.search(vectors, k, seen)
             else:
                 with torch.no_grad():
                     s = self.model.score_users(torch.from_numpy(model_users[known]), self.history).float()
-                t_items, t_scores = topk_excluding(s, self.with_unavailable(seen), k)
-                top, top_scores = t_items.cpu().numpy(), t_scores.cpu().numpy()
+                top, top_scores = self.ranker.rows(s, seen, k)
             items[known], scores[known] = self.back[top], top_scores
         cold = np.flatnonzero(model_users < 0)
         if len(cold):
-            exclude = self.with_unavailable(self.seen[users[cold]])
-            t_items, t_scores = topk_excluding(self.fallback.expand(len(cold), -1), exclude, k)
-            items[cold], scores[cold] = self.back[t_items.numpy()], t_scores.numpy()
+            found, found_scores = self.ranker.rows(self.fallback.expand(len(cold), -1), self.seen[users[cold]], k)
+            items[cold], scores[cold] = self.back[found], found_scores
         return items, scores
 
     def topk_in_chunks(self, users: np.ndarray, k: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +195,9 @@ class BundleScorer:
 
     def release(self) -> None:
         """Free the score buffers kept for the next chunk (see InnerProductIndex.release)."""
-        if self.index is not None:
-            self.index.release()
+        for index in (self.ranker.index, self.ranker.boosted_index):
+            if index is not None:
+                index.release()
 
     def reasons(self, users: np.ndarray, items: np.ndarray) -> np.ndarray | None:
         """For :meth:`topk`'s ``items`` (n, k) of ``users``, the history item (an item row of this

@@ -19,7 +19,7 @@ import pytest
 
 from recsys_lib import schema
 from recsys_lib.export.reader import read_recommendations
-from tests.integration.conftest import shop_in_store
+from tests.integration.conftest import running_service, shop_in_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -46,30 +46,9 @@ def trained(retrain_dag, local_stack) -> str:
 
 @pytest.fixture(scope="module")
 def service(trained, tmp_path_factory) -> Iterator[httpx.Client]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [str(Path(sys.executable).parent / "recsys"), "serve", "--dataset", DATASET, "--port", str(port)]
-    command += ["--set", "serve.poll_seconds=1"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, f"recsys serve exited: {log.read_text()[-3000:]}"
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"recsys serve never became healthy: {log.read_text()[-3000:]}"
-                time.sleep(0.2)
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_service(DATASET, log, "--set", "serve.poll_seconds=1") as client:
+        yield client
 
 
 def test_requests_without_a_session_get_exactly_the_published_rows(service, local_stack, trained) -> None:

@@ -103,3 +103,18 @@ def test_impressions_and_clicks_are_not_interactions(events, items):
         build_features(shown, items, CONFIG)
     with pytest.raises(ConfigError, match=r"event_weights must be >= 0.*refund"):
         load_config(overrides={"features.event_weights": {"view": 1.0, "refund": -1.0}})
+
+
+def test_item_age_counts_days_from_first_interaction_to_the_datas_end(events, items):
+    fs = build_features(events, items, CONFIG)
+    age = fs.item_age_days()
+    end = events[schema.TIMESTAMP].max()
+    for idx, item in enumerate(fs.item_ids):
+        stamps = events.loc[events[schema.ITEM_ID] == item, schema.TIMESTAMP]
+        if stamps.empty:
+            assert age[idx] == 0.0, item  # in the catalogue, never touched: the newest arrival
+        else:  # a pair's time is its newest event: the first pair of an item with one pair is its last event
+            pairs = pd.concat([fs.train, fs.validation, fs.test])
+            first = pairs.loc[pairs[schema.ITEM_IDX] == idx, schema.TIMESTAMP].min()
+            assert age[idx] == pytest.approx((end - first).total_seconds() / 86_400), item
+    assert (age >= 0).all()

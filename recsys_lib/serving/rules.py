@@ -1,0 +1,208 @@
+"""Business rules on a list, compiled once against the catalogue: which items may appear, which
+get boosted, how many of one category a list may hold, which come first.
+
+:func:`compile_rules` turns ``recommend.*`` settings (:class:`~recsys_lib.config.RecommendConfig`)
+and the catalogue into :class:`ListRules` over an item index space; the functions below apply them
+to candidate lists, best first. They are what the batch export and the live service share (through
+:class:`~recsys_lib.serving.ranker.Ranker`), so a rule means the same thing in both.
+
+* **filters** (categories, brands, price band, blocked items): the items are never candidates;
+* **boost** of new arrivals: a boosted item's score ``s`` becomes ``s * f`` when ``s >= 0`` and
+  ``s / f`` when negative, an increasing function, so the boosted items keep their order among
+  themselves and a ranking can be computed exactly by merging the best boosted and the best other
+  items (:func:`merge_boosted`);
+* **at most M per category**: the greedy walk down the ranked candidates (:func:`cap_per_category`);
+  it equals the walk over the whole catalogue as long as the candidates yield k picks;
+* **pins**: pinned items first, in their order, unless excluded for that user (:func:`pin`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib import schema
+from recsys_lib.config import RecommendConfig
+from recsys_lib.errors import ConfigError
+from recsys_lib.features import FeatureSet
+
+NO_CATEGORY = -1
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """Rules over ``n_items`` items: ``blocked`` (bool, never listed), ``boosted`` (bool) and its
+    ``boost`` factor, ``category`` (int codes, -1 for none) with ``max_per_category``, and
+    ``pinned`` item indices in order."""
+
+    blocked: np.ndarray
+    boosted: np.ndarray
+    boost: float = 1.0
+    category: np.ndarray | None = None
+    max_per_category: int | None = None
+    pinned: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @classmethod
+    def none(cls, n_items: int) -> ListRules:
+        """No rule: every item may appear, nothing boosted, capped or pinned."""
+        return cls(np.zeros(n_items, dtype=bool), np.zeros(n_items, dtype=bool))
+
+    @property
+    def n_items(self) -> int:
+        return len(self.blocked)
+
+    @property
+    def boosts(self) -> bool:
+        return self.boost != 1.0 and bool(self.boosted.any())
+
+    @property
+    def caps(self) -> bool:
+        return self.max_per_category is not None and self.category is not None
+
+    def remap(self, item_map: np.ndarray, n_items: int) -> ListRules:
+        """The same rules over another index space: ``item_map[i]`` is this space's item ``i`` there
+        (-1: absent). Items of the other space that this one does not know are blocked (the
+        catalogue has nothing to say about them, so no rule could admit them)."""
+        item_map = np.asarray(item_map, dtype=np.int64)
+        here = np.flatnonzero(item_map >= 0)
+        there = item_map[here]
+        blocked = np.ones(n_items, dtype=bool)
+        blocked[there] = self.blocked[here]
+        boosted = np.zeros(n_items, dtype=bool)
+        boosted[there] = self.boosted[here]
+        category = None
+        if self.category is not None:
+            category = np.full(n_items, NO_CATEGORY, dtype=np.int64)
+            category[there] = self.category[here]
+        pinned = item_map[self.pinned]
+        return ListRules(blocked, boosted, self.boost, category, self.max_per_category, pinned[pinned >= 0])
+
+
+def _codes(values: pd.Series, names: tuple[str, ...], key: str) -> np.ndarray:
+    """Rows of ``values`` in ``names``; ConfigError naming ``key`` for a name no row has."""
+    present = set(values.dropna().astype(str))
+    unknown = sorted(set(names) - present)
+    if unknown:
+        known = sorted(present)
+        raise ConfigError(f"{key} names {unknown}, which no catalogue item has; e.g. {known[:8]}")
+    return values.astype(str).isin(names).to_numpy() & values.notna().to_numpy()
+
+
+def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: np.ndarray | None = None) -> ListRules:
+    """``settings`` over the items of ``catalogue`` (one row per item index, in order, with
+    ``item_id``, ``category``, ``brand``, ``price``; a FeatureSet's ``items``). ``age_days``: days
+    since each item was first seen (needed when ``new_arrival_days`` is set).
+
+    Raises ConfigError naming the key when a rule names a category, brand or item the catalogue
+    does not have (a typo would otherwise silently filter nothing, or everything).
+    """
+    n = len(catalogue)
+    blocked = np.zeros(n, dtype=bool)
+    for column, only_key, exclude_key in (
+        (schema.CATEGORY, "only_categories", "exclude_categories"),
+        (schema.BRAND, "only_brands", "exclude_brands"),
+    ):
+        only, exclude = getattr(settings, only_key), getattr(settings, exclude_key)
+        if only:
+            blocked |= ~_codes(catalogue[column], only, f"recommend.{only_key}")
+        if exclude:
+            blocked |= _codes(catalogue[column], exclude, f"recommend.{exclude_key}")
+    price = catalogue[schema.PRICE].astype("float64").to_numpy()
+    with np.errstate(invalid="ignore"):
+        if settings.min_price is not None:
+            blocked |= price < settings.min_price  # nan (no price) compares False: kept
+        if settings.max_price is not None:
+            blocked |= price > settings.max_price
+    ids = catalogue[schema.ITEM_ID].astype(str)
+    if settings.blocked_items:
+        blocked |= _codes(ids, settings.blocked_items, "recommend.blocked_items")
+    pinned = np.empty(0, dtype=np.int64)
+    if settings.pinned_items:
+        _codes(ids, settings.pinned_items, "recommend.pinned_items")
+        row = pd.Index(ids)
+        pinned = np.asarray(row.get_indexer(list(settings.pinned_items)), dtype=np.int64)
+    boosted = np.zeros(n, dtype=bool)
+    if settings.new_arrival_days is not None:
+        if age_days is None:
+            raise ConfigError("recommend.new_arrival_days needs each item's first-seen date; none was given")
+        boosted = np.asarray(age_days) <= settings.new_arrival_days
+    category = None
+    if settings.max_per_category is not None:
+        codes, _ = pd.factorize(catalogue[schema.CATEGORY], use_na_sentinel=True)
+        category = codes.astype(np.int64)  # -1 for no category
+    return ListRules(blocked, boosted, settings.new_arrival_boost, category, settings.max_per_category, pinned)
+
+
+def rules_for(settings: RecommendConfig, features: FeatureSet) -> ListRules | None:
+    """The shop's ``recommend.*`` rules over ``features``' items (new arrivals aged by
+    :meth:`FeatureSet.item_age_days`); None when no rule is set (lists as the model ranks them)."""
+    if not settings.active:
+        return None
+    age = features.item_age_days() if settings.new_arrival_days is not None else None
+    return compile_rules(settings, features.items, age)
+
+
+def boost_scores(scores: np.ndarray, factor: float) -> np.ndarray:
+    """``scores * factor`` where non-negative, ``scores / factor`` where negative (-inf stays)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return np.where(scores >= 0, scores * np.float32(factor), scores / np.float32(factor)).astype(np.float32)
+
+
+def merge_boosted(
+    plain: tuple[np.ndarray, np.ndarray], boosted: tuple[np.ndarray, np.ndarray], factor: float, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of two ranked candidate lists per row (items -1 / scores -inf padded), the
+    second's scores boosted first. Each input must be its group's exact top k; the output is then
+    the exact top k of the whole catalogue under the boosted scores (ties to the first list)."""
+    items = np.concatenate([plain[0], boosted[0]], axis=1)
+    scores = np.concatenate([plain[1], boost_scores(boosted[1], factor)], axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def cap_per_category(
+    items: np.ndarray, scores: np.ndarray, category: np.ndarray, limit: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk each row's ranked candidates keeping an item unless ``limit`` items of its category
+    are already kept (no category: never capped), up to ``k``. Returns ``(items, scores)`` (n, k)
+    padded -1 / -inf and ``full`` (n,) bool: whether the row found k items (if not, more
+    candidates might complete it)."""
+    n = len(items)
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    full = np.zeros(n, dtype=bool)
+    for row in range(n):  # k and the candidates are small: a Python walk per row is cheap next to scoring
+        taken: dict[int, int] = {}
+        slot = 0
+        for item, score in zip(items[row], scores[row], strict=True):
+            if item < 0 or slot == k:
+                break
+            code = int(category[item])
+            if code != NO_CATEGORY:
+                if taken.get(code, 0) >= limit:
+                    continue
+                taken[code] = taken.get(code, 0) + 1
+            out_items[row, slot], out_scores[row, slot] = item, score
+            slot += 1
+        full[row] = slot == k
+    return out_items, out_scores, full
+
+
+def pin(
+    items: np.ndarray, scores: np.ndarray, pinned: np.ndarray, pinned_scores: np.ndarray, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put ``pinned`` items first in each row (``allowed`` (n, len(pinned)) bool: whether each may
+    appear for that row), with ``pinned_scores`` (n, len(pinned)), then the row's items without
+    them, cut back to the row length."""
+    n, k = items.shape
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    for row in range(n):
+        first = pinned[allowed[row]][:k]
+        rest = ~np.isin(items[row], first) & (items[row] >= 0)
+        merged = np.concatenate([first, items[row][rest]])[:k]
+        values = np.concatenate([pinned_scores[row][allowed[row]][: len(first)], scores[row][rest]])[:k]
+        out_items[row, : len(merged)], out_scores[row, : len(merged)] = merged, values
+    return out_items, out_scores

@@ -1,0 +1,171 @@
+"""Business rules on small catalogues whose right answer is known, through both ranking paths
+(item vectors and score rows), and the same rules giving the same lists in the export and live."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys_lib import schema
+from recsys_lib.config import ModelConfig, RecommendConfig, TrainConfig, load_config
+from recsys_lib.errors import ConfigError
+from recsys_lib.features import FeatureSet
+from recsys_lib.models import create_model
+from recsys_lib.serving import ModelBundle
+from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.ranker import Ranker
+from recsys_lib.serving.rules import ListRules, boost_scores, compile_rules
+
+CATALOGUE = pd.DataFrame(
+    {
+        schema.ITEM_ID: [f"i{i}" for i in range(6)],
+        schema.CATEGORY: ["a", "a", "b", "b", "c", None],
+        schema.BRAND: ["x", "y", "x", "y", "x", None],
+        schema.PRICE: [1.0, 5.0, 10.0, 20.0, None, 3.0],
+    }
+)
+#: One-dimensional item vectors: a user vector of [1] scores item i at 6 - i (ranked 0..5), [-1] at i - 6.
+VECTORS = np.arange(6, 0, -1, dtype=np.float32).reshape(-1, 1)
+
+
+def _blocked(**settings) -> list[int]:
+    return np.flatnonzero(compile_rules(RecommendConfig(**settings), CATALOGUE).blocked).tolist()
+
+
+def test_filters_block_exactly_the_items_their_rule_names() -> None:
+    assert _blocked(exclude_categories=("a",)) == [0, 1]
+    assert _blocked(only_categories=("b",)) == [0, 1, 4, 5]  # an item without a category is not "in b"
+    assert _blocked(exclude_brands=("x",), blocked_items=("i1",)) == [0, 1, 2, 4]
+    assert _blocked(only_brands=("y",)) == [0, 2, 4, 5]
+    assert _blocked(min_price=4.0, max_price=15.0) == [0, 3, 5]  # no price (i4): kept
+    assert _blocked() == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({"exclude_categories": ("toys",)}, "recommend.exclude_categories"),
+        ({"only_brands": ("z",)}, "recommend.only_brands"),
+        ({"pinned_items": ("i9",)}, "recommend.pinned_items"),
+        ({"blocked_items": ("i7",)}, "recommend.blocked_items"),
+    ],
+)
+def test_a_rule_naming_what_the_catalogue_lacks_fails_naming_the_key(settings: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + r" names \[.*\], which no catalogue item has"):
+        compile_rules(RecommendConfig(**settings), CATALOGUE)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"recommend.max_per_category": 0}, "recommend.max_per_category"),
+        ({"recommend.new_arrival_boost": -1.0}, "recommend.new_arrival_boost"),
+        ({"recommend.min_price": 10, "recommend.max_price": 5}, "recommend.min_price"),
+        ({"recommend.only_categories": ["a"], "recommend.exclude_categories": ["a"]}, "recommend.only_categories"),
+        ({"recommend.new_arrival_boost": 2.0}, "recommend.new_arrival_days"),
+    ],
+)
+def test_bad_settings_fail_at_the_boundary_naming_the_key(override: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(overrides=override)
+
+
+def test_boost_moves_positive_scores_up_and_negative_ones_towards_zero() -> None:
+    assert boost_scores(np.array([2.0, -2.0, -np.inf]), 4.0).tolist() == [8.0, -0.5, -np.inf]
+
+
+def _rank(path: str, rules: ListRules, sign: float, k: int, exclude: list[list[int]] | None = None) -> list[list[int]]:
+    """Ranked items of one user per exclude row (default one user), through the vector index or
+    through score rows; both must give the same answer."""
+    rows = exclude or [[]]
+    matrix = sp.csr_matrix(
+        (
+            np.ones(sum(map(len, rows)), np.float32),
+            np.concatenate([r for r in rows] + [[]]).astype(int),
+            np.r_[0, np.cumsum([len(r) for r in rows])],
+        ),
+        shape=(len(rows), 6),
+    )
+    ranker = Ranker(rules, rules.blocked, VECTORS if path == "vectors" else None)
+    if path == "vectors":
+        items, _ = ranker.search(np.full((len(rows), 1), sign, dtype=np.float32), k, matrix)
+    else:
+        items, _ = ranker.rows(torch.from_numpy(sign * np.tile(VECTORS.T, (len(rows), 1))), matrix, k)
+    return items.tolist()
+
+
+PATHS = ["vectors", "rows"]
+
+
+def _rules(**settings) -> ListRules:
+    return compile_rules(RecommendConfig(**settings), CATALOGUE, age_days=np.array([90, 90, 90, 90, 3, 90]))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_without_rules_the_ranking_is_the_plain_one(path: str) -> None:
+    assert _rank(path, ListRules.none(6), 1.0, 4) == [[0, 1, 2, 3]]
+    assert _rank(path, ListRules.none(6), 1.0, 8) == [[0, 1, 2, 3, 4, 5, -1, -1]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_filters_leave_full_lists_from_what_qualifies(path: str) -> None:
+    assert _rank(path, _rules(exclude_categories=("a",)), 1.0, 3) == [[2, 3, 4]]
+    assert _rank(path, _rules(max_price=12.0, blocked_items=("i2",)), 1.0, 3) == [[0, 1, 4]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_new_arrivals_are_boosted_exactly(path: str) -> None:
+    # i4 (3 days old) scores 2; boosted by 2.6 it scores 5.2: after i0 (6), before i1 (5)
+    rules = _rules(new_arrival_days=14, new_arrival_boost=2.6)
+    assert _rank(path, rules, 1.0, 4) == [[0, 4, 1, 2]]
+    # negative scores: i4 scores -2, boosted to -2 / 2.6 = -0.77, above i5 (-1)
+    assert _rank(path, rules, -1.0, 3) == [[4, 5, 3]]
+    # a boost below 1 demotes: i4 at 2 * 0.2 = 0.4 falls under i5 (1)
+    assert _rank(path, _rules(new_arrival_days=14, new_arrival_boost=0.2), 1.0, 6) == [[0, 1, 2, 3, 5, 4]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_at_most_m_per_category_and_uncategorised_items_uncapped(path: str) -> None:
+    rules = _rules(max_per_category=1)
+    assert _rank(path, rules, 1.0, 3) == [[0, 2, 4]]
+    assert _rank(path, rules, 1.0, 6) == [[0, 2, 4, 5, -1, -1]]  # only 4 qualify: a, b, c and the one without
+    assert _rank(path, _rules(max_per_category=2), -1.0, 5) == [[5, 4, 3, 2, 1]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_pinned_items_come_first_unless_the_user_has_them(path: str) -> None:
+    rules = _rules(pinned_items=("i5", "i3"))
+    assert _rank(path, rules, 1.0, 4, exclude=[[], [5]]) == [[5, 3, 0, 1], [3, 0, 1, 2]]
+    both = _rules(pinned_items=("i5",), max_per_category=1, exclude_categories=("c",))
+    assert _rank(path, both, 1.0, 3) == [[5, 0, 2]]
+
+
+@pytest.fixture(scope="module")
+def shop(small: FeatureSet) -> tuple[FeatureSet, ModelBundle]:
+    model = create_model(ModelConfig(name="mf_bpr", embedding_dim=8), small.n_users, small.n_items)
+    model.fit(small, TrainConfig(epochs=2, batch_size=64, seed=3))
+    items = small.items.copy()
+    items[schema.CATEGORY] = np.array(["a", "b", "c"])[np.arange(small.n_items) % 3]
+    return dataclasses.replace(small, items=items), ModelBundle.from_training(model, small)
+
+
+def test_the_export_and_the_live_service_give_the_same_list_under_the_same_rules(shop) -> None:
+    features, bundle = shop
+    settings = RecommendConfig(exclude_categories=("c",), max_per_category=2, pinned_items=(str(features.item_ids[4]),))
+    rules = compile_rules(settings, features.items)
+    scorer = bundle.scorer(features, rules=rules)
+    live = LiveScorer(scorer)
+    users = np.arange(features.n_users)
+    items, _ = scorer.topk(users, 5)
+    category = features.items[schema.CATEGORY].to_numpy()
+    for row in users:
+        listed = items[row][items[row] >= 0]
+        assert "c" not in set(category[listed])
+        assert max(np.unique(category[listed], return_counts=True)[1]) <= 2 or listed[0] == 4
+        got = live.recommend(str(features.user_ids[row]), [], 5)
+        assert got.item_ids == features.item_ids[listed].astype(str).tolist()
