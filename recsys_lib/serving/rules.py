@@ -162,32 +162,39 @@ def merge_boosted(
     return np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
+def _compact(items: np.ndarray, scores: np.ndarray, keep: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's kept entries, in order, in the first slots of (n, k) (padding -1 / -inf)."""
+    n = len(items)
+    slot = np.cumsum(keep, axis=1) - 1  # (n, c) the slot each kept entry goes to
+    take = keep & (slot < k)
+    rows = np.nonzero(take)[0]
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    out_items[rows, slot[take]] = items[take]
+    out_scores[rows, slot[take]] = scores[take]
+    return out_items, out_scores
+
+
 def cap_per_category(
     items: np.ndarray, scores: np.ndarray, category: np.ndarray, limit: int, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Walk each row's ranked candidates keeping an item unless ``limit`` items of its category
-    are already kept (no category: never capped), up to ``k``. Returns ``(items, scores)`` (n, k)
-    padded -1 / -inf and ``full`` (n,) bool: whether the row found k items (if not, more
-    candidates might complete it)."""
-    n = len(items)
-    out_items = np.full((n, k), -1, dtype=np.int64)
-    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
-    full = np.zeros(n, dtype=bool)
-    for row in range(n):  # k and the candidates are small: a Python walk per row is cheap next to scoring
-        taken: dict[int, int] = {}
-        slot = 0
-        for item, score in zip(items[row], scores[row], strict=True):
-            if item < 0 or slot == k:
-                break
-            code = int(category[item])
-            if code != NO_CATEGORY:
-                if taken.get(code, 0) >= limit:
-                    continue
-                taken[code] = taken.get(code, 0) + 1
-            out_items[row, slot], out_scores[row, slot] = item, score
-            slot += 1
-        full[row] = slot == k
-    return out_items, out_scores, full
+    """Walk each row's ranked candidates (n, c) keeping an item unless ``limit`` items of its
+    category are already kept (no category: never capped), up to ``k``. Returns ``(items,
+    scores)`` (n, k) padded -1 / -inf and ``full`` (n,) bool: whether the row found k items (if not,
+    more candidates might complete it). Vectorised: an item's rank within its (row, category)."""
+    n, c = items.shape
+    valid = items >= 0
+    codes = np.where(valid, category[np.maximum(items, 0)], NO_CATEGORY).ravel()  # (n * c,)
+    row = np.repeat(np.arange(n), c)
+    order = np.lexsort((np.tile(np.arange(c), n), codes, row))  # by row, category, then rank
+    group_start = np.r_[True, (row[order][1:] != row[order][:-1]) | (codes[order][1:] != codes[order][:-1])]
+    position = np.arange(len(order))
+    within = position - np.maximum.accumulate(np.where(group_start, position, 0))  # rank within the group
+    occurrence = np.empty_like(within)
+    occurrence[order] = within
+    keep = (valid.ravel() & ((codes == NO_CATEGORY) | (occurrence < limit))).reshape(n, c)
+    out_items, out_scores = _compact(items, scores, keep, k)
+    return out_items, out_scores, keep.sum(axis=1) >= k
 
 
 def pin(
@@ -197,12 +204,8 @@ def pin(
     appear for that row), with ``pinned_scores`` (n, len(pinned)), then the row's items without
     them, cut back to the row length."""
     n, k = items.shape
-    out_items = np.full((n, k), -1, dtype=np.int64)
-    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
-    for row in range(n):
-        first = pinned[allowed[row]][:k]
-        rest = ~np.isin(items[row], first) & (items[row] >= 0)
-        merged = np.concatenate([first, items[row][rest]])[:k]
-        values = np.concatenate([pinned_scores[row][allowed[row]][: len(first)], scores[row][rest]])[:k]
-        out_items[row, : len(merged)], out_scores[row, : len(merged)] = merged, values
-    return out_items, out_scores
+    shown = (items[:, :, None] == pinned[None, None, :]) & allowed[:, None, :]  # (n, k, p)
+    rest = (items >= 0) & ~shown.any(axis=2)
+    merged = np.concatenate([np.broadcast_to(pinned, (n, len(pinned))), items], axis=1)
+    values = np.concatenate([pinned_scores.astype(np.float32), scores], axis=1)
+    return _compact(merged, values, np.concatenate([allowed, rest], axis=1), k)

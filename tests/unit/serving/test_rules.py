@@ -169,3 +169,33 @@ def test_the_export_and_the_live_service_give_the_same_list_under_the_same_rules
         assert max(np.unique(category[listed], return_counts=True)[1]) <= 2 or listed[0] == 4
         got = live.recommend(str(features.user_ids[row]), [], 5)
         assert got.item_ids == features.item_ids[listed].astype(str).tolist()
+
+
+def _greedy(items: np.ndarray, category: np.ndarray, limit: int, k: int) -> list[int]:
+    """The rule as one would write it by hand, for one row."""
+    taken: dict[int, int] = {}
+    out: list[int] = []
+    for item in items:
+        if item < 0 or len(out) == k:
+            break
+        code = int(category[item])
+        if code >= 0 and taken.get(code, 0) >= limit:
+            continue
+        taken[code] = taken.get(code, 0) + 1
+        out.append(int(item))
+    return out + [-1] * (k - len(out))
+
+
+def test_the_vectorised_category_cap_is_the_greedy_walk() -> None:
+    from recsys_lib.serving.rules import cap_per_category
+
+    rng = np.random.default_rng(0)
+    category = rng.integers(-1, 4, size=50)  # -1: no category
+    items = np.stack([rng.permutation(50)[:20] for _ in range(200)])
+    items[::7, 15:] = -1  # some rows with fewer candidates
+    scores = -np.arange(20, dtype=np.float32)[None, :].repeat(200, axis=0)
+    for limit, k in ((1, 5), (2, 8), (3, 12)):
+        got, _, full = cap_per_category(items, scores, category, limit, k)
+        expected = [_greedy(row, category, limit, k) for row in items]
+        assert got.tolist() == expected
+        assert full.tolist() == [-1 not in row for row in expected]
