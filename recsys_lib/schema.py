@@ -78,12 +78,21 @@ MODEL_VERSION: Final = "model_version"
 REASON_ITEM_ID: Final = "reason_item_id"
 SIMILAR_ITEM_ID: Final = "similar_item_id"
 ARM: Final = "arm"
+REASON_KIND: Final = "reason_kind"
+#: Why an item is in a list (``reason_kind``): bought or viewed together with ``reason_item_id``
+#: (item-kNN), close to it in the model's item space (vector models), popular (a shopper the model
+#: does not know, or the popularity model), a boosted new arrival, a re-order, or a business rule
+#: (a pinned item).
+CO_PURCHASE, SIMILAR_ITEM, POPULAR = "co_purchase", "similar_item", "popular"
+NEW_ARRIVAL, BUY_AGAIN, RULE = "new_arrival", "buy_again", "rule"
+REASON_KINDS: Final = (CO_PURCHASE, SIMILAR_ITEM, POPULAR, NEW_ARRIVAL, BUY_AGAIN, RULE)
 #: The registry aliases, and the experiment arms named after the version each one serves.
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 
-#: ``user_topk``: ``reason_item_id`` is the history item that contributed most to the score
-#: ("because you bought X") where the model can say (item-kNN), else null; ``arm`` is the
+#: ``user_topk``: ``reason_item_id`` is the history item the item is there because of where the
+#: model can say (item-kNN: the largest share of the score; vector models: the closest history item),
+#: else null; ``reason_kind`` says why (:data:`REASON_KINDS`); ``arm`` is the
 #: experiment arm whose model made the row (``champion``, or ``challenger`` for the users an
 #: experiment assigned to it), and ``model_name`` / ``model_version`` are that model's.
 EXPORT_DTYPES: Final[dict[str, str]] = {
@@ -94,6 +103,7 @@ EXPORT_DTYPES: Final[dict[str, str]] = {
     MODEL_NAME: "str",
     MODEL_VERSION: "str",
     REASON_ITEM_ID: "str",
+    REASON_KIND: "str",
     ARM: "str",
 }
 #: ``similar_items``: each item's nearest items by the model (co-occurrence or vector cosine).
@@ -105,7 +115,7 @@ SIMILAR_ITEMS_DTYPES: Final[dict[str, str]] = {
     MODEL_NAME: "str",
     MODEL_VERSION: "str",
 }
-EXPORT_SCHEMA_VERSION: Final = 3  # 2: reason_item_id in user_topk; similar_items. 3: arm in user_topk
+EXPORT_SCHEMA_VERSION: Final = 4  # 2: reason_item_id, similar_items. 3: arm. 4: reason_kind
 
 # --- embedding exports (for online re-rankers) --------------------------------------------------
 EMBEDDING: Final = "embedding"

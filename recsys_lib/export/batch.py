@@ -33,12 +33,14 @@ def rows_table(
     model_version: str,
     reasons: np.ndarray | None = None,
     with_reason: bool = False,
+    kinds: np.ndarray | None = None,
     arm: str | None = None,
 ) -> pa.Table:
     """(n, k) index and score blocks to long rows: ``id_column`` (from ``ids``, one per row of the
     block), rank (1-based), ``target_column`` (``target_ids[targets]``), score, model name and
-    version, ``reason_item_id`` (``target_ids[reasons]``, null where -1 or absent) when
-    ``with_reason``, and ``arm`` on every row when given. Padding (-1) is dropped."""
+    version, ``reason_item_id`` (``target_ids[reasons]``, null where -1 or absent) and
+    ``reason_kind`` (``kinds``, null where None or absent) when ``with_reason``, and ``arm`` on
+    every row when given. Padding (-1) is dropped."""
     k = targets.shape[1]
     flat = targets.ravel()
     valid = np.flatnonzero(flat >= 0)
@@ -57,6 +59,8 @@ def rows_table(
         else:
             picked = reasons.ravel()[valid]
             columns[schema.REASON_ITEM_ID] = target_ids.take(pa.array(picked, mask=picked < 0))
+        why = kinds.ravel()[valid] if kinds is not None else np.full(len(valid), None, dtype=object)
+        columns[schema.REASON_KIND] = pa.array(why, pa.string())
     if arm is not None:
         columns[schema.ARM] = pa.repeat(pa.scalar(arm), len(valid))
     return pa.table(columns)
@@ -91,6 +95,7 @@ def user_tables(
         vectors = scorer.user_vectors(chunk)
         items, scores = scorer.topk(chunk, k, user_vectors=vectors)
         reasons = scorer.reasons(chunk, items)
+        kinds = scorer.reason_kinds(chunk, items, reasons)
         ids = scorer.user_ids[chunk].astype(str)
         ids = user_id_map(ids) if user_id_map is not None else ids
         out = {
@@ -105,6 +110,7 @@ def user_tables(
                 model_version=model_version,
                 reasons=reasons,
                 with_reason=True,
+                kinds=kinds,
                 arm=arm,
             )
         }

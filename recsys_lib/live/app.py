@@ -45,6 +45,9 @@ class ScoredItem(BaseModel):
     item_id: str
     score: float | None = Field(description="the model's score; null for a re-ranked item it does not score")
     reason_item_id: str | None = Field(None, description="the history item this one is recommended because of")
+    reason_kind: str | None = Field(
+        None, description="why it is listed: co_purchase, similar_item, popular, new_arrival, buy_again or rule"
+    )
 
 
 class Ranking(BaseModel):
@@ -248,8 +251,14 @@ def _ranking(ranked: Ranked, loaded: Loaded) -> Response:
     than the scoring of a small list); its shape is :class:`Ranking`, tested against it."""
     body = {
         "items": [
-            {"item_id": i, "score": s, "reason_item_id": r}
-            for i, s, r in zip(ranked.item_ids, ranked.scores, ranked.reasons, strict=True)
+            {"item_id": i, "score": s, "reason_item_id": r, "reason_kind": w}
+            for i, s, r, w in zip(
+                ranked.item_ids,
+                ranked.scores,
+                ranked.reasons,
+                ranked.reason_kinds or [None] * len(ranked.item_ids),
+                strict=True,
+            )
         ],
         "source": ranked.source,
         "model_name": loaded.name,

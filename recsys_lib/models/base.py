@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys_lib import schema
 from recsys_lib.errors import ModelError
 from recsys_lib.search import InnerProductIndex, bounded_chunk, topk_excluding
 
@@ -27,10 +28,30 @@ if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet, UserHistory
 
 
+EXPLAIN_RECENT = 50  # history items (newest) a vector model's explanation looks among
+
+
+def closest_history_items(vectors: np.ndarray, recent: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """For each recommended item (``items`` (n, k), -1 padding), the item of its row's ``recent``
+    history (n, L; -1 padding, newest last) with the largest cosine similarity of ``vectors``
+    (n_items, d); -1 where either side is empty. Ties go to the newer history item."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = np.vstack([unit, np.zeros((1, unit.shape[1]), dtype=unit.dtype)]).astype(np.float32)  # row -1: zeros
+    similarity = np.einsum("nkd,nld->nkl", unit[items], unit[recent])  # (n, k, L)
+    similarity[np.broadcast_to((recent < 0)[:, None, :], similarity.shape)] = -np.inf
+    newest_first = similarity[:, :, ::-1]
+    best = recent.shape[1] - 1 - np.argmax(newest_first, axis=2)  # (n, k) column in ``recent``
+    reasons = np.take_along_axis(recent, best, axis=1)
+    empty = (items < 0) | ~np.isfinite(np.max(similarity, axis=2, initial=-np.inf))
+    return np.where(empty, -1, reasons).astype(np.int64)
+
+
 class Recommender(ABC):
     """Base class: subclasses implement ``fit``, ``score_users``, ``state`` and ``from_state``."""
 
     name: ClassVar[str]
+    reason_kind: ClassVar[str] = schema.SIMILAR_ITEM
+    """What :meth:`explain`'s reasons mean, as the exports' ``reason_kind`` says it."""
     scores_from_history: ClassVar[bool] = False
     """Whether the model scores a user from their history alone, with no parameters of its own
     (item-kNN, the sequence models, the two-tower): then any item sequence, a new visitor's session
@@ -109,8 +130,14 @@ class Recommender(ABC):
 
     def explain(self, user_idx: np.ndarray, items: np.ndarray, history: UserHistory) -> np.ndarray | None:
         """For recommended ``items`` (n, k) of ``user_idx``, the history item each is recommended
-        because of ("because you bought X"), -1 where none, or None if the model cannot say."""
-        return None
+        because of ("because you viewed X"), -1 where none, or None if the model cannot say.
+
+        Models with item vectors: among the user's :data:`EXPLAIN_RECENT` newest history items, the
+        one whose vector is closest (cosine) to the recommended item's (ties: the newer one)."""
+        vectors = self.item_vectors()
+        if vectors is None:
+            return None
+        return closest_history_items(vectors, history.padded(user_idx, EXPLAIN_RECENT), np.asarray(items))
 
     def recommend(
         self,

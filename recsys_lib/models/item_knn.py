@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys_lib import schema
 from recsys_lib.errors import ModelError
 from recsys_lib.models.base import Recommender
 
@@ -40,6 +41,7 @@ class ItemKNN(Recommender):
     """
 
     name: ClassVar[str] = "item_knn"
+    reason_kind = schema.CO_PURCHASE
     scores_from_history: ClassVar[bool] = True
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig):

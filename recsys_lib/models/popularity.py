@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
+from recsys_lib import schema
 from recsys_lib.errors import ModelError
 from recsys_lib.models.base import Recommender
 
@@ -25,6 +26,7 @@ class PopularityRecommender(Recommender):
     """
 
     name: ClassVar[str] = "popularity"
+    reason_kind = schema.POPULAR
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig):
         super().__init__(n_users, n_items, config)

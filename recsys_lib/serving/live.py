@@ -14,7 +14,7 @@ bundle's popularity fallback. Available items only; the user's history, the sess
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys_lib.features import UserHistory
+from recsys_lib.serving.rules import reason_kinds
 from recsys_lib.serving.scorer import BundleScorer
 
 #: Where a request's list came from.
@@ -40,6 +41,9 @@ class Ranked:
     source: str
     ignored: list[str]
     """Request items (``recent_items``, ``exclude``, ``candidates``) the model does not know."""
+    reason_kinds: list[str | None] = field(default_factory=list)
+    """Why each item is listed (``co_purchase``, ``similar_item``, ``popular``, ``new_arrival``,
+    ``rule``; see :data:`~recsys_lib.schema.REASON_KINDS`), as the export's ``reason_kind``."""
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,22 @@ class LiveScorer:
                 fallback = self.scorer.fallback[None, :]
                 rows = torch.cat([row if (row := scores[i]) is not None else fallback for i in rest])
                 top[rest], top_scores[rest] = ranker.rows(rows, exclusion[rest], k)
-            reasons = self._reasons(scored, top)
+            reason_rows = self._reasons(scored, top)
+            cold = np.array([kind == POPULARITY for kind in kinds])
+            why = reason_kinds(top, reason_rows, self.model.reason_kind, cold, self.scorer.ranker.rules)
         answers = []
         for i, request in enumerate(requests):
             keep = top[i, : request.k] >= 0
             items, values = top[i, : request.k][keep], top_scores[i, : request.k][keep]
+            reasons = reason_rows[i, : request.k][keep]
             answers.append(
                 Ranked(
                     [str(item) for item in self.item_ids[items]],
                     list(values.astype(float).tolist()),
-                    reasons[i][: request.k][: len(items)],
+                    [str(self.item_ids[r]) if r >= 0 else None for r in reasons],
                     kinds[i],
                     contexts[i].ignored,
+                    list(why[i, : request.k][keep]),
                 )
             )
         return answers
@@ -205,6 +213,7 @@ class LiveScorer:
             [str(item_id)] * int(keep.sum()),
             MODEL,
             [],
+            [self.model.reason_kind] * int(keep.sum()),
         )
 
     # --- the request in the model's index space -----------------------------------------------------
@@ -284,17 +293,16 @@ class LiveScorer:
         data = np.ones(len(columns), dtype=np.float32)
         return sp.csr_matrix((data, columns, indptr), shape=(len(excluded), self.model.n_items))
 
-    def _reasons(self, scored: _Scored, top: np.ndarray) -> list[list[str | None]]:
-        """For each request's ``top`` items, the history item each is there because of, where the
-        model can say (item-kNN); None elsewhere (fallbacks, folded-in sessions, other models)."""
-        out: list[list[str | None]] = [[None] * top.shape[1] for _ in range(len(top))]
+    def _reasons(self, scored: _Scored, top: np.ndarray) -> np.ndarray:
+        """(n, k) for each request's ``top`` items (model items), the history item each is there
+        because of where the model can say (item-kNN, the vector models); -1 elsewhere
+        (fallbacks, folded-in sessions, popularity)."""
+        out = np.full(top.shape, -1, dtype=np.int64)
         if not scored.at:
             return out
         found = self.model.explain(scored.users, top[scored.at], scored.history)
-        if found is None:
-            return out
-        for j, i in enumerate(scored.at):
-            out[i] = [str(self.item_ids[r]) if r >= 0 else None for r in found[j]]
+        if found is not None:
+            out[scored.at] = found
         return out
 
 

@@ -209,3 +209,25 @@ def pin(
     merged = np.concatenate([np.broadcast_to(pinned, (n, len(pinned))), items], axis=1)
     values = np.concatenate([pinned_scores.astype(np.float32), scores], axis=1)
     return _compact(merged, values, np.concatenate([allowed, rest], axis=1), k)
+
+
+def reason_kinds(
+    items: np.ndarray, reasons: np.ndarray | None, model_kind: str, cold: np.ndarray, rules: ListRules
+) -> np.ndarray:
+    """(n, k) object array: why each of ``items`` (model item indices, -1 padding) is listed
+    (:data:`~recsys_lib.schema.REASON_KINDS`, None for padding or when nothing says): a pinned item
+    is a ``rule``; a boosted one a ``new_arrival``; for ``cold`` rows (n,) bool, shoppers the model
+    does not know, ``popular``; else the model's kind where it gave a reason (``reasons``, -1 none),
+    and ``popular`` for every item of the popularity model."""
+    kinds = np.full(items.shape, None, dtype=object)
+    listed = items >= 0
+    if reasons is not None:
+        kinds[listed & (reasons >= 0)] = model_kind
+    if model_kind == schema.POPULAR:
+        kinds[listed] = schema.POPULAR
+    kinds[listed & np.asarray(cold, dtype=bool)[:, None]] = schema.POPULAR
+    safe = np.maximum(items, 0)
+    kinds[listed & rules.boosted[safe] & rules.boosts] = schema.NEW_ARRIVAL
+    if len(rules.pinned):
+        kinds[listed & np.isin(items, rules.pinned)] = schema.RULE
+    return kinds

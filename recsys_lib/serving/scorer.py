@@ -24,7 +24,7 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import UserHistory
 from recsys_lib.search import InnerProductIndex, bounded_chunk
 from recsys_lib.serving.ranker import Ranker
-from recsys_lib.serving.rules import ListRules
+from recsys_lib.serving.rules import ListRules, reason_kinds
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
@@ -214,6 +214,12 @@ class BundleScorer:
             return None
         out[known] = self.back[found]
         return out
+
+    def reason_kinds(self, users: np.ndarray, items: np.ndarray, reasons: np.ndarray | None) -> np.ndarray:
+        """(n, k) object: why each of :meth:`topk`'s ``items`` is listed (``reason_kind``; see
+        :func:`~recsys_lib.serving.rules.reason_kinds`), ``reasons`` being :meth:`reasons`'."""
+        cold = self.user_map[np.asarray(users, dtype=np.int64)] < 0
+        return reason_kinds(self.item_map[items], reasons, self.model.reason_kind, cold, self.ranker.rules)
 
     def with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
         """``seen`` rows plus every unavailable item, for the paths without an index."""

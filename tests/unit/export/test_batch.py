@@ -85,10 +85,33 @@ def test_item_knn_says_which_history_item_each_recommendation_comes_from():
         assert sim[reason, item] > 0  # that is similar to what is recommended
 
 
-def test_models_without_reasons_export_null_reasons():
-    bundle, features = _fitted("mf_bpr")
-    rows = _export(bundle, features, 3)
-    assert list(rows.columns) == list(schema.EXPORT_DTYPES) and rows[schema.REASON_ITEM_ID].isna().all()
+@pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"])
+def test_every_reason_is_a_history_item_and_says_its_kind(name):
+    """Vector models name the history item closest to each recommendation (cosine of item
+    vectors); item-kNN the largest share of the score; popularity none."""
+    bundle, features = _fitted(name)
+    rows = _export(bundle, features, 5)
+    assert list(rows.columns) == list(schema.EXPORT_DTYPES)
+    history = features.history(*ALL_SPLITS)
+    users = {str(v): i for i, v in enumerate(features.user_ids)}
+    items = {str(v): i for i, v in enumerate(features.item_ids)}
+    explained = rows.dropna(subset=[schema.REASON_ITEM_ID])
+    for row in explained.itertuples():
+        assert items[row.reason_item_id] in set(history.of(users[row.user_id])), row
+    kinds = set(rows[schema.REASON_KIND].dropna())
+    if name == "popularity":
+        assert explained.empty and kinds == {schema.POPULAR}
+        return
+    assert len(explained) / len(rows) > 0.9
+    assert kinds == {schema.CO_PURCHASE if name == "item_knn" else schema.SIMILAR_ITEM}
+    assert (explained[schema.REASON_KIND] == bundle.model.reason_kind).all()
+    if name != "item_knn":  # closest by cosine among the user's newest history items
+        vectors = bundle.model.item_vectors()
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        for row in explained.head(30).itertuples():
+            recent = history.of(users[row.user_id])[-50:]
+            sims = unit[recent] @ unit[items[row.item_id]]
+            assert sims.max() == pytest.approx(float(unit[items[row.reason_item_id]] @ unit[items[row.item_id]]))
 
 
 @pytest.mark.parametrize("name", ["item_knn", "mf_bpr"])

@@ -27,6 +27,7 @@ def _rows(users: list[str], k: int = 3, version: str = "1") -> pd.DataFrame:
             schema.MODEL_NAME: "recsys-shop",
             schema.MODEL_VERSION: version,
             schema.REASON_ITEM_ID: None,
+            schema.REASON_KIND: None,
             schema.ARM: "champion",
         }
     ).astype(schema.EXPORT_DTYPES)

@@ -120,6 +120,20 @@ def test_similar_items_are_available_and_never_the_item_itself(live: LiveScorer,
         live.similar("nope", 5)
 
 
+def test_reasons_and_their_kinds_are_the_exports(live: LiveScorer, catalogue: FeatureSet) -> None:
+    rows = np.arange(catalogue.n_users)
+    items, _ = live.scorer.topk(rows, 5)
+    reasons = live.scorer.reasons(rows, items)
+    kinds = live.scorer.reason_kinds(rows, items, reasons)
+    for row in rows[:12]:
+        got = live.recommend(str(catalogue.user_ids[row]), [], 5)
+        keep = items[row] >= 0
+        named = reasons[row][keep] if reasons is not None else np.full(int(keep.sum()), -1)
+        assert got.reasons == [str(catalogue.item_ids[r]) if r >= 0 else None for r in named]
+        assert got.reason_kinds == list(kinds[row][keep])
+    assert {k for k in kinds.ravel() if k is not None} <= set(schema.REASON_KINDS)
+
+
 def test_item_knn_says_why(small: FeatureSet) -> None:
     model = create_model(ModelConfig(name="item_knn"), small.n_users, small.n_items).fit(small, QUICK)
     live = LiveScorer(ModelBundle.from_training(model, small).scorer(small))
