@@ -74,7 +74,11 @@ def plan(
     key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
     ctx.store.put_json(key, content)
     uri = ctx.store.uri(key)
-    log.info("export %s: %s v%s in %d shard(s), plan %s", attempt, champion.name, champion.version, shards, uri)
+    experiment, arms = content["experiment"], ""
+    if experiment:
+        challenger = experiment["arms"]["challenger"]["version"]
+        arms = f" and challenger v{challenger} for {experiment['challenger_share']:.0%} of users"
+    log.info("export %s: %s v%s%s in %d shard(s), plan %s", attempt, champion.name, champion.version, arms, shards, uri)
     return [{"plan_uri": uri, "shard": shard} for shard in range(shards)]
 
 
