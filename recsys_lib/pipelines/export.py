@@ -60,6 +60,7 @@ def plan(
     if cfg.export.pseudonymize:
         pseudonym_key(pseudonym)  # fail now, before any shard starts, if there is no key
     shards = cfg.export.shards
+    experiment = _experiment(cfg.registered_model_name, champion, cfg.experiment)
     content = {
         "attempt": attempt,
         "shards": shards,
@@ -68,13 +69,13 @@ def plan(
         "model": _model(champion),
         "model_uri": champion.model_uri,
         "k": cfg.export.k,
-        "experiment": _experiment(cfg.registered_model_name, champion, cfg.experiment),
         "pseudonymized": cfg.export.pseudonymize,
+        "experiment": experiment,
     }
     key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
     ctx.store.put_json(key, content)
     uri = ctx.store.uri(key)
-    experiment, arms = content["experiment"], ""
+    arms = ""
     if experiment:
         challenger = experiment["arms"]["challenger"]["version"]
         arms = f" and challenger v{challenger} for {experiment['challenger_share']:.0%} of users"
