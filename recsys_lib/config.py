@@ -380,6 +380,13 @@ class RecommendConfig(_Frozen):
     or a rule excludes them)."""
     blocked_items: tuple[str, ...] = ()
     """Items never recommended."""
+    diversity: float | None = Field(None, gt=0.0, le=1.0)
+    """Maximal marginal relevance (lambda): each next item maximises ``lambda x relevance - (1 -
+    lambda) x its largest similarity to the items already listed``, over the best 4k candidates.
+    1 ranks by relevance alone; 0.7 trades a little relevance for variety. None: off."""
+    diversity_by: Literal["auto", "vectors", "categories"] = "auto"
+    """Similarity for ``diversity``: cosine of the model's item vectors, or 1 for items of the same
+    category (0 otherwise); ``auto``: vectors where the model has them, else categories."""
 
     @model_validator(mode="after")
     def _consistent(self) -> RecommendConfig:

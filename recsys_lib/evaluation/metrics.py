@@ -9,7 +9,8 @@ Conventions, for a user with relevant set R and ranked list r_1..r_k (binary rel
 * ``mrr_at_k`` = 1 / rank of the first hit within the top k, 0 without one;
 * ``coverage_at_k`` = distinct items recommended in anyone's top k / n_items (a catalogue metric).
 
-All but coverage are means over users.
+All but coverage are means over users. :func:`intra_list_diversity` (not a ranking metric: it needs
+no relevance) is the share of pairs within a list whose items differ in category.
 """
 
 from __future__ import annotations
@@ -76,3 +77,22 @@ def ranking_metrics(
         out[f"mrr_at_{k}"] = float(np.mean(1.0 / first))
         out[f"coverage_at_{k}"] = len(np.unique(shown[shown >= 0])) / n_items
     return out
+
+
+def intra_list_diversity(recommended: np.ndarray, category: np.ndarray, k: int) -> float:
+    """Mean over lists of at least two items of the share of item pairs in the top ``k`` whose
+    categories differ (``category`` (n_items,) int codes; -1, no category, differs from every
+    item). ``recommended`` (n, >= k) item indices, -1 padded. 0: one category per list; 1: no two
+    items alike. ``nan`` when no list has two items."""
+    top = np.asarray(recommended, dtype=np.int64)[:, :k]
+    listed = top >= 0
+    codes = np.where(listed, np.asarray(category)[np.maximum(top, 0)], -1)  # (n, k)
+    same = (codes[:, :, None] == codes[:, None, :]) & (codes[:, :, None] >= 0)  # (n, k, k)
+    both = listed[:, :, None] & listed[:, None, :]
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)[None]
+    pairs = (both & upper).sum(axis=(1, 2))
+    alike = (same & both & upper).sum(axis=(1, 2))
+    scored = pairs > 0
+    if not scored.any():
+        return float("nan")
+    return float(np.mean(1.0 - alike[scored] / pairs[scored]))

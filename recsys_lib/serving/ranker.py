@@ -8,6 +8,7 @@ in both. Filtered items never reach it (the scorer folds them into the items it 
   best plain and the best boosted items (:func:`~recsys_lib.serving.rules.merge_boosted`);
 * category caps fetch more candidates than ``k`` (4k, doubled for the rows that came up short,
   up to the whole catalogue), so every list is full when enough items qualify;
+* diversity re-orders those candidates by maximal marginal relevance (:func:`~recsys_lib.serving.rules.mmr`);
 * pinned items go first (:func:`~recsys_lib.serving.rules.pin`), with their own scores.
 
 Without rules it is exactly the plain search (one index, ``k`` candidates).
@@ -21,8 +22,18 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys_lib.errors import ConfigError
 from recsys_lib.search import InnerProductIndex, topk_excluding
-from recsys_lib.serving.rules import ListRules, boost_scores, cap_per_category, merge_boosted, pin
+from recsys_lib.serving.rules import (
+    ListRules,
+    boost_scores,
+    cap_per_category,
+    category_similarity,
+    merge_boosted,
+    mmr,
+    pin,
+    vector_similarity,
+)
 
 Candidates = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]  # (rows, fetch) -> ranked items, scores
 _FIRST_FETCH = 4  # candidates per list slot fetched first when categories are capped
@@ -48,6 +59,7 @@ class Ranker:
         self.n_listable = int((~self.never).sum())
         self.index: InnerProductIndex | None = None
         self.boosted_index: InnerProductIndex | None = None
+        self._similarity = _diversity_similarity(rules, vectors)
         if vectors is not None:
             self.index = InnerProductIndex(vectors, bias, allowed=~self.never & ~boosted, device=device)
             if boosted.any():
@@ -118,30 +130,52 @@ class Ranker:
         exclude: sp.csr_matrix,
     ) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(n)
-        if not self.rules.caps:
+        if not (self.rules.caps or self.rules.diversifies):
             items, scores = candidates(rows, k)
         else:
-            items, scores = self._capped(candidates, rows, k)
+            items, scores = self._reranked(candidates, rows, k)
         if len(self.rules.pinned) and n:
             pinned = self.rules.pinned
             allowed = ~self.never[pinned][None, :] & (exclude[:, pinned].toarray() == 0)
             items, scores = pin(items, scores, pinned, pinned_scores(rows), allowed)
         return items, scores
 
-    def _capped(self, candidates: Candidates, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """At most ``max_per_category`` items of a category per list: walk ranked candidates,
-        fetching more for the lists still short while the catalogue has more."""
-        assert self.rules.category is not None and self.rules.max_per_category is not None
+    def _reranked(self, candidates: Candidates, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Diversity (MMR over the best 4k candidates) and/or at most ``max_per_category`` items
+        of a category per list (a walk down the candidates, fetching more for the lists still short
+        while the catalogue has more)."""
+        rules = self.rules
         items = np.full((len(rows), k), -1, dtype=np.int64)
         scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
         fetch, todo = min(self.n_listable, _FIRST_FETCH * k), rows
         while len(todo):
             found, found_scores = candidates(todo, max(fetch, 1))
-            picked, picked_scores, full = cap_per_category(
-                found, found_scores, self.rules.category, self.rules.max_per_category, k
-            )
+            if rules.diversifies and self._similarity is not None and rules.diversity is not None:
+                take = found.shape[1] if rules.caps else k  # a capped walk needs the whole order
+                found, found_scores = mmr(found, found_scores, self._similarity, rules.diversity, take)
+            if rules.caps and rules.category is not None and rules.max_per_category is not None:
+                picked, picked_scores, full = cap_per_category(
+                    found, found_scores, rules.category, rules.max_per_category, k
+                )
+            else:
+                picked, picked_scores, full = found[:, :k], found_scores[:, :k], np.ones(len(todo), dtype=bool)
             items[todo], scores[todo] = picked, picked_scores
             if fetch >= self.n_listable:
                 break  # every listable item was a candidate: what is short stays short
             todo, fetch = todo[~full], min(self.n_listable, 2 * fetch)
         return items, scores
+
+
+def _diversity_similarity(
+    rules: ListRules, vectors: np.ndarray | None
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """The similarity MMR uses (None without diversity): item vectors' cosine, or same category."""
+    if not rules.diversifies:
+        return None
+    if rules.similar_by == "vectors" or (rules.similar_by == "auto" and vectors is not None):
+        if vectors is None:
+            raise ConfigError("recommend.diversity_by is 'vectors' but the model has no item vectors; use 'categories'")
+        return vector_similarity(vectors)
+    if rules.category is None:
+        raise ConfigError("recommend.diversity by categories needs the catalogue's categories")
+    return category_similarity(rules.category)

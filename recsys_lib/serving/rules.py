@@ -18,6 +18,7 @@ to candidate lists, best first. They are what the batch export and the live serv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,9 @@ class ListRules:
     category: np.ndarray | None = None
     max_per_category: int | None = None
     pinned: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    diversity: float | None = None
+    """MMR's lambda (None: off); similarity by ``similar_by``: ``vectors`` or ``categories``."""
+    similar_by: str = "auto"
 
     @classmethod
     def none(cls, n_items: int) -> ListRules:
@@ -61,6 +65,10 @@ class ListRules:
     def caps(self) -> bool:
         return self.max_per_category is not None and self.category is not None
 
+    @property
+    def diversifies(self) -> bool:
+        return self.diversity is not None and self.diversity < 1.0
+
     def remap(self, item_map: np.ndarray, n_items: int) -> ListRules:
         """The same rules over another index space: ``item_map[i]`` is this space's item ``i`` there
         (-1: absent). Items of the other space that this one does not know are blocked (the
@@ -77,7 +85,16 @@ class ListRules:
             category = np.full(n_items, NO_CATEGORY, dtype=np.int64)
             category[there] = self.category[here]
         pinned = item_map[self.pinned]
-        return ListRules(blocked, boosted, self.boost, category, self.max_per_category, pinned[pinned >= 0])
+        return ListRules(
+            blocked,
+            boosted,
+            self.boost,
+            category,
+            self.max_per_category,
+            pinned[pinned >= 0],
+            self.diversity,
+            self.similar_by,
+        )
 
 
 def _codes(values: pd.Series, names: tuple[str, ...], key: str) -> np.ndarray:
@@ -129,10 +146,19 @@ def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: 
             raise ConfigError("recommend.new_arrival_days needs each item's first-seen date; none was given")
         boosted = np.asarray(age_days) <= settings.new_arrival_days
     category = None
-    if settings.max_per_category is not None:
+    if settings.max_per_category is not None or settings.diversity is not None:
         codes, _ = pd.factorize(catalogue[schema.CATEGORY], use_na_sentinel=True)
         category = codes.astype(np.int64)  # -1 for no category
-    return ListRules(blocked, boosted, settings.new_arrival_boost, category, settings.max_per_category, pinned)
+    return ListRules(
+        blocked,
+        boosted,
+        settings.new_arrival_boost,
+        category,
+        settings.max_per_category,
+        pinned,
+        settings.diversity,
+        settings.diversity_by,
+    )
 
 
 def rules_for(settings: RecommendConfig, features: FeatureSet) -> ListRules | None:
@@ -195,6 +221,61 @@ def cap_per_category(
     keep = (valid.ravel() & ((codes == NO_CATEGORY) | (occurrence < limit))).reshape(n, c)
     out_items, out_scores = _compact(items, scores, keep, k)
     return out_items, out_scores, keep.sum(axis=1) >= k
+
+
+def category_similarity(category: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``similarity(candidates (n, c), chosen (n,)) -> (n, c)``: 1 for the same category, else 0
+    (items without a category are like no other)."""
+
+    def similarity(candidates: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        mine, theirs = category[np.maximum(candidates, 0)], category[np.maximum(chosen, 0)][:, None]
+        return ((mine == theirs) & (mine != NO_CATEGORY)).astype(np.float32)
+
+    return similarity
+
+
+def vector_similarity(vectors: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``similarity(candidates (n, c), chosen (n,)) -> (n, c)``: cosine of the item vectors."""
+    unit = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def similarity(candidates: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        return np.einsum("ncd,nd->nc", unit[np.maximum(candidates, 0)], unit[np.maximum(chosen, 0)])
+
+    return similarity
+
+
+def mmr(
+    items: np.ndarray,
+    scores: np.ndarray,
+    similarity: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    lam: float,
+    take: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal marginal relevance over each row's ranked candidates (n, c; -1 padded): ``take``
+    times, pick the candidate maximising ``lam * relevance - (1 - lam) * (largest similarity to
+    those picked)``, relevance being the score min-max scaled to [0, 1] within the row (ties: the
+    better-ranked). Returns the picks in order with their original scores, (n, take) padded."""
+    n, c = items.shape
+    valid = items >= 0
+    low = np.where(valid, scores, np.inf).min(axis=1, initial=np.inf)
+    high = np.where(valid, scores, -np.inf).max(axis=1, initial=-np.inf)
+    low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)  # rows without any
+    spread = np.where(high > low, high - low, 1.0)
+    relevance = np.where(valid, (scores - low[:, None]) / spread[:, None], -np.inf).astype(np.float32)
+    closest = np.zeros((n, c), dtype=np.float32)  # each candidate's largest similarity to the picks
+    open_ = valid.copy()
+    rows = np.arange(n)
+    out_items = np.full((n, take), -1, dtype=np.int64)
+    out_scores = np.full((n, take), -np.inf, dtype=np.float32)
+    for step in range(min(take, c)):
+        gain = np.where(open_, lam * relevance - (1 - lam) * closest, -np.inf)
+        best = np.argmax(gain, axis=1)  # the first of equal gains: the better-ranked candidate
+        found = open_[rows, best]
+        out_items[found, step] = items[rows, best][found]
+        out_scores[found, step] = scores[rows, best][found]
+        open_[rows, best] = False
+        closest = np.maximum(closest, similarity(items, items[rows, best]))
+    return out_items, out_scores
 
 
 def pin(

@@ -57,3 +57,19 @@ def test_invalid_inputs_raise():
         ranking_metrics(np.empty((0, 2), dtype=int), [], ks=[1], n_items=3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         ranking_metrics(np.array([[0, 1]]), [np.array([7])], ks=[1], n_items=3)
+
+
+def test_intra_list_diversity_counts_pairs_of_different_categories():
+    from recsys_lib.evaluation.metrics import intra_list_diversity
+
+    category = np.array([0, 0, 1, 2, -1])
+    lists = np.array(
+        [
+            [0, 1, 2],  # pairs (0,1) same, (0,2) and (1,2) differ: 2/3
+            [0, 4, -1],  # one pair, item 4 has no category: differs: 1
+            [3, -1, -1],  # one item: no pair, left out
+        ]
+    )
+    assert intra_list_diversity(lists, category, 3) == pytest.approx((2 / 3 + 1) / 2)
+    assert intra_list_diversity(lists, category, 2) == pytest.approx((0 + 1) / 2)  # top 2: (0,1) same; (0,4) differ
+    assert np.isnan(intra_list_diversity(lists[2:], category, 3))

@@ -156,7 +156,9 @@ def shop(small: FeatureSet) -> tuple[FeatureSet, ModelBundle]:
 
 def test_the_export_and_the_live_service_give_the_same_list_under_the_same_rules(shop) -> None:
     features, bundle = shop
-    settings = RecommendConfig(exclude_categories=("c",), max_per_category=2, pinned_items=(str(features.item_ids[4]),))
+    settings = RecommendConfig(
+        exclude_categories=("c",), max_per_category=2, pinned_items=(str(features.item_ids[4]),), diversity=0.7
+    )
     rules = compile_rules(settings, features.items)
     scorer = bundle.scorer(features, rules=rules)
     live = LiveScorer(scorer)
@@ -199,3 +201,28 @@ def test_the_vectorised_category_cap_is_the_greedy_walk() -> None:
         expected = [_greedy(row, category, limit, k) for row in items]
         assert got.tolist() == expected
         assert full.tolist() == [-1 not in row for row in expected]
+
+
+def test_mmr_trades_relevance_for_items_unlike_those_already_listed() -> None:
+    from recsys_lib.serving.rules import category_similarity, mmr
+
+    category = np.array([0, 0, 0, 1, 1, 2])
+    items = np.array([[0, 1, 2, 3, 4, 5]])
+    scores = np.array([[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]], dtype=np.float32)
+    same = category_similarity(category)
+    assert mmr(items, scores, same, 1.0, 4)[0].tolist() == [[0, 1, 2, 3]]  # lambda 1: relevance alone
+    # lambda 0.5, relevance scaled to [1, .8, .6, .4, .2, 0], gain = .5 rel - .5 max-similarity:
+    # pick 0 (.5); then 1: .4-.5, 2: .3-.5, 3: .2, 4: .1, 5: 0 -> 3; then 1: -.1, 2: -.2, 4: .1-.5, 5: 0 -> 5;
+    # then 1 (-.1) beats 2 (-.2) and 4 (-.4)
+    picked, picked_scores = mmr(items, scores, same, 0.5, 4)
+    assert picked.tolist() == [[0, 3, 5, 1]]
+    assert picked_scores[0].tolist() == pytest.approx([1.0, 0.7, 0.5, 0.9])  # the model's scores, not the gains
+    short = np.array([[4, 3, -1, -1, -1, -1]])
+    assert mmr(short, scores, same, 0.5, 3)[0].tolist() == [[4, 3, -1]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_diversity_through_both_ranking_paths(path: str) -> None:
+    rules = _rules(diversity=0.3, diversity_by="categories")  # categories a, a, b, b, c, none
+    assert _rank(path, rules, 1.0, 3)[0][:2] == [0, 2]  # the second pick leaves category a
+    assert _rank(path, _rules(diversity=1.0), 1.0, 3) == [[0, 1, 2]]  # 1: relevance alone
