@@ -1,7 +1,7 @@
 """Retrain and republish recommendations for one shop dataset.
 
 ingest_snapshot -> validate (quarantine, snapshot) -> build_features -> train (pool "gpu") -> evaluate_and_register
--> plan_export -> export_shard (one mapped task per shard) + export_items
+-> plan_export -> export_shard (one mapped task per shard) + export_items (item tables, shopper profiles)
 -> publish (Asset "recsys_recommendations")
 
 Each export shard is idempotent and retryable alone; publish checks every shard before anything
@@ -229,7 +229,7 @@ def recsys_retrain() -> None:
         from recsys_lib.pipelines import export as exporting
 
         r = _run()
-        return exporting.run_items(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
+        return exporting.run_items(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"], pseudonym=_pseudonym_key())
 
     @task(outlets=[RECOMMENDATIONS])
     def publish(jobs: list[dict[str, Any]], shards: list[dict[str, Any]], items: dict[str, Any]) -> dict[str, Any]:

@@ -161,17 +161,60 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
-    user = args.user
-    if args.pseudonymized:
-        import numpy as np
-
-        from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
-
-        user = str(pseudonymize(np.array([user]), pseudonym_key())[0])
+    user = _exported_id(args.user, args.pseudonymized)
     recs = read_recommendations(store, config.data.dataset, args.ds, user_ids=[user])
     if recs.empty:
         raise RecsysError(f"user {args.user!r} is not in the published export of dataset {config.data.dataset!r}")
     print(recs.to_string(index=False))
+
+
+def _exported_id(user: str, pseudonymized: bool) -> str:
+    """``user`` as the user tables spell it: its keyed hash under ``$RECSYS_PSEUDONYM_KEY`` if
+    ``pseudonymized``."""
+    if not pseudonymized:
+        return user
+    import numpy as np
+
+    from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
+
+    return str(pseudonymize(np.array([user]), pseudonym_key())[0])
+
+
+def cmd_profile(args: argparse.Namespace) -> None:
+    from recsys_lib.config import load_config
+    from recsys_lib.export import read_recommendations
+    from recsys_lib.storage import ObjectStore
+
+    config = load_config(overrides={"dataset": args.dataset})
+    store = ObjectStore.from_config(config.storage)
+    user = _exported_id(args.user, args.pseudonymized)
+    rows = read_recommendations(store, config.data.dataset, args.ds, table="user_profiles", user_ids=[user])
+    if rows.empty:
+        raise RecsysError(f"user {args.user!r} has no profile in the published export of {config.data.dataset!r}")
+    print("\n".join(profile_lines(rows.iloc[0].to_dict())))
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    """``column  value`` lines of one ``user_profiles`` row; top categories and brands with their
+    shares in % (``shoes 50%, bags 25%``), money with 2 decimals, nulls as ``-``."""
+    from recsys_lib import schema
+
+    shown = dict(profile)
+    for names, shares in ((schema.TOP_CATEGORIES, schema.CATEGORY_SHARES), (schema.TOP_BRANDS, schema.BRAND_SHARES)):
+        top, share_of = shown.pop(names, None), shown.pop(shares, None)  # arrays or lists
+        pairs = zip([] if top is None else list(top), [] if share_of is None else list(share_of), strict=True)
+        shown[names] = ", ".join(f"{name} {share:.0%}" for name, share in pairs)
+    if isinstance(shown.get(schema.MONETARY), float):
+        shown[schema.MONETARY] = f"{shown[schema.MONETARY]:.2f}"
+    order = [c for c in schema.USER_PROFILES_DTYPES if c in shown]
+    width = max(map(len, order), default=0)
+    return [f"{c:<{width}}  {'-' if _missing(shown[c]) else shown[c]}" for c in order]
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value == "" or (not isinstance(value, list | tuple) and bool(pd.isna(value)))
 
 
 def cmd_outcomes(args: argparse.Namespace) -> None:
@@ -231,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="recsys: the recommendation pipeline from a shell, without Airflow.",
         epilog="The whole pipeline: recsys retrain --dataset shop --ds 2026-11-23. One step at a time: "
         "ingest, validate, features, train, register --run-id ID, export, publish --plan-uri URI. "
-        "Reading what was published: recommend --user ID, similar --item ID. Live requests: serve. "
+        "Reading what was published: recommend --user ID, similar --item ID, profile --user ID. Live requests: serve. "
         "S3 and MLflow come from AWS_* and MLFLOW_TRACKING_URI (recsys stack up prints a local set).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
@@ -327,6 +370,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
     )
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "profile",
+        help="a shopper's profile from the published export: top categories, RFM segment, churn risk",
+        description="Reads the user_profiles export (latest, or --ds): top categories and brands with their "
+        "shares, price band, recency / frequency / monetary, the RFM segment and the churn-risk flag.",
+    )
+    p.add_argument("--user", required=True)
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--ds", default=None, help="a published date (default: latest)")
+    p.add_argument(
+        "--pseudonymized",
+        action="store_true",
+        help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
+    )
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser(
         "serve",

@@ -348,6 +348,10 @@ class ExportConfig(_Frozen):
     pseudonymize: bool = False
     """Replace user ids in the user tables by a keyed hash (HMAC-SHA256); the key comes from
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
+    profiles: bool = True
+    """Also publish ``user_profiles``: each shopper's top categories and brands, price band, recency,
+    frequency, monetary value, RFM segment and churn-risk flag, from the run's snapshot
+    (:mod:`recsys_lib.features.profiles`); its user ids are pseudonymised with the user tables."""
 
 
 class RecommendConfig(_Frozen):

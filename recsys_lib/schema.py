@@ -123,6 +123,42 @@ EMBEDDING: Final = "embedding"
 #: float32, the same length in every row), ``model_name`` and ``model_version``.
 EMBEDDING_TABLES: Final[dict[str, str]] = {"user_embeddings": USER_ID, "item_embeddings": ITEM_ID}
 
+# --- shopper profiles (``user_profiles``, see ``features.profiles``) ----------------------------
+TOP_CATEGORIES: Final = "top_categories"
+CATEGORY_SHARES: Final = "category_shares"
+TOP_BRANDS: Final = "top_brands"
+BRAND_SHARES: Final = "brand_shares"
+PRICE_BAND: Final = "price_band"
+RECENCY_DAYS: Final = "recency_days"
+FREQUENCY: Final = "frequency"
+MONETARY: Final = "monetary"
+RFM_SCORE: Final = "rfm_score"
+RFM_SEGMENT: Final = "rfm_segment"
+CHURN_RISK: Final = "churn_risk"
+#: ``price_band`` values: the median catalogue price of a shopper's items against the catalogue's tertiles.
+PRICE_BANDS: Final = ("low", "mid", "high")
+#: ``rfm_segment`` values, in the order the rules of ``features.profiles.rfm_segments`` try them.
+RFM_SEGMENTS: Final = ("champions", "loyal", "at_risk", "new", "hibernating", "potential", "browsers")
+#: ``user_profiles``: one row per shopper with events. Top categories / brands (at most 3, most
+#: interacted first) with their shares of the shopper's views, carts and purchases; recency in whole
+#: days since the last purchase (null: never bought; it is also the "days since last purchase"),
+#: distinct purchase days, money spent, the R/F/M quintile scores as ``"RFM"`` digits (null: never
+#: bought), the segment and the churn-risk flag.
+USER_PROFILES_DTYPES: Final[dict[str, str]] = {
+    USER_ID: "str",
+    TOP_CATEGORIES: "list<string>",
+    CATEGORY_SHARES: "list<float32>",
+    TOP_BRANDS: "list<string>",
+    BRAND_SHARES: "list<float32>",
+    PRICE_BAND: "str",
+    RECENCY_DAYS: "Int32",
+    FREQUENCY: "int32",
+    MONETARY: "float64",
+    RFM_SCORE: "str",
+    RFM_SEGMENT: "str",
+    CHURN_RISK: "bool",
+}
+
 
 def export_columns(table: str) -> dict[str, str]:
     """Column -> dtype of an export table (an embedding is ``list<float32>``)."""
@@ -130,6 +166,8 @@ def export_columns(table: str) -> dict[str, str]:
         return {EMBEDDING_TABLES[table]: "str", EMBEDDING: "list<float32>", MODEL_NAME: "str", MODEL_VERSION: "str"}
     if table == "similar_items":
         return SIMILAR_ITEMS_DTYPES
+    if table == "user_profiles":
+        return USER_PROFILES_DTYPES
     return EXPORT_DTYPES
 
 

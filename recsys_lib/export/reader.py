@@ -63,7 +63,7 @@ def read_recommendations(
             df = df[df[schema.USER_ID].isin([str(u) for u in user_ids])].reset_index(drop=True)
         if table in schema.EMBEDDING_TABLES:
             return df
-        return df.astype({c: t for c, t in columns.items() if c in df.columns})
+        return df.astype({c: t for c, t in columns.items() if c in df.columns and not t.startswith("list<")})
     raise AssertionError("unreachable")
 
 

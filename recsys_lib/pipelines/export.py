@@ -6,8 +6,8 @@ version), so a shard retried an hour later, after an alias has moved, still writ
 export. In an experiment each shard scores its challenger-arm users (a keyed hash of the user id,
 :mod:`recsys_lib.outcomes.arms`) with the challenger and the others with the champion; every row
 names its arm and model version. Each shard stages its users' ``user_topk`` (and ``user_embeddings``)
-rows under its own prefix and marks itself done last; ``export_items`` stages the item tables.
-Nothing is visible to readers until ``publish``.
+rows under its own prefix and marks itself done last; ``export_items`` stages the item tables and
+the shopper profiles (``user_profiles``, one shard). Nothing is visible to readers until ``publish``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from recsys_lib import schema
 from recsys_lib.config import ExperimentConfig
 from recsys_lib.errors import ModelError
 from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
@@ -30,6 +32,7 @@ from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
+from recsys_lib.features.profiles import user_profiles
 from recsys_lib.outcomes import arms
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 TABLE = USER_TOPK
 PLAN = "_plan.json"
 USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
+PROFILES = "user_profiles"  # one shard, staged by export_items; its user ids are pseudonymised like USER_TABLES
+_PROFILE_EVENT_COLUMNS = [*schema.EVENTS_REQUIRED, schema.QUANTITY, schema.PRICE]  # user, item, type, time
+_PROFILE_ITEM_COLUMNS = [schema.ITEM_ID, schema.CATEGORY, schema.BRAND, schema.PRICE]
 
 
 def plan(
@@ -187,8 +193,14 @@ def run_shard(
     return {"shard": shard, "rows": staged}
 
 
-def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
-    """Stage the item tables: ``item_embeddings`` and ``similar_items`` where the model has them."""
+def run_items(
+    params: Mapping[str, Any] | None, ds: str, *, plan_uri: str, pseudonym: str | None = None
+) -> dict[str, Any]:
+    """Stage the item tables: ``item_embeddings`` and ``similar_items`` where the model has them,
+    and with ``export.profiles`` the shopper profiles (``user_profiles``) of the run's snapshot.
+
+    ``pseudonym`` is the pseudonymisation key for the profiles' user ids, as in :func:`run_shard`.
+    """
     ctx = RunContext.create(params, ds)
     cfg = ctx.config.export
     the_plan = ctx.store.get_json(ctx.store.key_from_uri(plan_uri))
@@ -209,12 +221,28 @@ def run_items(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> di
             model_version=model["version"],
             chunk_size=cfg.chunk_size,
         )
+    if cfg.profiles:
+        wanted[PROFILES] = profile_tables(ctx, the_plan["snapshot_uri"], pseudonym)
     for table, tables in wanted.items():
         first = next(tables, None)  # None: the model has no item vectors (or no notion of similarity)
         if first is not None:
             staged[table] = stage(table, itertools.chain([first], tables), 0)
-    log.info("item tables staged: %s", staged or "none (the model has no item vectors or similarity)")
+    log.info("item tables and profiles staged: %s", staged or "none (the model has no item vectors or similarity)")
     return {"rows": staged}
+
+
+def profile_tables(ctx: RunContext, snapshot_uri: str, pseudonym: str | None) -> Iterator[pa.Table]:
+    """The snapshot's shopper profiles as one Arrow table, as of its newest event; user ids keyed
+    hashes when ``export.pseudonymize`` is on (then ``pseudonym`` or ``$RECSYS_PSEUDONYM_KEY``)."""
+    prefix = ctx.store.key_from_uri(snapshot_uri)
+    events = ctx.store.get_frame(prefix + "events.parquet", columns=_PROFILE_EVENT_COLUMNS)
+    items = ctx.store.get_frame(prefix + "items.parquet", columns=_PROFILE_ITEM_COLUMNS)
+    profiles = user_profiles(events, items, as_of=events[schema.TIMESTAMP].max())
+    if ctx.config.export.pseudonymize:
+        ids = pseudonymize(profiles[schema.USER_ID].to_numpy(), pseudonym_key(pseudonym))
+        profiles[schema.USER_ID] = pd.Series(ids, dtype="str")
+    # without pandas' metadata: it names pandas-only dtypes (Arrow lists) that plain readers cannot rebuild
+    yield pa.Table.from_pandas(profiles, preserve_index=False).replace_schema_metadata(None)
 
 
 def _stager(ctx: RunContext, ds: str, attempt: str, rows_per_file: int) -> Callable[[str, Iterable[Any], int], int]:

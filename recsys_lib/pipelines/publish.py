@@ -4,8 +4,8 @@
 The plan says how many shards there are; the shards' own ``_parts.json`` (not what XCom says)
 say what they wrote. A shard that never finished, or a part that is missing or differs from what
 its shard recorded, fails the task before anything is published, so ``_latest.json`` stays where
-it was. Item tables and embeddings are published first, ``user_topk`` last, so that when its
-pointer moves everything of the run is readable.
+it was. Item tables, embeddings and shopper profiles are published first, ``user_topk`` last, so
+that when its pointer moves everything of the run is readable.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 from recsys_lib.export.publish import MANIFEST, publish, staged_parts
 from recsys_lib.pipelines.context import RunContext
-from recsys_lib.pipelines.export import TABLE, USER_TABLES
+from recsys_lib.pipelines.export import PROFILES, TABLE, USER_TABLES
 from recsys_lib.storage import layout
 from recsys_lib.storage.retention import clear_staging, prune
 
 log = logging.getLogger(__name__)
-_ORDER = ("item_embeddings", "similar_items", "user_embeddings", TABLE)
+_ORDER = ("item_embeddings", "similar_items", "user_embeddings", PROFILES, TABLE)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             snapshot_uri=plan["snapshot_uri"],
             features_uri=plan["features_uri"],
             experiment=plan.get("experiment") if table == TABLE else None,  # the item tables are the champion's
-            pseudonymized=bool(plan.get("pseudonymized")) and table in USER_TABLES,
+            pseudonymized=bool(plan.get("pseudonymized")) and table in (*USER_TABLES, PROFILES),
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's

@@ -3,7 +3,7 @@
 Routes, all relative so the page works behind Airflow's prefix and a reverse proxy:
 
 - ``GET /?dataset=shop``: the HTML page (champion and challenger, the experiment's outcomes, latest
-  export, latest validation, the training leaderboard);
+  export, shoppers per RFM segment, latest validation, the training leaderboard);
 - ``GET /api/overview?dataset=shop``: the same data as JSON;
 - ``GET /manifest?dataset=shop``: the latest published ``user_topk`` manifest;
 - ``GET /data-docs/<dataset>/<ds>/<path>``: the Great Expectations Data Docs stored with that
@@ -27,6 +27,7 @@ from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, StorageE
 from recsys_lib.storage import layout
 from recsys_lib.ui.outcomes import render_outcomes
 from recsys_lib.ui.overview import ALIASES, LEADERBOARD_METRICS, Overview, Section, gather, page_store
+from recsys_lib.ui.profiles import render_profiles
 
 MAX_RUNS = 200
 
@@ -137,6 +138,8 @@ def render(view: Overview) -> str:
         _error(view.outcomes) if view.outcomes.error else render_outcomes(view.outcomes.data),
         "<h2>Latest published export</h2>",
         _export(view.export),
+        "<h2>Shoppers</h2>",
+        _error(view.profiles) if view.profiles.error else render_profiles(view.profiles.data),
         "<h2>Latest validation</h2>",
         _validation(view),
         f"<h2>Training runs (newest {MAX_RUNS})</h2>",

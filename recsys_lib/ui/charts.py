@@ -2,7 +2,8 @@
 
 :func:`interval_chart` draws rates (fractions in [0, 1], shown as %) over ordered x labels such as
 report dates: one line per series, each point with its interval as a vertical bar, a legend, and a
-``<title>`` tooltip per point with the exact value and interval. Pure: values in, a string out.
+``<title>`` tooltip per point with the exact value and interval. :func:`bar_chart` draws counts
+(e.g. shoppers per segment) as horizontal bars. Pure: values in, a string out.
 """
 
 from __future__ import annotations
@@ -143,3 +144,53 @@ def _marker(name: str, p: Point, value: float, px: float, y: Callable[[float], f
         )
     tip += f" ({p.note})" if p.note else ""
     return f'<g><title>{_e(tip)}</title>{bar}<circle cx="{px:.1f}" cy="{y(value):.1f}" r="3.5" fill="{stroke}"/></g>'
+
+
+def bar_chart(
+    title: str,
+    bars: Mapping[str, int],
+    *,
+    colour: str = PALETTE[0],
+    width: int = 560,
+    bar_height: int = 20,
+    label_width: int = 110,
+) -> str:
+    """A self-contained ``<svg>`` of ``bars`` (label -> count >= 0) as horizontal bars, in the given
+    order, every text escaped.
+
+    Bar lengths are proportional to the counts (the largest spans the plot width); each bar is
+    labelled on its left, carries its count and share of the total on its right, and a ``<title>``
+    tooltip with the same. Height grows with the number of bars (``bar_height`` px each, plus 8 px
+    between them); no bars draws the title and "no data".
+    """
+    negative = [label for label, count in bars.items() if count < 0]
+    if negative:
+        raise ValueError(f"bar_chart counts must be >= 0; negative for {negative!r}")
+    total = sum(bars.values())
+    top, gap, right = 30, 8, 96  # px: title band, space between bars, room for "1,234 (12.3%)"
+    height = top + max(len(bars), 1) * (bar_height + gap) + 4
+    plot_w = width - label_width - right
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{_e(title)}" font-family="system-ui,sans-serif" font-size="11" class="chart">',
+        f"<title>{_e(title)}</title>",
+        f'<text x="8" y="16" font-size="13" font-weight="600" fill="#1f2933">{_e(title)}</text>',
+    ]
+    if not bars:
+        out.append(f'<text x="8" y="{top + bar_height // 2 + 4}" fill="#7b8794">no data</text></svg>')
+        return "".join(out)
+    largest = max(max(bars.values()), 1)
+    for i, (label, count) in enumerate(bars.items()):
+        y = top + i * (bar_height + gap)
+        length = plot_w * count / largest
+        text = f"{count:,} ({count / total:.1%})" if total else f"{count:,}"
+        out.append(
+            f'<g class="bar"><title>{_e(label)}: {_e(text)}</title>'
+            f'<text x="{label_width - 6}" y="{y + bar_height / 2 + 4:.1f}" text-anchor="end" fill="#1f2933">'
+            f"{_e(label)}</text>"
+            f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" fill="{_e(colour)}"/>'
+            f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height / 2 + 4:.1f}" fill="#52606d">'
+            f"{_e(text)}</text></g>"
+        )
+    out.append("</svg>")
+    return "".join(out)

@@ -2,9 +2,10 @@
 
 MLflow: one health probe (2 s), the champion and challenger aliases, one search for the newest
 training runs (``max_runs``) and one for the registered versions. S3: the latest ``user_topk``
-manifest, the newest validation report and the newest ``max_reports`` outcome reports (one listing
-and one read each). Each source fails on its own: its section carries an
-error message instead of data, and the other sections still render.
+manifest, the newest validation report, the newest ``max_reports`` outcome reports (one listing
+and one read each), and the segment and churn columns only of the latest ``user_profiles`` (its
+manifest and part files; Parquet decodes just those columns). Each source fails on its own: its
+section carries an error message instead of data, and the other sections still render.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, RecsysError
+from recsys_lib import schema
+from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, RecsysError, StorageError
 from recsys_lib.outcomes.arms import ARMS
 from recsys_lib.storage import ObjectStore, layout
 
@@ -44,6 +46,7 @@ class Overview:
     export: Section = field(default_factory=Section)  # the latest manifest + its URI
     validation: Section = field(default_factory=Section)  # the newest report + its date and URI
     outcomes: Section = field(default_factory=Section)  # {dates, newest: {dt, report_uri, report}, series}; None
+    profiles: Section = field(default_factory=Section)  # {dt, rows, segments: {segment: n}, churn_risk, uri}; None
 
 
 def gather(
@@ -71,6 +74,7 @@ def gather(
     out.export = _guard(lambda: _export(store, dataset), "S3", store)
     out.validation = _guard(lambda: _validation(store, dataset), "S3", store)
     out.outcomes = _guard(lambda: _outcomes(store, dataset, max_reports), "S3", store)
+    out.profiles = _guard(lambda: _profiles(store, dataset), "S3", store)
     return out
 
 
@@ -158,6 +162,42 @@ def _export(store: ObjectStore, dataset: str) -> dict[str, Any]:
     manifest = read_manifest(store, dataset)
     uri = store.uri(layout.export_prefix("user_topk", dataset, manifest["dt"]) + MANIFEST)
     return {**manifest, "manifest_uri": uri}
+
+
+def _profiles(store: ObjectStore, dataset: str) -> dict[str, Any] | None:
+    """Shoppers per RFM segment (in ``schema.RFM_SEGMENTS`` order, then any other) and at churn
+    risk in the latest published ``user_profiles``, reading only those two columns; None when no
+    profiles are published yet."""
+    import pandas as pd
+
+    from recsys_lib.export import read_manifest
+    from recsys_lib.export.publish import MANIFEST
+    from recsys_lib.storage import parquet_to_frame
+
+    table = "user_profiles"
+    try:
+        manifest = read_manifest(store, dataset, table=table)
+    except ExportNotFoundError:
+        return None
+    prefix = layout.export_prefix(table, dataset, manifest["dt"])
+    columns = [schema.RFM_SEGMENT, schema.CHURN_RISK]
+    frames = []
+    for part in manifest["files"]:
+        key = prefix + part["name"]
+        data = store.get_bytes(key)
+        if len(data) != part["size"]:
+            raise StorageError(f"{store.uri(key)} has {len(data)} bytes, its manifest says {part['size']}")
+        frames.append(parquet_to_frame(data, columns=columns))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    counts = rows[schema.RFM_SEGMENT].value_counts()
+    order = [s for s in schema.RFM_SEGMENTS if s in counts.index] + sorted(set(counts.index) - set(schema.RFM_SEGMENTS))
+    return {
+        "dt": manifest["dt"],
+        "rows": int(manifest["rows"]),
+        "segments": {str(s): int(counts[s]) for s in order},
+        "churn_risk": int(rows[schema.CHURN_RISK].astype(bool).sum()),
+        "manifest_uri": store.uri(prefix + MANIFEST),
+    }
 
 
 def _validation(store: ObjectStore, dataset: str) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ def test_pseudonymised_export_takes_its_key_from_an_airflow_connection(retrain_d
 
     events = store.get_frame(layout.snapshot_key(DATASET, "2026-09-01", "events"))
     real_ids = set(events[schema.USER_ID])
-    for table in ("user_topk", "user_embeddings"):
+    for table in ("user_topk", "user_embeddings", "user_profiles"):
         exported = set(read_recommendations(store, DATASET, table=table)[schema.USER_ID])
         assert not exported & real_ids, table
         assert exported == set(pseudonymize(np.array(sorted(real_ids)), KEY.encode())), table

@@ -124,6 +124,28 @@ def test_the_cli_reads_similar_items_from_the_export(first_run, store, capsys) -
     assert "has no similar items" in capsys.readouterr().err
 
 
+def test_shopper_profiles_are_published_one_row_per_user_of_the_snapshot(first_run, store) -> None:
+    from recsys_lib.export import read_manifest, read_recommendations
+
+    profiles = read_recommendations(store, DATASET, table="user_profiles")
+    manifest = read_manifest(store, DATASET, table="user_profiles")
+    events = store.get_frame(layout.snapshot_key(DATASET, DS, "events"))
+    assert manifest["dt"] == DS and manifest["columns"] == schema.USER_PROFILES_DTYPES
+    assert manifest["pseudonymized"] is False and manifest["rows"] == len(profiles)
+    assert list(profiles.columns) == list(schema.USER_PROFILES_DTYPES)
+    assert profiles[schema.USER_ID].is_unique and set(profiles[schema.USER_ID]) == set(events[schema.USER_ID])
+    buyers = set(events.loc[events[schema.EVENT_TYPE] == schema.PURCHASE, schema.USER_ID])
+    assert set(profiles.loc[profiles[schema.FREQUENCY] > 0, schema.USER_ID]) == buyers
+    assert set(profiles.loc[profiles[schema.RECENCY_DAYS].notna(), schema.USER_ID]) == buyers
+    assert set(profiles[schema.RFM_SEGMENT]) <= set(schema.RFM_SEGMENTS) and "browsers" not in set(
+        profiles.loc[profiles[schema.FREQUENCY] > 0, schema.RFM_SEGMENT]
+    )
+    assert set(profiles[schema.PRICE_BAND].dropna()) <= set(schema.PRICE_BANDS)
+    shares = profiles[schema.CATEGORY_SHARES].map(lambda s: float(sum(s)))
+    assert (profiles[schema.TOP_CATEGORIES].map(len) <= 3).all() and shares.between(0, 1 + 1e-6).all()
+    assert profiles[schema.CHURN_RISK].dtype == bool
+
+
 def test_user_and_item_vectors_are_published_for_an_online_reranker(first_run, store) -> None:
     import numpy as np
 

@@ -160,6 +160,32 @@ def test_a_dataset_without_outcome_reports_shows_how_to_make_one(client) -> None
     }
 
 
+def test_the_shoppers_section_charts_the_segment_sizes_of_the_published_profiles(published, client) -> None:
+    from recsys_lib import schema
+
+    page = client.get("/", params={"dataset": DATASET})
+    section = page.text.split("<h2>Shoppers</h2>")[1].split("<h2>")[0]
+    assert section.count("<svg") == 1 and "Shoppers per RFM segment, export of " + DS in section
+    data = client.get("/api/overview", params={"dataset": DATASET}).json()["profiles"]
+    users = published.get_frame(layout.snapshot_key(DATASET, DS, "events"))[schema.USER_ID].nunique()
+    assert data["error"] is None and data["data"]["rows"] == users == sum(data["data"]["segments"].values())
+    segments = list(data["data"]["segments"])
+    assert segments == [s for s in schema.RFM_SEGMENTS if s in segments]  # in the rules' order
+    for segment, count in data["data"]["segments"].items():
+        assert f"<title>{segment}: {count:,} (" in section  # one bar each, with its count in the tooltip
+    assert f"{users:,} shoppers &middot; {data['data']['churn_risk']:,} at churn risk" in section
+
+
+def test_a_dataset_without_profiles_shows_a_hint(client) -> None:
+    page = client.get("/", params={"dataset": "ui-no-profiles"})
+    section = page.text.split("<h2>Shoppers</h2>")[1].split("<h2>")[0]
+    assert "No shopper profiles for this dataset yet" in section and "<svg" not in section
+    assert client.get("/api/overview", params={"dataset": "ui-no-profiles"}).json()["profiles"] == {
+        "data": None,
+        "error": None,
+    }
+
+
 def test_an_unreachable_mlflow_or_s3_is_a_message_not_an_error_page(published, client, monkeypatch) -> None:
     from recsys_lib.devstack.services import free_port
 
@@ -173,7 +199,8 @@ def test_an_unreachable_mlflow_or_s3_is_a_message_not_an_error_page(published, c
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     page = client.get("/", params={"dataset": DATASET})
     assert page.status_code == 200
-    assert page.text.count(f"S3 at s3://{published.bucket}/ could not be read") == 3  # export, validation, outcomes
+    unreadable = page.text.count(f"S3 at s3://{published.bucket}/ could not be read")
+    assert unreadable == 4  # export, shoppers, validation, outcomes
 
 
 def test_the_airflow_plugin_mounts_the_page_behind_airflow_login() -> None:

@@ -6,7 +6,18 @@ import pytest
 
 from recsys_lib.cli import build_parser, main
 
-COMMANDS = ["demo", "stack", "upload-raw", "generate", "simulate", "retrain", "recommend", "similar", "outcomes"]
+COMMANDS = [
+    "demo",
+    "stack",
+    "upload-raw",
+    "generate",
+    "simulate",
+    "retrain",
+    "recommend",
+    "similar",
+    "outcomes",
+    "profile",
+]
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from recsys_lib.ui.charts import Point, _ticks, interval_chart
+from recsys_lib.ui.charts import Point, _ticks, bar_chart, interval_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -97,3 +97,26 @@ def test_ticks_are_round_and_cover_the_range(low: float, high: float, want: list
     assert ticks[0] <= low and ticks[-1] >= high and 3 <= len(ticks) <= 7
     if want is not None:
         assert ticks == pytest.approx(want)
+
+
+def test_bar_chart_draws_one_bar_per_label_in_order_proportional_to_its_count() -> None:
+    root = _parse(bar_chart("Shoppers per segment", {"champions": 30, "loyal": 60, "browsers": 10}))
+    bars = list(root.iter(f"{SVG}rect"))
+    assert len(bars) == 3
+    widths = [float(r.get("width", "")) for r in bars]
+    assert widths[1] == max(widths) and widths == pytest.approx([widths[1] / 2, widths[1], widths[1] / 6])
+    assert [float(r.get("y", "")) for r in bars] == sorted(float(r.get("y", "")) for r in bars)  # top to bottom
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts[0] == "Shoppers per segment"
+    assert texts[1:] == ["champions", "30 (30.0%)", "loyal", "60 (60.0%)", "browsers", "10 (10.0%)"]
+    assert _tooltips(root) == ["champions: 30 (30.0%)", "loyal: 60 (60.0%)", "browsers: 10 (10.0%)"]
+
+
+def test_bar_chart_of_nothing_or_zeros_still_renders_and_escapes_text() -> None:
+    empty = _parse(bar_chart("t", {}))
+    assert not list(empty.iter(f"{SVG}rect")) and "no data" in [t.text for t in empty.iter(f"{SVG}text")]
+    zeros = _parse(bar_chart("<t>", {"a&<b>": 0}))
+    assert [float(r.get("width", "")) for r in zeros.iter(f"{SVG}rect")] == [0.0]
+    assert "a&<b>" in [t.text for t in zeros.iter(f"{SVG}text")]
+    with pytest.raises(ValueError, match="negative for \\['x'\\]"):
+        bar_chart("t", {"x": -1})
