@@ -354,6 +354,9 @@ class ExportConfig(_Frozen):
     (:mod:`recsys_lib.features.profiles`); its user ids are pseudonymised with the user tables."""
 
 
+RepeatPolicy = Literal["exclude", "allow", "separate"]
+
+
 class RecommendConfig(_Frozen):
     """Business rules applied to every list, in the batch export and the live service alike (see
     :mod:`recsys_lib.serving.rules`): after scoring and before the top k, so a list is full
@@ -384,6 +387,16 @@ class RecommendConfig(_Frozen):
     or a rule excludes them)."""
     blocked_items: tuple[str, ...] = ()
     """Items never recommended."""
+    repeat_purchases: RepeatPolicy = "exclude"
+    """What happens to items a shopper has bought before: ``exclude`` (never listed again, as any
+    history item), ``allow`` (the model may list them again: re-orders blend into the list), or
+    ``separate`` (kept out of the list and published in a ``buy_again`` table: each shopper's
+    likely re-orders by :mod:`recsys_lib.serving.repurchase`)."""
+    repeat_purchases_by_category: dict[str, RepeatPolicy] = {}
+    """Per-category overrides of ``repeat_purchases``, e.g. ``{"coffee": "separate"}`` for
+    consumables in a shop that otherwise excludes repeats."""
+    buy_again_k: int = Field(10, ge=1, le=1000)
+    """Re-orders per shopper in the ``buy_again`` table."""
     diversity: float | None = Field(None, gt=0.0, le=1.0)
     """Maximal marginal relevance (lambda): each next item maximises ``lambda x relevance - (1 -
     lambda) x its largest similarity to the items already listed``, over the best 4k candidates.

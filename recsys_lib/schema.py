@@ -160,6 +160,22 @@ USER_PROFILES_DTYPES: Final[dict[str, str]] = {
 }
 
 
+LAST_PURCHASE: Final = "last_purchase"
+PURCHASE_COUNT: Final = "purchases"
+#: ``buy_again`` (``recommend.repeat_purchases: separate``): each shopper's likely re-orders, best
+#: first, by the repurchase model (see recsys_lib.serving.repurchase); ``purchases`` is how often
+#: they bought the item, ``last_purchase`` when they last did.
+BUY_AGAIN_DTYPES: Final[dict[str, str]] = {
+    USER_ID: "str",
+    RANK: "int32",
+    ITEM_ID: "str",
+    SCORE: "float32",
+    PURCHASE_COUNT: "int32",
+    LAST_PURCHASE: "datetime64[us, UTC]",
+    REASON_KIND: "str",
+}
+
+
 def export_columns(table: str) -> dict[str, str]:
     """Column -> dtype of an export table (an embedding is ``list<float32>``)."""
     if table in EMBEDDING_TABLES:
@@ -168,6 +184,8 @@ def export_columns(table: str) -> dict[str, str]:
         return SIMILAR_ITEMS_DTYPES
     if table == "user_profiles":
         return USER_PROFILES_DTYPES
+    if table == "buy_again":
+        return BUY_AGAIN_DTYPES
     return EXPORT_DTYPES
 
 

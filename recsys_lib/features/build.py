@@ -9,7 +9,7 @@ from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig
 from recsys_lib.errors import DataValidationError
 from recsys_lib.features.encoders import encode_ids, fit_ids
-from recsys_lib.features.featureset import FeatureSet
+from recsys_lib.features.featureset import PURCHASES_DTYPES, FeatureSet, empty_purchases
 from recsys_lib.features.interactions import aggregate_pairs, event_weights
 from recsys_lib.features.split import SPLIT_CODES, assign_splits, leave_one_out_splits, temporal_cutoffs
 
@@ -81,6 +81,7 @@ def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesCo
     Raises ConfigError for an event type without a weight, DataValidationError for no events or
     duplicate catalogue ids.
     """
+    bought = events[events[schema.EVENT_TYPE].to_numpy() == schema.PURCHASE]
     events = preference_events(events, config)
     if events.empty:
         raise DataValidationError(
@@ -99,4 +100,31 @@ def build_features(events: pd.DataFrame, items: pd.DataFrame, config: FeaturesCo
         train=pairs[schema.TRAIN],
         validation=pairs[schema.VALIDATION],
         test=pairs[schema.TEST],
+        purchases=purchase_pairs(bought, user_ids, item_ids),
     )
+
+
+def purchase_pairs(bought: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+    """One row per (user, item) in purchase events ``bought``: how many purchases, on how many
+    distinct UTC days, the first and the last (the features' purchases table)."""
+    if bought.empty:
+        return empty_purchases()
+    stamps = pd.to_datetime(bought[schema.TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
+    frame = pd.DataFrame(
+        {
+            schema.USER_IDX: encode_ids(user_ids, bought[schema.USER_ID]).astype(np.int32),
+            schema.ITEM_IDX: encode_ids(item_ids, bought[schema.ITEM_ID]).astype(np.int32),
+            "ts": stamps.to_numpy(),
+            "day": stamps.dt.floor("D").to_numpy(),
+        }
+    )
+    grouped = frame.groupby([schema.USER_IDX, schema.ITEM_IDX], sort=True)
+    out = pd.DataFrame(
+        {
+            "purchases": grouped.size(),
+            "days": grouped["day"].nunique(),
+            "first": grouped["ts"].min(),
+            "last": grouped["ts"].max(),
+        }
+    ).reset_index()
+    return out.astype(PURCHASES_DTYPES)[list(PURCHASES_DTYPES)]

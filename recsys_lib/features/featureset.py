@@ -41,6 +41,9 @@ class FeatureSet:
     """Same columns: pairs from the window after train (per-epoch validation)."""
     test: pd.DataFrame
     """Same columns: pairs from the newest window (final metrics, champion comparison)."""
+    purchases: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_purchases())
+    """user_idx, item_idx, purchases (events), days (distinct UTC days), first, last (timestamps):
+    one row per (user, item) ever bought, over every window (what buy-again reads)."""
 
     @property
     def n_users(self) -> int:
@@ -89,7 +92,7 @@ class FeatureSet:
         any item (the data's end): 0 for catalogue items nobody has touched yet (the newest
         arrivals). A pair's time is its newest event, so an item's first interaction is the
         earliest of its pairs' times."""
-        pairs = pd.concat([self.train, self.validation, self.test], ignore_index=True)
+        pairs = self._pairs()
         age = np.zeros(self.n_items, dtype=np.float64)
         if pairs.empty:
             return age
@@ -100,6 +103,14 @@ class FeatureSet:
         age[touched] = (stamps.max() - first[touched]) / 86_400e6
         return age
 
+    def data_end(self) -> pd.Timestamp | None:
+        """The newest interaction's time (UTC), None without any: what "now" means for this data."""
+        stamps = self._pairs()[schema.TIMESTAMP]
+        return None if stamps.empty else pd.Timestamp(stamps.max())
+
+    def _pairs(self) -> pd.DataFrame:
+        return pd.concat([self.train, self.validation, self.test], ignore_index=True)
+
     def unavailable_items(self) -> np.ndarray:
         """Indices of catalogue items flagged ``available = False``."""
         return np.flatnonzero(~self.items[schema.AVAILABLE].to_numpy(bool))
@@ -109,7 +120,7 @@ class FeatureSet:
         """Write every table as Parquet under ``prefix``; return row counts per table."""
         store.put_frame(prefix + "users.parquet", pd.DataFrame({schema.USER_ID: self.user_ids.astype(str)}))
         counts = {"users": self.n_users, "items": self.n_items}
-        for name in _TABLES:
+        for name in (*_TABLES, PURCHASES):
             df = getattr(self, name)
             store.put_frame(prefix + f"{name}.parquet", df)
             counts[name] = len(df)
@@ -120,8 +131,27 @@ class FeatureSet:
     def load(cls, store: ObjectStore, prefix: str) -> FeatureSet:
         users = store.get_frame(prefix + "users.parquet")
         tables = {name: store.get_frame(prefix + f"{name}.parquet") for name in _TABLES}
+        key = prefix + f"{PURCHASES}.parquet"
+        bought = store.get_frame(key) if store.exists(key) else empty_purchases()  # features before buy-again
         return cls(
             user_ids=users[schema.USER_ID].to_numpy(dtype=object),
             item_ids=tables["items"][schema.ITEM_ID].to_numpy(dtype=object),
+            purchases=bought,
             **tables,
         )
+
+
+PURCHASES = "purchases"
+PURCHASES_DTYPES: dict[str, str] = {
+    schema.USER_IDX: "int32",
+    schema.ITEM_IDX: "int32",
+    "purchases": "int32",
+    "days": "int32",
+    "first": "datetime64[us, UTC]",
+    "last": "datetime64[us, UTC]",
+}
+
+
+def empty_purchases() -> pd.DataFrame:
+    """A purchases table with no rows."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in PURCHASES_DTYPES.items()})

@@ -38,7 +38,8 @@ from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHALLENGER, CHAMPION
 from recsys_lib.serving.bundle import ModelBundle
-from recsys_lib.serving.rules import rules_for
+from recsys_lib.serving.repurchase import buy_again
+from recsys_lib.serving.rules import SEPARATE, rules_for
 from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ TABLE = USER_TOPK
 PLAN = "_plan.json"
 USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
 PROFILES = "user_profiles"  # one shard, staged by export_items; its user ids are pseudonymised like USER_TABLES
+BUY_AGAIN = "buy_again"  # the same, with recommend.repeat_purchases: separate
 _PROFILE_EVENT_COLUMNS = [*schema.EVENTS_REQUIRED, schema.QUANTITY, schema.PRICE]  # user, item, type, time
 _PROFILE_ITEM_COLUMNS = [schema.ITEM_ID, schema.CATEGORY, schema.BRAND, schema.PRICE]
 
@@ -197,7 +199,8 @@ def run_items(
     params: Mapping[str, Any] | None, ds: str, *, plan_uri: str, pseudonym: str | None = None
 ) -> dict[str, Any]:
     """Stage the item tables: ``item_embeddings`` and ``similar_items`` where the model has them,
-    and with ``export.profiles`` the shopper profiles (``user_profiles``) of the run's snapshot.
+    with ``export.profiles`` the shopper profiles (``user_profiles``) of the run's snapshot, and with
+    a ``separate`` repeat-purchase policy the ``buy_again`` table.
 
     ``pseudonym`` is the pseudonymisation key for the profiles' user ids, as in :func:`run_shard`.
     """
@@ -223,6 +226,9 @@ def run_items(
         )
     if cfg.profiles:
         wanted[PROFILES] = profile_tables(ctx, the_plan["snapshot_uri"], pseudonym)
+    rules = rules_for(ctx.config.recommend, features)
+    if rules is not None and rules.repeat is not None and (rules.repeat == SEPARATE).any():
+        wanted[BUY_AGAIN] = buy_again_tables(ctx, features, rules.repeat == SEPARATE, pseudonym)
     for table, tables in wanted.items():
         first = next(tables, None)  # None: the model has no item vectors (or no notion of similarity)
         if first is not None:
@@ -243,6 +249,35 @@ def profile_tables(ctx: RunContext, snapshot_uri: str, pseudonym: str | None) ->
         profiles[schema.USER_ID] = pd.Series(ids, dtype="str")
     # without pandas' metadata: it names pandas-only dtypes (Arrow lists) that plain readers cannot rebuild
     yield pa.Table.from_pandas(profiles, preserve_index=False).replace_schema_metadata(None)
+
+
+def buy_again_tables(
+    ctx: RunContext, features: FeatureSet, eligible: np.ndarray, pseudonym: str | None
+) -> Iterator[pa.Table]:
+    """Each shopper's likely re-orders of ``eligible`` items (bool, features' items) as one table
+    (:mod:`recsys_lib.serving.repurchase`), as of the features' newest interaction; unavailable
+    items left out; user ids hashed as in the user tables."""
+    as_of = features.data_end()
+    if as_of is None or features.purchases.empty:
+        return
+    eligible = eligible.copy()
+    eligible[features.unavailable_items()] = False
+    top = buy_again(features.purchases, features.n_items, as_of, eligible, ctx.config.recommend.buy_again_k)
+    users = features.user_ids[top[schema.USER_IDX].to_numpy(np.int64)].astype(str)
+    if ctx.config.export.pseudonymize:
+        users = pseudonymize(users, pseudonym_key(pseudonym))
+    frame = pd.DataFrame(
+        {
+            schema.USER_ID: users,
+            schema.RANK: top[schema.RANK].to_numpy(np.int32),
+            schema.ITEM_ID: features.item_ids[top[schema.ITEM_IDX].to_numpy(np.int64)].astype(str),
+            schema.SCORE: top[schema.SCORE].to_numpy(np.float32),
+            schema.PURCHASE_COUNT: top["purchases"].to_numpy(np.int32),
+            schema.LAST_PURCHASE: top["last"].to_numpy(),
+            schema.REASON_KIND: schema.BUY_AGAIN,
+        }
+    ).astype(schema.BUY_AGAIN_DTYPES)
+    yield pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
 
 
 def _stager(ctx: RunContext, ds: str, attempt: str, rows_per_file: int) -> Callable[[str, Iterable[Any], int], int]:

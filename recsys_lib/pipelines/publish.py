@@ -16,12 +16,12 @@ from typing import Any
 
 from recsys_lib.export.publish import MANIFEST, publish, staged_parts
 from recsys_lib.pipelines.context import RunContext
-from recsys_lib.pipelines.export import PROFILES, TABLE, USER_TABLES
+from recsys_lib.pipelines.export import BUY_AGAIN, PROFILES, TABLE, USER_TABLES
 from recsys_lib.storage import layout
 from recsys_lib.storage.retention import clear_staging, prune
 
 log = logging.getLogger(__name__)
-_ORDER = ("item_embeddings", "similar_items", "user_embeddings", PROFILES, TABLE)
+_ORDER = ("item_embeddings", "similar_items", "user_embeddings", PROFILES, BUY_AGAIN, TABLE)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             snapshot_uri=plan["snapshot_uri"],
             features_uri=plan["features_uri"],
             experiment=plan.get("experiment") if table == TABLE else None,  # the item tables are the champion's
-            pseudonymized=bool(plan.get("pseudonymized")) and table in (*USER_TABLES, PROFILES),
+            pseudonymized=bool(plan.get("pseudonymized")) and table in (*USER_TABLES, PROFILES, BUY_AGAIN),
         )
         rows[table], latest = manifest["rows"], manifest["latest_dt"]
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's

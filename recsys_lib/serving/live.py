@@ -145,7 +145,9 @@ class LiveScorer:
                 top[rest], top_scores[rest] = ranker.rows(rows, exclusion[rest], k)
             reason_rows = self._reasons(scored, top)
             cold = np.array([kind == POPULARITY for kind in kinds])
-            why = reason_kinds(top, reason_rows, self.model.reason_kind, cold, self.scorer.ranker.rules)
+            user_rows = np.array([self._user_row(r.user_id) for r in requests], dtype=np.int64)
+            rebought = self.scorer.rebought(user_rows, top)
+            why = reason_kinds(top, reason_rows, self.model.reason_kind, cold, self.scorer.ranker.rules, rebought)
         answers = []
         for i, request in enumerate(requests):
             keep = top[i, : request.k] >= 0

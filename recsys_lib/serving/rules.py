@@ -30,6 +30,8 @@ from recsys_lib.errors import ConfigError
 from recsys_lib.features import FeatureSet
 
 NO_CATEGORY = -1
+EXCLUDE, ALLOW, SEPARATE = 0, 1, 2  # repeat purchase policies, as item codes
+_POLICY_CODES = {"exclude": EXCLUDE, "allow": ALLOW, "separate": SEPARATE}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class ListRules:
     diversity: float | None = None
     """MMR's lambda (None: off); similarity by ``similar_by``: ``vectors`` or ``categories``."""
     similar_by: str = "auto"
+    repeat: np.ndarray | None = None
+    """Per item, what happens once a shopper bought it (``recommend.repeat_purchases`` and its
+    per-category overrides): :data:`EXCLUDE`, :data:`ALLOW` or :data:`SEPARATE` codes; None: all
+    excluded. Read where the exclusions are built (the scorer), not by the ranking."""
 
     @classmethod
     def none(cls, n_items: int) -> ListRules:
@@ -145,6 +151,12 @@ def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: 
         if age_days is None:
             raise ConfigError("recommend.new_arrival_days needs each item's first-seen date; none was given")
         boosted = np.asarray(age_days) <= settings.new_arrival_days
+    repeat = None
+    if settings.repeat_purchases != "exclude" or settings.repeat_purchases_by_category:
+        repeat = np.full(n, _POLICY_CODES[settings.repeat_purchases], dtype=np.int8)
+        for name, policy in settings.repeat_purchases_by_category.items():
+            rows = _codes(catalogue[schema.CATEGORY], (name,), "recommend.repeat_purchases_by_category")
+            repeat[rows] = _POLICY_CODES[policy]
     category = None
     if settings.max_per_category is not None or settings.diversity is not None:
         codes, _ = pd.factorize(catalogue[schema.CATEGORY], use_na_sentinel=True)
@@ -158,6 +170,7 @@ def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: 
         pinned,
         settings.diversity,
         settings.diversity_by,
+        repeat,
     )
 
 
@@ -293,13 +306,19 @@ def pin(
 
 
 def reason_kinds(
-    items: np.ndarray, reasons: np.ndarray | None, model_kind: str, cold: np.ndarray, rules: ListRules
+    items: np.ndarray,
+    reasons: np.ndarray | None,
+    model_kind: str,
+    cold: np.ndarray,
+    rules: ListRules,
+    rebought: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, k) object array: why each of ``items`` (model item indices, -1 padding) is listed
     (:data:`~recsys_lib.schema.REASON_KINDS`, None for padding or when nothing says): a pinned item
     is a ``rule``; a boosted one a ``new_arrival``; for ``cold`` rows (n,) bool, shoppers the model
     does not know, ``popular``; else the model's kind where it gave a reason (``reasons``, -1 none),
-    and ``popular`` for every item of the popularity model."""
+    and ``popular`` for every item of the popularity model; ``rebought`` (n, k) bool marks re-orders
+    (``buy_again``)."""
     kinds = np.full(items.shape, None, dtype=object)
     listed = items >= 0
     if reasons is not None:
@@ -309,6 +328,8 @@ def reason_kinds(
     kinds[listed & np.asarray(cold, dtype=bool)[:, None]] = schema.POPULAR
     safe = np.maximum(items, 0)
     kinds[listed & rules.boosted[safe] & rules.boosts] = schema.NEW_ARRIVAL
+    if rebought is not None:
+        kinds[listed & rebought] = schema.BUY_AGAIN
     if len(rules.pinned):
         kinds[listed & np.isin(items, rules.pinned)] = schema.RULE
     return kinds

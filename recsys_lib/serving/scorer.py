@@ -24,7 +24,7 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import UserHistory
 from recsys_lib.search import InnerProductIndex, bounded_chunk
 from recsys_lib.serving.ranker import Ranker
-from recsys_lib.serving.rules import ListRules, reason_kinds
+from recsys_lib.serving.rules import ALLOW, ListRules, reason_kinds
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
@@ -60,6 +60,9 @@ class BundleScorer:
         item_map = positions(bundle.item_ids, features.item_ids)  # features item -> model item, or -1
         known = np.flatnonzero(item_map >= 0)
         seen = features.matrix(*history_splits) if history_splits else sp.csr_matrix((features.n_users, 0))
+        rebuy = sp.csr_matrix(seen.shape, dtype=np.float32)  # bought items the model may list again
+        if rules is not None and rules.repeat is not None and history_splits:
+            seen, rebuy = without_repeats(seen, features.purchases, rules.repeat == ALLOW)
         to_model = sp.csr_matrix(  # (features items, model items) 0/1 selection
             (np.ones(len(known), np.float32), (known, item_map[known])), shape=(seen.shape[1], model.n_items)
         )
@@ -81,6 +84,8 @@ class BundleScorer:
             model_rules,
         )
         self.user_ids, self.item_ids = features.user_ids, features.item_ids
+        if rebuy.nnz:
+            self.rebuy = (rebuy @ to_model).tocsr()  # (features users, model items)
 
     @classmethod
     def own_users(cls, bundle: ModelBundle, device: torch.device | str | None = None) -> BundleScorer:
@@ -128,6 +133,7 @@ class BundleScorer:
         self.back[item_map[known]] = known
         self.seen = seen
         self.seen.data[:] = 1.0
+        self.rebuy = sp.csr_matrix(seen.shape, dtype=np.float32)  # re-orders allowed back: none unless set
         rules = rules if rules is not None else ListRules.none(model.n_items)
         never = rules.blocked.copy()
         never[np.asarray(unavailable, dtype=np.int64)] = True
@@ -218,8 +224,23 @@ class BundleScorer:
     def reason_kinds(self, users: np.ndarray, items: np.ndarray, reasons: np.ndarray | None) -> np.ndarray:
         """(n, k) object: why each of :meth:`topk`'s ``items`` is listed (``reason_kind``; see
         :func:`~recsys_lib.serving.rules.reason_kinds`), ``reasons`` being :meth:`reasons`'."""
-        cold = self.user_map[np.asarray(users, dtype=np.int64)] < 0
-        return reason_kinds(self.item_map[items], reasons, self.model.reason_kind, cold, self.ranker.rules)
+        users = np.asarray(users, dtype=np.int64)
+        cold = self.user_map[users] < 0
+        model_items = self.item_map[items]
+        return reason_kinds(
+            model_items, reasons, self.model.reason_kind, cold, self.ranker.rules, self.rebought(users, model_items)
+        )
+
+    def rebought(self, users: np.ndarray, model_items: np.ndarray) -> np.ndarray | None:
+        """(n, k) bool: which ``model_items`` (n, k) of ``users`` (rows of this scorer; -1 none) are
+        re-orders the rules allow back into the list; None when none can be."""
+        if not self.rebuy.nnz:
+            return None
+        known = np.asarray(users) >= 0
+        out = np.zeros(model_items.shape, dtype=bool)
+        rows = self.rebuy[np.asarray(users)[known]]
+        out[known] = np.take_along_axis(rows.toarray() > 0, np.maximum(model_items[known], 0), axis=1)
+        return out & (model_items >= 0)
 
     def with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
         """``seen`` rows plus every unavailable item, for the paths without an index."""
@@ -235,6 +256,23 @@ class BundleScorer:
             shape=seen.shape,
         )
         return (seen + extra).tocsr()
+
+
+def without_repeats(
+    seen: sp.csr_matrix, purchases: pd.DataFrame, allowed: np.ndarray
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``seen`` (users x items) without the pairs a user bought of ``allowed`` items (bool, n_items),
+    the re-orders ``recommend.repeat_purchases: allow`` lets the model list again; and those pairs."""
+    items = purchases[schema.ITEM_IDX].to_numpy(np.int64)
+    mine = allowed[items]
+    bought = sp.csr_matrix(
+        (np.ones(int(mine.sum()), np.float32), (purchases[schema.USER_IDX].to_numpy(np.int64)[mine], items[mine])),
+        shape=seen.shape,
+    )
+    bought.data[:] = 1.0
+    out = (seen - seen.multiply(bought)).tocsr()
+    out.eliminate_zeros()
+    return out, bought
 
 
 def positions(reference: np.ndarray, values: np.ndarray) -> np.ndarray:

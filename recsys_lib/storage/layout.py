@@ -13,7 +13,7 @@ from recsys_lib.config import NAME_PATTERN
 from recsys_lib.errors import ConfigError
 
 _NAME_RE = re.compile(NAME_PATTERN)
-EXPORT_TABLES = ("user_topk", "similar_items", "user_embeddings", "item_embeddings", "user_profiles")
+EXPORT_TABLES = ("user_topk", "similar_items", "user_embeddings", "item_embeddings", "user_profiles", "buy_again")
 
 
 def check_dataset(dataset: str) -> str:

@@ -68,3 +68,24 @@ def test_the_live_service_with_the_same_settings_answers_the_same_lists(exported
             assert got.status_code == 200, got.text
             listed = [i["item_id"] for i in got.json()["items"]]
             assert listed == rows.sort_values(schema.RANK)[schema.ITEM_ID].tolist(), user
+
+
+def test_separate_repeat_purchases_publish_a_buy_again_table(retrain_dag, shop) -> None:
+    from airflow.utils.state import DagRunState
+
+    from recsys_lib.storage import layout
+
+    store, _, _ = shop
+    day = datetime(2026, 10, 21, tzinfo=UTC)
+    conf = {"dataset": DATASET, "model": "item_knn", "k": 10, "recommend.repeat_purchases": "separate"}
+    run = retrain_dag.test(logical_date=day, run_conf=conf)
+    assert run.state == DagRunState.SUCCESS, [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
+    events = store.get_frame(layout.snapshot_key(DATASET, "2026-10-21", "events"))
+    bought = events[events[schema.EVENT_TYPE] == schema.PURCHASE]
+    bought_pairs = set(zip(bought[schema.USER_ID], bought[schema.ITEM_ID], strict=True))
+    again = read_recommendations(store, DATASET, "2026-10-21", table="buy_again")
+    assert len(again) and set(zip(again[schema.USER_ID], again[schema.ITEM_ID], strict=True)) <= bought_pairs
+    assert (again[schema.REASON_KIND] == schema.BUY_AGAIN).all() and again[schema.RANK].min() == 1
+    assert again.groupby(schema.USER_ID)[schema.RANK].max().max() <= 10
+    topk = read_recommendations(store, DATASET, "2026-10-21")
+    assert not set(zip(topk[schema.USER_ID], topk[schema.ITEM_ID], strict=True)) & bought_pairs

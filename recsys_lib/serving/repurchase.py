@@ -1,0 +1,63 @@
+"""Buy-again: each shopper's likely re-orders, from their own purchase history alone.
+
+A consumable is bought again about one typical interval after the last purchase. For a (user,
+item) pair bought on ``days`` distinct days, the last ``age`` days before the data's end, with the
+item's typical repurchase interval ``interval`` (the median, over users who bought it on two days
+or more, of their mean gap between purchase days; the median over all items where an item has no
+repeat buyer), the score is
+
+    log(1 + days) * exp(-|ln((age + 1) / (interval + 1))|)
+
+highest for items a shopper buys habitually, when about one interval has passed since they last
+did; an item just bought scores low, as does one whose time passed long ago. Pure: frames in,
+arrays out; ``as_of`` is passed, never read from the clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib import schema
+
+DAY_US = 86_400 * 1_000_000
+FALLBACK_INTERVAL_DAYS = 30.0  # when no item in the data was ever bought on two days
+
+
+def item_intervals(purchases: pd.DataFrame, n_items: int) -> np.ndarray:
+    """(n_items,) float64 typical days between two purchases of each item (see the module)."""
+    repeat = purchases[purchases["days"] >= 2]
+    gaps = (
+        (repeat["last"].array.asi8 - repeat["first"].array.asi8) / DAY_US / (repeat["days"].to_numpy() - 1)
+        if len(repeat)
+        else np.empty(0)
+    )
+    overall = float(np.median(gaps)) if len(gaps) else FALLBACK_INTERVAL_DAYS
+    out = np.full(n_items, overall, dtype=np.float64)
+    if len(gaps):
+        median = pd.Series(gaps).groupby(repeat[schema.ITEM_IDX].to_numpy()).median()
+        out[median.index.to_numpy(np.int64)] = median.to_numpy()
+    return out
+
+
+def buy_again_scores(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp) -> np.ndarray:
+    """(len(purchases),) float64 score of each purchased (user, item) pair at ``as_of``."""
+    if purchases.empty:
+        return np.empty(0)
+    interval = item_intervals(purchases, n_items)[purchases[schema.ITEM_IDX].to_numpy(np.int64)]
+    age = np.maximum((as_of.value // 1000 - purchases["last"].array.asi8) / DAY_US, 0.0)
+    timing = np.exp(-np.abs(np.log((age + 1.0) / (interval + 1.0))))
+    return np.log1p(purchases["days"].to_numpy(np.float64)) * timing
+
+
+def buy_again(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp, eligible: np.ndarray, k: int) -> pd.DataFrame:
+    """Each buyer's ``k`` best re-orders among ``eligible`` items (bool (n_items,)): user_idx,
+    rank (1-based), item_idx, score, purchases, last; best first (ties: the lower item index)."""
+    bought = purchases[np.asarray(eligible, dtype=bool)[purchases[schema.ITEM_IDX].to_numpy(np.int64)]]
+    scored = bought.assign(**{schema.SCORE: buy_again_scores(bought, n_items, as_of)})
+    scored = scored.sort_values([schema.USER_IDX, schema.SCORE, schema.ITEM_IDX], ascending=[True, False, True])
+    scored[schema.RANK] = scored.groupby(schema.USER_IDX).cumcount() + 1
+    top = scored[scored[schema.RANK] <= k]
+    return top[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX, schema.SCORE, "purchases", "last"]].reset_index(
+        drop=True
+    )

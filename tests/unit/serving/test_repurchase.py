@@ -1,0 +1,101 @@
+"""Buy-again: the repurchase score on purchases whose answer is computed by hand, and the repeat
+policies through the shared scorer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_lib import schema
+from recsys_lib.config import FeaturesConfig, ModelConfig, RecommendConfig, TrainConfig
+from recsys_lib.features import build_features
+from recsys_lib.models import create_model
+from recsys_lib.serving import ModelBundle
+from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.repurchase import buy_again, buy_again_scores, item_intervals
+from recsys_lib.serving.rules import compile_rules
+
+DAY0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _day(d: int) -> pd.Timestamp:
+    return DAY0 + pd.Timedelta(days=d)
+
+
+PURCHASES = pd.DataFrame(
+    {
+        schema.USER_IDX: [0, 1, 2, 0],
+        schema.ITEM_IDX: [0, 0, 1, 1],
+        "purchases": [3, 2, 1, 1],
+        "days": [3, 2, 1, 1],
+        "first": [_day(0), _day(0), _day(40), _day(49)],
+        "last": [_day(20), _day(30), _day(40), _day(49)],
+    }
+)
+
+
+def test_intervals_are_the_median_gap_of_repeat_buyers_with_a_fallback() -> None:
+    # item 0: user 0 bought on 3 days over 20 (gap 10), user 1 on 2 days over 30 (gap 30): median 20;
+    # item 1 has no repeat buyer: the median over all items' gaps, 20; item 2 likewise
+    assert item_intervals(PURCHASES, 3).tolist() == [20.0, 20.0, 20.0]
+
+
+def test_the_score_peaks_one_interval_after_the_last_purchase() -> None:
+    scores = buy_again_scores(PURCHASES, 3, _day(50))
+    # u0 i0: age 30, log(1 + 3) * (21 / 31); u1 i0: age 20, log(3) * 1; u2 i1: age 10, log(2) * 11 / 21;
+    # u0 i1: age 1 (just bought), log(2) * 2 / 21
+    expected = [math.log(4) * 21 / 31, math.log(3), math.log(2) * 11 / 21, math.log(2) * 2 / 21]
+    assert scores.tolist() == pytest.approx(expected)
+
+
+def test_buy_again_lists_each_buyers_best_eligible_reorders() -> None:
+    top = buy_again(PURCHASES, 3, _day(50), np.array([True, True, True]), k=1)
+    assert top[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX]].values.tolist() == [[0, 1, 0], [1, 1, 0], [2, 1, 1]]
+    only_item_1 = buy_again(PURCHASES, 3, _day(50), np.array([False, True, True]), k=5)
+    assert only_item_1[schema.ITEM_IDX].tolist() == [1, 1] and only_item_1[schema.USER_IDX].tolist() == [0, 2]
+
+
+def _shop():
+    """Six users; u0 bought the most popular item "a" twice, and viewed "b"."""
+    rows = [("u0", "a", "purchase", 1), ("u0", "a", "purchase", 5), ("u0", "b", "view", 6)]
+    rows += [(f"u{u}", item, "view", day) for u in range(1, 6) for item, day in (("a", 2), ("b", 3), ("c", 4))]
+    rows += [(f"u{u}", "a", "purchase", 7) for u in range(1, 6)]
+    events = pd.DataFrame(rows, columns=[schema.USER_ID, schema.ITEM_ID, schema.EVENT_TYPE, "day"])
+    events[schema.TIMESTAMP] = DAY0 + pd.to_timedelta(events.pop("day"), unit="D")
+    items = pd.DataFrame(
+        {schema.ITEM_ID: list("abcd"), schema.CATEGORY: ["tea", "tea", "cups", "cups"], schema.PRICE: 1.0}
+    )
+    features = build_features(events, items, FeaturesConfig(validation_fraction=0.0, test_fraction=0.05))
+    model = create_model(ModelConfig(name="popularity"), features.n_users, features.n_items)
+    return features, ModelBundle.from_training(model.fit(features, TrainConfig()), features)
+
+
+def test_features_keep_every_purchased_pair() -> None:
+    features, _ = _shop()
+    u0 = features.purchases[features.purchases[schema.USER_IDX] == 0]
+    assert u0[[schema.ITEM_IDX, "purchases", "days"]].values.tolist() == [[0, 2, 2]]
+
+
+@pytest.mark.parametrize(
+    ("settings", "listed"),
+    [
+        (RecommendConfig(), ["c", "d"]),  # exclude: "a" (bought) and "b" (viewed) never come back
+        (RecommendConfig(repeat_purchases="allow"), ["a", "c", "d"]),  # the bought "a" may; "b" still not
+        (RecommendConfig(repeat_purchases="exclude", repeat_purchases_by_category={"tea": "allow"}), ["a", "c", "d"]),
+        (RecommendConfig(repeat_purchases="allow", repeat_purchases_by_category={"tea": "separate"}), ["c", "d"]),
+    ],
+)
+def test_repeat_policies_decide_what_a_buyer_sees_again(settings: RecommendConfig, listed: list[str]) -> None:
+    features, bundle = _shop()
+    rules = compile_rules(settings, features.items)
+    scorer = bundle.scorer(features, rules=rules)
+    items, _ = scorer.topk(np.array([0]), 3)
+    got = [str(features.item_ids[i]) for i in items[0] if i >= 0]
+    assert got == listed
+    kinds = scorer.reason_kinds(np.array([0]), items, scorer.reasons(np.array([0]), items))
+    assert (kinds[0][: len(got)] == np.array(["buy_again" if i == "a" else "popular" for i in got])).all()
+    live = LiveScorer(scorer).recommend("u0", [], 3)  # the live service lists the same
+    assert live.item_ids == got and live.reason_kinds == list(kinds[0][: len(got)])
