@@ -397,6 +397,12 @@ class RecommendConfig(_Frozen):
     consumables in a shop that otherwise excludes repeats."""
     buy_again_k: int = Field(10, ge=1, le=1000)
     """Re-orders per shopper in the ``buy_again`` table."""
+    buy_again_timing: float = Field(0.0, ge=0.0, le=10.0)
+    """Weight of "is it due?" in the repurchase score (:mod:`recsys_lib.serving.repurchase`): 0
+    ranks a shopper's past purchases by how often they bought them (then how recently); 1 also
+    favours items whose typical repurchase interval has about passed. 0 was best on UCI Online
+    Retail's validation window (benchmarks/RESULTS.md, "Re-orders"); shops of consumables with
+    regular cycles may prefer more."""
     diversity: float | None = Field(None, gt=0.0, le=1.0)
     """Maximal marginal relevance (lambda): each next item maximises ``lambda x relevance - (1 -
     lambda) x its largest similarity to the items already listed``, over the best 4k candidates.

@@ -262,7 +262,10 @@ def buy_again_tables(
         return
     eligible = eligible.copy()
     eligible[features.unavailable_items()] = False
-    top = buy_again(features.purchases, features.n_items, as_of, eligible, ctx.config.recommend.buy_again_k)
+    settings = ctx.config.recommend
+    top = buy_again(
+        features.purchases, features.n_items, as_of, eligible, settings.buy_again_k, settings.buy_again_timing
+    )
     users = features.user_ids[top[schema.USER_IDX].to_numpy(np.int64)].astype(str)
     if ctx.config.export.pseudonymize:
         users = pseudonymize(users, pseudonym_key(pseudonym))

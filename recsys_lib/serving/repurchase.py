@@ -6,11 +6,12 @@ item's typical repurchase interval ``interval`` (the median, over users who boug
 or more, of their mean gap between purchase days; the median over all items where an item has no
 repeat buyer), the score is
 
-    log(1 + days) * exp(-|ln((age + 1) / (interval + 1))|)
+    log(1 + days) * exp(-timing * |ln((age + 1) / (interval + 1))|)
 
 highest for items a shopper buys habitually, when about one interval has passed since they last
-did; an item just bought scores low, as does one whose time passed long ago. Pure: frames in,
-arrays out; ``as_of`` is passed, never read from the clock.
+did; ``timing`` (``recommend.buy_again_timing``) weighs that second factor: 0 ranks by purchase
+days alone (the "own most frequent purchases" baseline, ties to the most recent), 1 lets an item
+just bought score low. Pure: frames in, arrays out; ``as_of`` is passed, never read from the clock.
 """
 
 from __future__ import annotations
@@ -40,22 +41,33 @@ def item_intervals(purchases: pd.DataFrame, n_items: int) -> np.ndarray:
     return out
 
 
-def buy_again_scores(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp) -> np.ndarray:
-    """(len(purchases),) float64 score of each purchased (user, item) pair at ``as_of``."""
+def buy_again_scores(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp, timing: float = 1.0) -> np.ndarray:
+    """(len(purchases),) float64 score of each purchased (user, item) pair at ``as_of``; with
+    ``timing`` 0 equal purchase days tie, and the caller's tie-break (recency) decides."""
     if purchases.empty:
         return np.empty(0)
     interval = item_intervals(purchases, n_items)[purchases[schema.ITEM_IDX].to_numpy(np.int64)]
     age = np.maximum((as_of.value // 1000 - purchases["last"].array.asi8) / DAY_US, 0.0)
-    timing = np.exp(-np.abs(np.log((age + 1.0) / (interval + 1.0))))
-    return np.log1p(purchases["days"].to_numpy(np.float64)) * timing
+    due = np.exp(-timing * np.abs(np.log((age + 1.0) / (interval + 1.0))))
+    return np.log1p(purchases["days"].to_numpy(np.float64)) * due
 
 
-def buy_again(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp, eligible: np.ndarray, k: int) -> pd.DataFrame:
+def buy_again(
+    purchases: pd.DataFrame,
+    n_items: int,
+    as_of: pd.Timestamp,
+    eligible: np.ndarray,
+    k: int,
+    timing: float,
+) -> pd.DataFrame:
     """Each buyer's ``k`` best re-orders among ``eligible`` items (bool (n_items,)): user_idx,
-    rank (1-based), item_idx, score, purchases, last; best first (ties: the lower item index)."""
+    rank (1-based), item_idx, score, purchases, last; best first (ties: the more recent last
+    purchase, then the lower item index)."""
     bought = purchases[np.asarray(eligible, dtype=bool)[purchases[schema.ITEM_IDX].to_numpy(np.int64)]]
-    scored = bought.assign(**{schema.SCORE: buy_again_scores(bought, n_items, as_of)})
-    scored = scored.sort_values([schema.USER_IDX, schema.SCORE, schema.ITEM_IDX], ascending=[True, False, True])
+    scored = bought.assign(**{schema.SCORE: buy_again_scores(bought, n_items, as_of, timing)})
+    scored = scored.sort_values(
+        [schema.USER_IDX, schema.SCORE, "last", schema.ITEM_IDX], ascending=[True, False, False, True]
+    )
     scored[schema.RANK] = scored.groupby(schema.USER_IDX).cumcount() + 1
     top = scored[scored[schema.RANK] <= k]
     return top[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX, schema.SCORE, "purchases", "last"]].reset_index(

@@ -44,7 +44,7 @@ def test_intervals_are_the_median_gap_of_repeat_buyers_with_a_fallback() -> None
 
 
 def test_the_score_peaks_one_interval_after_the_last_purchase() -> None:
-    scores = buy_again_scores(PURCHASES, 3, _day(50))
+    scores = buy_again_scores(PURCHASES, 3, _day(50), timing=1.0)
     # u0 i0: age 30, log(1 + 3) * (21 / 31); u1 i0: age 20, log(3) * 1; u2 i1: age 10, log(2) * 11 / 21;
     # u0 i1: age 1 (just bought), log(2) * 2 / 21
     expected = [math.log(4) * 21 / 31, math.log(3), math.log(2) * 11 / 21, math.log(2) * 2 / 21]
@@ -52,9 +52,9 @@ def test_the_score_peaks_one_interval_after_the_last_purchase() -> None:
 
 
 def test_buy_again_lists_each_buyers_best_eligible_reorders() -> None:
-    top = buy_again(PURCHASES, 3, _day(50), np.array([True, True, True]), k=1)
+    top = buy_again(PURCHASES, 3, _day(50), np.array([True, True, True]), k=1, timing=1.0)
     assert top[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX]].values.tolist() == [[0, 1, 0], [1, 1, 0], [2, 1, 1]]
-    only_item_1 = buy_again(PURCHASES, 3, _day(50), np.array([False, True, True]), k=5)
+    only_item_1 = buy_again(PURCHASES, 3, _day(50), np.array([False, True, True]), k=5, timing=1.0)
     assert only_item_1[schema.ITEM_IDX].tolist() == [1, 1] and only_item_1[schema.USER_IDX].tolist() == [0, 2]
 
 
@@ -99,3 +99,13 @@ def test_repeat_policies_decide_what_a_buyer_sees_again(settings: RecommendConfi
     assert (kinds[0][: len(got)] == np.array(["buy_again" if i == "a" else "popular" for i in got])).all()
     live = LiveScorer(scorer).recommend("u0", [], 3)  # the live service lists the same
     assert live.item_ids == got and live.reason_kinds == list(kinds[0][: len(got)])
+
+
+def test_without_timing_purchase_days_rank_and_recency_breaks_ties() -> None:
+    # timing 0: u0 has i0 (3 days) over i1 (1 day); log(1 + days) alone
+    assert buy_again_scores(PURCHASES, 3, _day(50), timing=0.0).tolist() == pytest.approx(
+        [math.log(4), math.log(3), math.log(2), math.log(2)]
+    )
+    two = PURCHASES.assign(days=1)  # all tie on days: the more recent last purchase first
+    top = buy_again(two[two[schema.USER_IDX] == 0], 3, _day(50), np.ones(3, bool), k=2, timing=0.0)
+    assert top[schema.ITEM_IDX].tolist() == [1, 0]  # bought on day 49, then day 20
