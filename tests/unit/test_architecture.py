@@ -20,8 +20,6 @@ def test_every_package_imports_only_from_the_layers_below_it() -> None:
 def test_test_modules_have_unique_names() -> None:
     """Test folders without ``__init__.py`` import their modules by file name: two files of one
     name stop the whole suite at collection."""
-    from pathlib import Path
-
     names = [path.name for path in (Path(__file__).resolve().parents[1]).rglob("test_*.py")]
     repeated = sorted({name for name in names if names.count(name) > 1})
     assert not repeated, f"rename one of each: {repeated}"
