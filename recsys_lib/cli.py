@@ -268,6 +268,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def _user_lookup(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that reads one user's rows of a published export."""
+    p.add_argument("--user", required=True)
+    p.add_argument("--dataset", default="shop")
+    p.add_argument("--ds", default=None, help="a published date (default: latest)")
+    p.add_argument(
+        "--pseudonymized",
+        action="store_true",
+        help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recsys",
@@ -361,14 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("recommend", help="a user's recommendations from the published export")
-    p.add_argument("--user", required=True)
-    p.add_argument("--dataset", default="shop")
-    p.add_argument("--ds", default=None, help="a published date (default: latest)")
-    p.add_argument(
-        "--pseudonymized",
-        action="store_true",
-        help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
-    )
+    _user_lookup(p)
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser(
@@ -377,14 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads the user_profiles export (latest, or --ds): top categories and brands with their "
         "shares, price band, recency / frequency / monetary, the RFM segment and the churn-risk flag.",
     )
-    p.add_argument("--user", required=True)
-    p.add_argument("--dataset", default="shop")
-    p.add_argument("--ds", default=None, help="a published date (default: latest)")
-    p.add_argument(
-        "--pseudonymized",
-        action="store_true",
-        help="the export holds keyed hashes of user ids: hash --user with $RECSYS_PSEUDONYM_KEY first",
-    )
+    _user_lookup(p)
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser(
