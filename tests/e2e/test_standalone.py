@@ -149,12 +149,13 @@ def test_the_plugin_page_charts_the_experiment_outcomes(airflow, finished_run, l
         page.goto(f"{service.url}/plugin/recommendations")
         frame = page.frame_locator("iframe").first
         frame.locator("text=Experiment outcomes").wait_for(timeout=60_000)
-        charts = frame.locator("svg.chart")
+        charts = frame.locator("svg.chart[aria-label*='by export date']")  # the two outcome charts
         charts.first.wait_for(timeout=30_000)
         text = frame.locator("body").inner_text()
         page.screenshot(path=str(ARTIFACTS / "plugin_outcomes.png"), full_page=True)
         assert charts.count() == 2 and all(charts.nth(i).is_visible() for i in range(2))
         assert all(charts.nth(i).bounding_box()["height"] > 100 for i in range(2))
+        assert frame.locator("svg.chart").count() == 3  # and the shoppers' segments (export.profiles)
         assert "the challenger's arm does better on hit_rate" in text and "partial" in text
         assert "the 2026-01-10 export" in text and "p (Holm)" in text
     assert (ARTIFACTS / "plugin_outcomes.png").stat().st_size > 10_000
