@@ -238,8 +238,11 @@ class BundleScorer:
             return None
         known = np.asarray(users) >= 0
         out = np.zeros(model_items.shape, dtype=bool)
-        rows = self.rebuy[np.asarray(users)[known]]
-        out[known] = np.take_along_axis(rows.toarray() > 0, np.maximum(model_items[known], 0), axis=1)
+        rows = self.rebuy[np.asarray(users)[known]].tocsr()  # sparse: never a dense users x catalogue block
+        width = rows.shape[1]
+        stored = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)) * width + rows.indices
+        asked = np.arange(rows.shape[0])[:, None] * width + np.maximum(model_items[known], 0)
+        out[known] = np.isin(asked, stored)
         return out & (model_items >= 0)
 
     def with_unavailable(self, seen: sp.csr_matrix) -> sp.csr_matrix:
