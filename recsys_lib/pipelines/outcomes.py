@@ -72,8 +72,9 @@ def report(
     through the same keyed hash: the key is ``pseudonym`` (an Airflow connection's) or
     ``$RECSYS_PSEUDONYM_KEY``.
 
-    Raises ExportNotFoundError when that export was never published and SourceError (rule
-    ``empty_window``) when no events after it have landed yet.
+    A partial report never replaces a stored complete one: it is returned with ``stored`` False,
+    not written, not logged. Raises ExportNotFoundError when that export was never published and
+    SourceError (rule ``empty_window``) when no events after it have landed yet.
     """
     ctx = RunContext.create(params, ds, interval_end=interval_end)
     cfg, as_of = ctx.config, ctx.last_day
@@ -98,13 +99,22 @@ def report(
         events = _pseudonymized(events, pseudonym_key(pseudonym))
     out = build_report(recs, events, window, cfg.outcomes)
     out.update(dataset=ctx.dataset, experiment=manifest.get("experiment"), as_of=as_of, promotion=None)
+    key = layout.outcomes_report_key(ctx.dataset, export_dt)
+    uri = ctx.store.uri(key)
+    if out["partial"] and ctx.store.exists(key) and not ctx.store.get_json(key).get("partial", True):
+        log.warning(
+            "a complete report of the %s export is stored at %s; this partial one (%d of %d days) does not replace it",
+            export_dt,
+            uri,
+            window.days_observed,
+            window_days,
+        )
+        return {**out, "stored": False}, uri
     if cfg.evaluation.promote_on == "online":
         out["promotion"] = _promote_on_evidence(ctx, out)
     if log_to_mlflow:
         out["mlflow_run_id"] = _log(ctx, out)
-    key = layout.outcomes_report_key(ctx.dataset, export_dt)
     ctx.store.put_json(key, out)
-    uri = ctx.store.uri(key)
     log.info(
         "outcomes of the %s export (%d of %d days observed): verdict %s; report %s",
         export_dt,

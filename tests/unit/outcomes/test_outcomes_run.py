@@ -65,3 +65,14 @@ def test_a_pseudonymised_export_is_joined_through_the_same_hash(mock_s3, monkeyp
     assert _rounded(hashed["arms"]) == _rounded(plain["arms"])
     assert _rounded(hashed["unexposed"]) == _rounded(plain["unexposed"])
     assert hashed["arms"]["champion"]["exposed"] > 0
+
+
+def test_a_partial_report_never_replaces_a_complete_one(mock_s3: ObjectStore) -> None:
+    _make_shop(mock_s3, "shop")
+    simulate.run(_params("shop"), days=3, seed=1)
+    two_days = {**_params("shop"), "outcomes.window_days": 2}
+    complete, _ = outcomes.report(two_days, "2024-06-02", export_dt=EXPORT_DT, log_to_mlflow=False)
+    assert not complete["partial"]
+    later, _ = outcomes.report(two_days, "2024-06-01", export_dt=EXPORT_DT, log_to_mlflow=False)
+    assert later["partial"] and later["stored"] is False
+    assert mock_s3.get_json(layout.outcomes_report_key("shop", EXPORT_DT)) == complete
