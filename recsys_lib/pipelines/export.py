@@ -211,6 +211,7 @@ def run_items(
     model = the_plan["model"]
     staged: dict[str, int] = {}
     stage = _stager(ctx, ds, the_plan["attempt"], cfg.rows_per_file)
+    rules = rules_for(ctx.config.recommend, features)  # compiled once: similar items and buy-again read it
     wanted: dict[str, Iterator[pa.Table]] = {}  # generators: nothing is computed before the peek below
     if cfg.embeddings:
         wanted["item_embeddings"] = item_embedding_tables(
@@ -218,7 +219,7 @@ def run_items(
         )
     if cfg.similar_items:
         wanted["similar_items"] = similar_item_tables(
-            bundle.scorer(features, rules=rules_for(ctx.config.recommend, features)),
+            bundle.scorer(features, rules=rules),
             cfg.similar_k,
             model_name=model["name"],
             model_version=model["version"],
@@ -226,7 +227,6 @@ def run_items(
         )
     if cfg.profiles:
         wanted[PROFILES] = profile_tables(ctx, the_plan["snapshot_uri"], pseudonym)
-    rules = rules_for(ctx.config.recommend, features)
     if rules is not None and rules.repeat is not None and (rules.repeat == SEPARATE).any():
         wanted[BUY_AGAIN] = buy_again_tables(ctx, features, rules.repeat == SEPARATE, pseudonym)
     for table, tables in wanted.items():
