@@ -44,6 +44,15 @@ class StorageConfig(_Frozen):
     ``snapshots/``, ``quarantine/``, ``features/``, ``models/``) and export staging of logical
     dates more than this many days older than the run's; None keeps them all. Published exports,
     pointers and validation reports are kept."""
+    max_attempts: int = Field(6, ge=1, le=20)
+    """S3 calls are retried (throttling, 5xx, dropped connections, timeouts) up to this many
+    attempts in all (botocore's standard retry mode); ``RECSYS_S3_MAX_ATTEMPTS``."""
+    read_timeout: float = Field(60.0, gt=0.0, le=3600.0)
+    """Seconds an S3 call may wait for the endpoint's answer before it is retried;
+    ``RECSYS_S3_READ_TIMEOUT``."""
+    connect_timeout: float = Field(5.0, gt=0.0, le=600.0)
+    """Seconds to open a connection to the S3 endpoint before the attempt counts as failed;
+    ``RECSYS_S3_CONNECT_TIMEOUT``."""
 
 
 #: What ``SourceMapping.timestamp`` accepts besides a ``strftime`` pattern (one containing ``%``).
@@ -602,7 +611,16 @@ PARAM_ALIASES: dict[str, str] = {
     "promote_on": "evaluation.promote_on",
 }
 
-_ENV_VARS = {"RECSYS_BUCKET": "storage.bucket", "RECSYS_PREFIX": "storage.prefix"}
+#: Environment variables that set config values (below overrides, above the YAML file).
+ENV_VARS: dict[str, str] = {
+    "RECSYS_BUCKET": "storage.bucket",
+    "RECSYS_PREFIX": "storage.prefix",
+    "RECSYS_S3_MAX_ATTEMPTS": "storage.max_attempts",
+    "RECSYS_S3_READ_TIMEOUT": "storage.read_timeout",
+    "RECSYS_S3_CONNECT_TIMEOUT": "storage.connect_timeout",
+}
+#: The YAML config file every entry point reads when no path is given.
+CONFIG_FILE_VAR = "RECSYS_CONFIG"
 
 
 def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
@@ -624,11 +642,14 @@ def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
-    """Build the pipeline config from an optional YAML file, the environment and overrides.
+    """Build the pipeline config from a YAML file (``path``, else ``$RECSYS_CONFIG`` if set), the
+    environment (:data:`ENV_VARS`) and overrides.
 
     Raises ConfigError naming the offending key and the allowed values when anything is invalid.
     """
     tree: dict[str, Any] = {}
+    if path is None:
+        path = os.environ.get(CONFIG_FILE_VAR) or None
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -637,7 +658,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
         tree = {k: dict(v or {}) for k, v in loaded.items()}
-    for var, dotted in _ENV_VARS.items():
+    for var, dotted in ENV_VARS.items():
         if os.environ.get(var):
             _set_path(tree, dotted, os.environ[var])
     for key, value in (overrides or {}).items():

@@ -314,7 +314,7 @@ def _jsonable(errors: Any) -> list[dict[str, Any]]:
 
 def service_config(spec: dict[str, Any]) -> PipelineConfig:
     """The configuration ``recsys serve`` was started with: ``RECSYS_CONFIG``, then its overrides."""
-    return load_config(os.environ.get("RECSYS_CONFIG") or None, overrides=spec.get("overrides") or {})
+    return load_config(None, overrides=spec.get("overrides") or {})
 
 
 def app_from_environment() -> FastAPI:

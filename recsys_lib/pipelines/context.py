@@ -36,7 +36,7 @@ class RunContext:
         config_path: str | None = None,
     ) -> RunContext:
         """Validate parameters and date once; ``interval_end`` defaults to the end of day ``ds``."""
-        config = load_config(config_path or os.environ.get("RECSYS_CONFIG") or None, overrides=params or {})
+        config = load_config(config_path, overrides=params or {})
         layout.check_ds(ds)
         if interval_end is None:
             end = datetime.combine(date.fromisoformat(ds) + timedelta(days=1), time(), tzinfo=UTC)

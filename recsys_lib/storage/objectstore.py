@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,18 +44,17 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def make_s3_client(*, read_timeout: float | None = None, max_attempts: int | None = None) -> S3Client:
+def make_s3_client(*, read_timeout: float = 60.0, max_attempts: int = 6, connect_timeout: float = 5.0) -> S3Client:
     """A boto3 S3 client with bounded timeouts and standard retries (throttling, 5xx, resets,
-    timeouts). ``RECSYS_S3_READ_TIMEOUT`` (seconds, default 60) and ``RECSYS_S3_MAX_ATTEMPTS``
-    (default 6) tune them unless given here; endpoint and credentials come from the AWS environment."""
+    timeouts); the values come from ``storage.*`` of the config. Endpoint and credentials come from
+    the AWS environment."""
     import boto3
     from botocore.config import Config
 
-    attempts = max_attempts or int(os.environ.get("RECSYS_S3_MAX_ATTEMPTS", "6"))
     config = Config(
-        retries={"max_attempts": attempts, "mode": "standard"},
-        connect_timeout=min(5.0, read_timeout or 5.0),
-        read_timeout=read_timeout or float(os.environ.get("RECSYS_S3_READ_TIMEOUT", "60")),
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=min(connect_timeout, read_timeout),
+        read_timeout=read_timeout,
         s3={"addressing_style": "path"},
     )
     return boto3.client("s3", config=config)
@@ -65,19 +63,28 @@ def make_s3_client(*, read_timeout: float | None = None, max_attempts: int | Non
 class ObjectStore:
     """Objects under ``s3://<bucket>/<prefix>/``. Thread-safe for concurrent reads and writes."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None):
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, client_options: dict[str, Any] | None = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._client = client
+        self._client_options = client_options or {}
 
     @classmethod
     def from_config(cls, config: StorageConfig) -> ObjectStore:
-        return cls(config.bucket, config.prefix)
+        return cls(
+            config.bucket,
+            config.prefix,
+            client_options={
+                "read_timeout": config.read_timeout,
+                "max_attempts": config.max_attempts,
+                "connect_timeout": config.connect_timeout,
+            },
+        )
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = make_s3_client()
+            self._client = make_s3_client(**self._client_options)
         return self._client
 
     # --- keys and URIs ------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def create_app(dependencies: Sequence[Any] = ()) -> Any:
             layout.check_dataset(dataset)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        config = load_config(os.environ.get("RECSYS_CONFIG") or None, overrides={"dataset": dataset})
+        config = load_config(None, overrides={"dataset": dataset})
         return gather(
             dataset,
             page_store(),

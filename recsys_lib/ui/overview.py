@@ -268,9 +268,10 @@ def outcome_series(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, li
 def page_store() -> ObjectStore:
     """The store the page reads, with short timeouts and few retries so an outage shows in seconds."""
     from recsys_lib.config import load_config
-    from recsys_lib.storage.objectstore import make_s3_client
 
-    config = load_config(os.environ.get("RECSYS_CONFIG") or None)
+    storage = load_config().storage
     return ObjectStore(
-        config.storage.bucket, config.storage.prefix, client=make_s3_client(read_timeout=5, max_attempts=2)
+        storage.bucket,
+        storage.prefix,
+        client_options={"read_timeout": min(storage.read_timeout, 5.0), "max_attempts": min(storage.max_attempts, 2)},
     )
