@@ -11,13 +11,16 @@ One call into ``recsys_lib.pipelines``; XCom carries only the URI and the verdic
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from recsys_lib.config import NAME_PATTERN, SourceName
+from recsys_lib.params import param_specs
+
+#: The knobs of the trigger form besides ``export_dt``; each Param comes from its config field.
+PARAMS = ("dataset", "source", "outcome_window_days", "primary_metric", "alpha", "min_days", "promote_on")
 
 
 @dag(
@@ -29,8 +32,7 @@ from recsys_lib.config import NAME_PATTERN, SourceName
     tags=["recsys"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "execution_timeout": timedelta(hours=2)},
     params={
-        "dataset": Param("shop", type="string", pattern=NAME_PATTERN, title="Dataset"),
-        "source": Param("canonical", enum=list(get_args(SourceName)), title="Source format"),
+        **{name: Param(**spec) for name, spec in param_specs(PARAMS).items()},
         "export_dt": Param(
             None,
             type=["null", "string"],

@@ -13,19 +13,57 @@ Business logic, pandas, torch, boto3 and GX never appear here.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from recsys_lib.config import NAME_PATTERN, ModelName, SourceName, SplitName
+from recsys_lib.config import load_config
+from recsys_lib.params import param_specs
+from recsys_lib.storage.layout import export_table_uri
 
+#: The knobs of the trigger form, by section; each Param's type, bounds, title, help and default
+#: come from its config field (recsys_lib.params), the defaults from the deployment's config.
+PARAMS = (
+    "dataset",
+    "source",
+    "window_days",
+    "split",
+    "model",
+    "embedding_dim",
+    "epochs",
+    "seed",
+    "min_improvement",
+    "force_promote",
+    "promote_on",
+    "k",
+    "export_shards",
+    "pseudonymize",
+    "challenger_share",
+    "exclude_categories",
+    "only_categories",
+    "exclude_brands",
+    "only_brands",
+    "min_price",
+    "max_price",
+    "new_arrival_days",
+    "new_arrival_boost",
+    "max_per_category",
+    "pinned_items",
+    "blocked_items",
+    "repeat_purchases",
+    "repeat_purchases_by_category",
+    "buy_again_k",
+    "diversity",
+    "diversity_by",
+)
+
+_STORAGE = load_config().storage
+#: Updated by every publish; its event's extra names dataset, logical date, model and row count.
 RECOMMENDATIONS = Asset(
-    name="recsys_recommendations",
-    uri=f"s3://{os.environ.get('RECSYS_BUCKET', 'recsys')}/exports/user_topk",
+    name="recsys_recommendations", uri=export_table_uri(_STORAGE.bucket, _STORAGE.prefix, "user_topk")
 )
 
 
@@ -63,81 +101,7 @@ def _run() -> dict[str, Any]:
         "retry_exponential_backoff": 2.0,
         "execution_timeout": timedelta(hours=4),
     },
-    params={
-        "dataset": Param(
-            "shop",
-            type="string",
-            pattern=NAME_PATTERN,
-            title="Dataset",
-            description="Reads raw/<dataset>/ and partitions every output by dataset.",
-        ),
-        "source": Param(
-            "canonical",
-            enum=list(get_args(SourceName)),
-            title="Source format",
-            description="canonical: events/items Parquet or CSV; uci_retail: UCI Online Retail; "
-            "sequences: 'user item item ...' text files (use split leave_one_out).",
-        ),
-        "window_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=36500,
-            title="Training window (days)",
-            description="Read the daily landings raw/<dataset>/events/dt=<day>/ in (logical date - window, "
-            "logical date]; empty reads every landing up to the logical date. Later landings are never read.",
-        ),
-        "model": Param("mf_bpr", enum=list(get_args(ModelName)), title="Model"),
-        "split": Param(
-            "temporal",
-            enum=list(get_args(SplitName)),
-            title="Evaluation split",
-            description="temporal: newest events held out (production); leave_one_out: each user's last item.",
-        ),
-        "k": Param(10, type="integer", minimum=1, maximum=1000, title="Recommendations per user"),
-        "epochs": Param(20, type="integer", minimum=1, maximum=1000, title="Training epochs"),
-        "embedding_dim": Param(64, type="integer", minimum=2, maximum=1024, title="Embedding size"),
-        "seed": Param(42, type="integer", title="Random seed"),
-        "min_improvement": Param(
-            0.0,
-            type="number",
-            minimum=0,
-            title="Promotion margin",
-            description="The new model becomes champion only if it beats it by more than this.",
-        ),
-        "force_promote": Param(False, type="boolean", title="Force promotion to champion"),
-        "promote_on": Param(
-            "offline",
-            enum=["offline", "online"],
-            title="Promote on",
-            description="offline: a new version beating the champion's test metric becomes champion; online: "
-            "it becomes challenger and only the recsys_outcomes reports promote it (outcomes.min_days wins in a row).",
-        ),
-        "export_shards": Param(
-            2,
-            type="integer",
-            minimum=1,
-            maximum=1024,
-            title="Export shards",
-            description="Users are split into this many shards, each exported by its own mapped task.",
-        ),
-        "challenger_share": Param(
-            0.0,
-            type="number",
-            minimum=0,
-            exclusiveMaximum=1,
-            title="Challenger share",
-            description="Share of users who get the 'challenger' version's list (an A/B experiment; "
-            "0 = everyone gets the champion's). Arms are a hash of the user id, stable across days.",
-        ),
-        "pseudonymize": Param(
-            False,
-            type="boolean",
-            title="Pseudonymise user ids",
-            description="Export a keyed hash of each user id; the key is the password of the Airflow "
-            "connection 'recsys_pseudonym' (or $RECSYS_PSEUDONYM_KEY).",
-        ),
-    },
+    params={name: Param(**spec) for name, spec in param_specs(PARAMS).items()},
     doc_md=__doc__,
 )
 def recsys_retrain() -> None:
@@ -236,7 +200,9 @@ def recsys_retrain() -> None:
         from recsys_lib.pipelines import publish as publishing
 
         r = _run()
-        return publishing.run(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
+        result = publishing.run(r["params"], r["ds"], plan_uri=jobs[0]["plan_uri"])
+        get_current_context()["outlet_events"][RECOMMENDATIONS].extra = result["event"]
+        return result
 
     snapshot = validate(ingest_snapshot())
     feats = build_features(snapshot)

@@ -31,7 +31,8 @@ SplitName = Literal["temporal", "leave_one_out"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # attribute docstrings become field descriptions: the DAG's trigger form shows them (recsys_lib.params)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class StorageConfig(_Frozen):
@@ -138,14 +139,14 @@ def _check_canonical(columns: dict[str, str], dtypes: dict[str, str], key: str) 
 class DataConfig(_Frozen):
     dataset: str = Field("shop", pattern=NAME_PATTERN)
     """Dataset name: selects ``raw/<dataset>/`` and partitions every table by ``dataset=``."""
-    source: SourceName = "canonical"
+    source: SourceName = Field("canonical", title="Source format")
     """Adapter for the raw files: ``canonical`` (events/items Parquet or CSV), ``uci_retail``, or
     ``sequences`` (``user item item ...`` text files; order only, so use leave-one-out splits)."""
     event_types: tuple[str, ...] = schema.EVENT_TYPES
     """Event types accepted by validation."""
     history_days: int | None = Field(None, ge=1)
     """If set, events older than this many days before the interval end fail validation."""
-    window_days: int | None = Field(None, ge=1, le=36_500)
+    window_days: int | None = Field(None, ge=1, le=36_500, title="Training window (days)")
     """Training window: the run for logical date D reads the daily landings ``dt=`` in
     (D - window_days, D] (flat files: events with timestamps in that window). None reads every
     landing up to D. Landings after D are never read, so a backfill sees what existed for its date."""
@@ -186,7 +187,7 @@ class FeaturesConfig(_Frozen):
     """Share of the newest events (by time) held out for per-epoch validation."""
     test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     """Share of the newest events (by time) held out for the final test metrics."""
-    split: SplitName = "temporal"
+    split: SplitName = Field("temporal", title="Evaluation split")
     """``temporal``: global time cut-offs (production). ``leave_one_out``: each user's newest item is
     test and the one before validation (the protocol of the published sequential-model tables)."""
 
@@ -260,7 +261,7 @@ class ModelConfig(_Frozen):
     """Model to train: ``popularity`` (baseline), ``item_knn`` (item-item cosine), ``mf_bpr``
     (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence), ``gru4rec``
     (GRU over the sequence) or ``two_tower`` (history tower x item content tower, cold items too)."""
-    embedding_dim: int = Field(64, ge=2, le=1024)
+    embedding_dim: int = Field(64, ge=2, le=1024, title="Embedding size")
     """Size of the user, item and hidden vectors of the learned models."""
     item_knn: ItemKNNConfig = ItemKNNConfig()
     sequential: SequentialConfig = SequentialConfig()
@@ -274,7 +275,7 @@ class ModelConfig(_Frozen):
 
 
 class TrainConfig(_Frozen):
-    epochs: int = Field(20, ge=1, le=1000)
+    epochs: int = Field(20, ge=1, le=1000, title="Training epochs")
     """Passes over the training interactions."""
     batch_size: int = Field(1024, ge=1)
     """Positive (user, item) pairs per optimiser step."""
@@ -282,7 +283,7 @@ class TrainConfig(_Frozen):
     """Adam learning rate."""
     weight_decay: float = Field(1e-5, ge=0.0)
     """L2 penalty on the embeddings touched by a batch."""
-    seed: int = 42
+    seed: int = Field(42, title="Random seed")
     """Seed for python, numpy and torch; the same seed and data give the same model."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """``cosine``: the learning rate decays from ``learning_rate`` to 0 over ``epochs`` (sequence models)."""
@@ -308,9 +309,9 @@ class EvaluationConfig(_Frozen):
     """Cut-offs at which every ranking metric is reported."""
     promotion_metric: str = "ndcg_at_10"
     """Test metric that decides whether a new model replaces the champion."""
-    min_improvement: float = Field(0.0, ge=0.0)
+    min_improvement: float = Field(0.0, ge=0.0, title="Promotion margin")
     """The new model must beat the champion's metric by more than this to be promoted."""
-    force_promote: bool = False
+    force_promote: bool = Field(False, title="Force promotion to champion")
     """Make the new model champion whatever its metric (rollbacks, first deploys)."""
     promote_on: Literal["offline", "online"] = "offline"
     """``offline``: a new version that beats the champion's test metric becomes champion at once.
@@ -328,6 +329,9 @@ class EvaluationConfig(_Frozen):
 
 
 class RegistryConfig(_Frozen):
+    ui_url: str | None = Field(None, pattern=r"^https?://")
+    """Address of the MLflow UI that the Recommendations page links runs to, when it differs from
+    ``MLFLOW_TRACKING_URI`` (e.g. a proxy); ``RECSYS_MLFLOW_UI_URL``."""
     model_name: str | None = None
     """Registered model name; defaults to ``recsys-<dataset>``."""
     experiment: str | None = None
@@ -335,7 +339,7 @@ class RegistryConfig(_Frozen):
 
 
 class ExportConfig(_Frozen):
-    k: int = Field(10, ge=1, le=1000)
+    k: int = Field(10, ge=1, le=1000, title="Recommendations per user")
     """Recommendations written per user."""
     chunk_size: int = Field(1024, ge=1)
     """Users scored together, one item tile at a time; scoring memory is about ``chunk_size x (3 KB +
@@ -347,14 +351,14 @@ class ExportConfig(_Frozen):
     embeddings: bool = True
     """Also publish the champion's user and item vectors (``user_embeddings``, ``item_embeddings``)
     for an online re-ranker, when the model has vectors (not popularity or item-kNN)."""
-    shards: int = Field(1, ge=1, le=1024)
+    shards: int = Field(1, ge=1, le=1024, title="Export shards")
     """Users are split into this many shards, each exported by its own (retryable) Airflow task."""
     similar_items: bool = True
     """Also publish each item's nearest items (``similar_items``), by co-occurrence (item-kNN) or
     by vector cosine; popularity has none."""
     similar_k: int = Field(10, ge=1, le=1000)
     """Neighbours written per item in ``similar_items``."""
-    pseudonymize: bool = False
+    pseudonymize: bool = Field(False, title="Pseudonymise user ids")
     """Replace user ids in the user tables by a keyed hash (HMAC-SHA256); the key comes from
     ``RECSYS_PSEUDONYM_KEY`` or the Airflow connection ``recsys_pseudonym``, never from config."""
     profiles: bool = True
@@ -468,7 +472,7 @@ OutcomeMetric = Literal[
 class OutcomesConfig(_Frozen):
     """The outcome report: what shoppers did with an export in the days after it."""
 
-    window_days: int = Field(7, ge=1, le=90)
+    window_days: int = Field(7, ge=1, le=90, title="Report window (days)")
     """Days of events after the export date that count towards its report (D, D + window_days];
     a report made before they have all landed is marked partial."""
     primary_metric: OutcomeMetric = "hit_rate"
@@ -476,7 +480,7 @@ class OutcomesConfig(_Frozen):
     ``evaluation.promote_on: online``, the promotion). ``click_through_rate`` detects small gaps
     soonest (it counts impressions, not users; see benchmarks/RESULTS.md) but needs impressions
     logged; ``hit_rate`` measures sales."""
-    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5, title="Significance level")
     """Significance level, applied to p-values adjusted for the number of metrics compared (Holm)."""
     min_days: int = Field(3, ge=1, le=90)
     """Complete daily reports in a row in which the challenger beats the champion on the primary
@@ -590,7 +594,9 @@ class PipelineConfig(_Frozen):
         return data
 
 
-#: Short parameter names (DAG Params, CLI flags) and the config paths they set.
+#: Short parameter names and the config paths they set: the one table of run parameters. A DAG
+#: picks the names it shows; type, bounds, title, description and default of each Param come from
+#: the field (recsys_lib.params), and a run's params are applied through this table.
 PARAM_ALIASES: dict[str, str] = {
     "dataset": "data.dataset",
     "source": "data.source",
@@ -609,6 +615,28 @@ PARAM_ALIASES: dict[str, str] = {
     "window_days": "data.window_days",
     "challenger_share": "experiment.challenger_share",
     "promote_on": "evaluation.promote_on",
+    # business rules (recommend.*)
+    "exclude_categories": "recommend.exclude_categories",
+    "only_categories": "recommend.only_categories",
+    "exclude_brands": "recommend.exclude_brands",
+    "only_brands": "recommend.only_brands",
+    "min_price": "recommend.min_price",
+    "max_price": "recommend.max_price",
+    "new_arrival_days": "recommend.new_arrival_days",
+    "new_arrival_boost": "recommend.new_arrival_boost",
+    "max_per_category": "recommend.max_per_category",
+    "pinned_items": "recommend.pinned_items",
+    "blocked_items": "recommend.blocked_items",
+    "repeat_purchases": "recommend.repeat_purchases",
+    "repeat_purchases_by_category": "recommend.repeat_purchases_by_category",
+    "buy_again_k": "recommend.buy_again_k",
+    "diversity": "recommend.diversity",
+    "diversity_by": "recommend.diversity_by",
+    # outcome reports (outcomes.*)
+    "outcome_window_days": "outcomes.window_days",
+    "primary_metric": "outcomes.primary_metric",
+    "alpha": "outcomes.alpha",
+    "min_days": "outcomes.min_days",
 }
 
 #: Environment variables that set config values (below overrides, above the YAML file).
@@ -618,9 +646,27 @@ ENV_VARS: dict[str, str] = {
     "RECSYS_S3_MAX_ATTEMPTS": "storage.max_attempts",
     "RECSYS_S3_READ_TIMEOUT": "storage.read_timeout",
     "RECSYS_S3_CONNECT_TIMEOUT": "storage.connect_timeout",
+    "RECSYS_DATASET": "data.dataset",
+    "RECSYS_MLFLOW_UI_URL": "registry.ui_url",
 }
 #: The YAML config file every entry point reads when no path is given.
 CONFIG_FILE_VAR = "RECSYS_CONFIG"
+#: The pseudonymisation key (a secret: never in a config file, a parameter or a log).
+PSEUDONYM_KEY_VAR = "RECSYS_PSEUDONYM_KEY"
+#: The commit of the running code, set by images that have no git checkout.
+GIT_COMMIT_VAR = "RECSYS_GIT_COMMIT"
+#: How ``recsys serve`` hands its settings to uvicorn's worker processes (internal).
+SERVE_SPEC_VAR = "RECSYS_SERVE_SPEC"
+_OTHER_VARS = (CONFIG_FILE_VAR, PSEUDONYM_KEY_VAR, GIT_COMMIT_VAR, SERVE_SPEC_VAR)
+
+
+def environment(var: str) -> str | None:
+    """The value of one of the project's variables that are not config values (:data:`_OTHER_VARS`:
+    secrets, build facts, process plumbing); None when unset or empty. Every ``RECSYS_*`` variable is
+    read here or in :func:`load_config`, nowhere else."""
+    if var not in _OTHER_VARS:
+        raise ConfigError(f"{var} is not one of the project's environment variables {[*ENV_VARS, *_OTHER_VARS]}")
+    return os.environ.get(var) or None
 
 
 def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
@@ -649,7 +695,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """
     tree: dict[str, Any] = {}
     if path is None:
-        path = os.environ.get(CONFIG_FILE_VAR) or None
+        path = environment(CONFIG_FILE_VAR)
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}

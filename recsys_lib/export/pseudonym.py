@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
 import numpy as np
 
+from recsys_lib.config import PSEUDONYM_KEY_VAR, environment
 from recsys_lib.errors import ConfigError
 
-KEY_ENV = "RECSYS_PSEUDONYM_KEY"
+KEY_ENV = PSEUDONYM_KEY_VAR
 CONNECTION_ID = "recsys_pseudonym"
 _MIN_KEY_BYTES = 16
 
@@ -26,7 +26,7 @@ def pseudonym_key(explicit: str | bytes | None = None) -> bytes:
 
     Raises ConfigError when there is none or it is too short to be a secret.
     """
-    key = explicit if explicit is not None else os.environ.get(KEY_ENV)
+    key = explicit if explicit is not None else environment(KEY_ENV)
     if not key:
         raise ConfigError(
             f"export.pseudonymize is on but no key is set: export {KEY_ENV} or add the Airflow connection "

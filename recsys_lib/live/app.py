@@ -18,7 +18,6 @@ names the field. Unknown item ids are ignored and listed in ``ignored_items``.
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,13 +29,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys_lib.config import PipelineConfig, ServeConfig, load_config
+from recsys_lib.config import SERVE_SPEC_VAR, PipelineConfig, ServeConfig, environment, load_config
 from recsys_lib.live.holder import ModelHolder
 from recsys_lib.live.source import BundleFolderSource, ChampionSource, Loaded
 from recsys_lib.serving.live import Ranked
 from recsys_lib.serving.live import Request as Ask
 
-SPEC_VARIABLE = "RECSYS_SERVE_SPEC"
+SPEC_VARIABLE = SERVE_SPEC_VAR
 """Environment variable through which ``recsys serve`` hands each uvicorn worker what to serve."""
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -321,7 +320,7 @@ def app_from_environment() -> FastAPI:
     """The app of one ``recsys serve`` worker process, from :data:`SPEC_VARIABLE`."""
     from recsys_lib.storage import ObjectStore
 
-    spec = json.loads(os.environ[SPEC_VARIABLE])
+    spec = json.loads(environment(SPEC_VARIABLE) or "{}")
     config = service_config(spec)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("recsys_lib").setLevel(logging.INFO)

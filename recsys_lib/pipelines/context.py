@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from recsys_lib.config import PipelineConfig, load_config
+from recsys_lib.config import GIT_COMMIT_VAR, PipelineConfig, environment, load_config
 from recsys_lib.storage import ObjectStore, layout
 
 
@@ -74,8 +73,8 @@ class RunContext:
 
 def git_commit() -> str:
     """Commit of the running code: ``RECSYS_GIT_COMMIT`` if set (images), else ``git rev-parse``."""
-    if os.environ.get("RECSYS_GIT_COMMIT"):
-        return os.environ["RECSYS_GIT_COMMIT"]
+    if environment(GIT_COMMIT_VAR):
+        return environment(GIT_COMMIT_VAR) or "unknown"
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

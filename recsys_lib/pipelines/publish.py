@@ -65,4 +65,13 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
         "tables": rows,
         "model_version": plan["model"]["version"],
         "pruned": pruned,
+        # the extra of the Asset event (what a downstream DAG needs to read this export)
+        "event": {
+            "dataset": ctx.dataset,
+            "logical_date": ds,
+            "model_name": plan["model"]["name"],
+            "model_version": plan["model"]["version"],
+            "rows": rows[TABLE],
+            "manifest_uri": manifest_uri,
+        },
     }

@@ -138,6 +138,13 @@ def _check_table(table: str) -> str:
     return table
 
 
+def export_table_uri(bucket: str, prefix: str, table: str) -> str:
+    """``s3://<bucket>/<prefix>/exports/<table>``: every dataset's partitions of one published table
+    (the Airflow Asset the publish task updates)."""
+    root = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    return f"s3://{bucket}/{root}exports/{_check_table(table)}"
+
+
 def export_prefix(table: str, dataset: str, ds: str) -> str:
     """Published partition: ``part-*.parquet``, ``_manifest.json``, ``_SUCCESS``."""
     return _partition(f"exports/{_check_table(table)}", dataset, ds)

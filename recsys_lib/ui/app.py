@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import mimetypes
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -37,7 +36,9 @@ def create_app(dependencies: Sequence[Any] = ()) -> Any:
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     app = FastAPI(title="recsys: Recommendations", dependencies=[Depends(d) for d in dependencies])
-    default_dataset = os.environ.get("RECSYS_DATASET") or load_config(None).data.dataset
+    deployment = load_config()
+    default_dataset = deployment.data.dataset  # RECSYS_DATASET, else the config's
+    mlflow_ui = deployment.registry.ui_url
 
     def overview(dataset: str) -> Overview:
         try:
@@ -55,7 +56,7 @@ def create_app(dependencies: Sequence[Any] = ()) -> Any:
 
     @app.get("/", response_class=HTMLResponse)
     def page(dataset: str = Query(default_dataset, max_length=63)) -> str:
-        return render(overview(dataset))
+        return render(overview(dataset), mlflow_ui=mlflow_ui)
 
     @app.get("/api/overview")
     def api(dataset: str = Query(default_dataset, max_length=63)) -> JSONResponse:
@@ -112,8 +113,7 @@ def _num(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else "&ndash;"
 
 
-def _mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str, text: str) -> str:
-    base = os.environ.get("RECSYS_MLFLOW_UI_URL") or tracking_uri
+def _mlflow_run_link(base: str, experiment_id: str, run_id: str, text: str) -> str:
     if not base.startswith(("http://", "https://")):
         return _e(text)
     href = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -124,8 +124,9 @@ def _error(section: Section) -> str:
     return f'<p class="error">{_e(section.error)}</p>'
 
 
-def render(view: Overview) -> str:
-    """The page for ``view`` (every value escaped)."""
+def render(view: Overview, *, mlflow_ui: str | None = None) -> str:
+    """The page for ``view`` (every value escaped); run names link into the MLflow UI at
+    ``mlflow_ui`` (default: the tracking URI)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Recommendations</title>",
         f"<style>{_STYLE}</style></head><body>",
@@ -143,7 +144,7 @@ def render(view: Overview) -> str:
         "<h2>Latest validation</h2>",
         _validation(view),
         f"<h2>Training runs (newest {MAX_RUNS})</h2>",
-        _runs(view),
+        _runs(view, mlflow_ui or view.tracking_uri),
         f"<p class='muted'>MLflow: <code>{_e(view.tracking_uri)}</code></p></body></html>",
     ]
     return "".join(parts)
@@ -213,7 +214,7 @@ def _validation(view: Overview) -> str:
     )
 
 
-def _runs(view: Overview) -> str:
+def _runs(view: Overview, mlflow_ui: str) -> str:
     if view.runs.error:
         return _error(view.runs)
     runs = view.runs.data or []
@@ -225,7 +226,7 @@ def _runs(view: Overview) -> str:
         cls = " class='champion'" if "champion" in r["aliases"] else ""
         cells = "".join(f"<td class='num'>{_num(r['metrics'][m])}</td>" for m in LEADERBOARD_METRICS)
         version = f"v{_e(r['version'])} {' '.join(map(_e, r['aliases']))}" if r["version"] else ""
-        link = _mlflow_run_link(view.tracking_uri, r["experiment_id"], r["run_id"], r["name"])
+        link = _mlflow_run_link(mlflow_ui, r["experiment_id"], r["run_id"], r["name"])
         rows.append(
             f"<tr{cls}><td>{link}</td><td>{_e(r['model'])}</td><td>{_e(r['logical_date'])}</td>"
             f"<td>{_e(r['status'])}</td><td>{version}</td>{cells}</tr>"

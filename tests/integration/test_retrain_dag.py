@@ -182,3 +182,21 @@ def test_rerun_of_the_same_date_replaces_the_export(first_run, retrain_dag, stor
         o for o in store.list_objects(layout.export_prefix("user_topk", DATASET, DS)) if o.key.endswith(".parquet")
     ]
     assert len(parts) == len(second_manifest["files"])  # old attempt's parts are gone, not duplicated
+
+
+def test_publish_emits_an_asset_event_a_downstream_dag_can_use(first_run, store) -> None:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == first_run.run_id)).all()
+        assert len(events) == 1
+        event = events[0]
+        extra, uri = dict(event.extra), event.asset.uri
+    assert uri == f"s3://{store.bucket}/exports/user_topk"
+    manifest = store.get_json(layout.export_prefix("user_topk", DATASET, DS) + "_manifest.json")
+    assert extra["dataset"] == DATASET and extra["logical_date"] == DS
+    assert extra["model_name"] == f"recsys-{DATASET}" and extra["model_version"] == manifest["model"]["version"]
+    assert extra["rows"] == manifest["rows"] > 0
+    assert extra["manifest_uri"] == store.uri(layout.export_prefix("user_topk", DATASET, DS) + "_manifest.json")
