@@ -23,6 +23,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from recsys_lib.storage.buckets import ensure_buckets
+
 LOCAL_S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}
 REGION = "us-east-1"
 MLFLOW_ARTIFACT_BUCKET = "mlflow-artifacts"
@@ -119,7 +121,13 @@ def start_s3(state_dir: str | Path, buckets: list[str], port: int = 0) -> Servic
     env = {**os.environ, **LOCAL_S3_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
     moto, log = _spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env, state)
     wait_http(f"{url}/moto-api/", 60, moto, log)
-    _create_buckets(url, buckets)
+    ensure_buckets(
+        url,
+        buckets,
+        region=REGION,
+        access_key_id=LOCAL_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_access_key=LOCAL_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
     return Service("s3", moto.pid, url, log)
 
 
@@ -238,22 +246,6 @@ def airflow_token(home: str | Path, url: str, user: str = "admin") -> str:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return str(json.load(response)["access_token"])
-
-
-def _create_buckets(endpoint: str, buckets: list[str]) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=LOCAL_S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    for name in buckets:
-        if name not in existing:
-            client.create_bucket(Bucket=name)
 
 
 def stop_pid(pid: int, timeout: float = 10) -> None:

@@ -7,19 +7,18 @@ import pandas as pd
 from recsys_lib import schema
 from recsys_lib.devstack.services import Stack
 from recsys_lib.export import read_manifest, read_recommendations
+from recsys_lib.registry import lookup
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
 from recsys_lib.storage import ObjectStore, layout
 
 
 def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.DataFrame, n_users: int = 3) -> None:
-    from mlflow import MlflowClient
-
     name = f"recsys-{dataset}"
     champion = registry.version_by_alias(name, CHAMPION)
     if champion is None:
         raise SystemExit(f"no '{CHAMPION}' version of {name} in MLflow: the run did not register a model")
-    metrics = MlflowClient().get_run(str(champion.run_id)).data.metrics
+    metrics = lookup.version_metrics(champion)  # the LoggedModel's test metrics
     manifest = read_manifest(store, dataset)
     print(f"   MLflow UI           {stack.mlflow.url}  (experiment recsys-{dataset})")
     print(f"   registered model    {name} version {champion.version}, alias '{CHAMPION}'")

@@ -187,7 +187,14 @@ def _log(ctx: RunContext, report: dict[str, Any]) -> str:
         "primary_metric": report["primary_metric"],
         "alpha": report["alpha"],
     }
-    run_id = registry.start_run(f"{cfg.experiment_name}-outcomes", f"outcomes-{export_dt}", tags=tags, params=params)
+    run_id = registry.start_run(
+        f"{cfg.experiment_name}-outcomes",
+        f"outcomes-{export_dt}",
+        tags=tags,
+        params=params,
+        source=__name__,
+        git_commit=tags["recsys.git_commit"],
+    )
     metrics: dict[str, float] = {"days_observed": report["window"]["days_observed"]}
     for arm, section in arms.items():
         metrics[f"{arm}.exposed"] = section["exposed"]

@@ -72,15 +72,19 @@ def _register(
         new, baseline = evaluated["new model"].metrics, evaluated["popularity"].metrics
         champ = evaluated[label].metrics if champion else None
         exposure = _log_comparison(run_id, features, evaluated, ks)
-        registry.log_metrics(run_id, {f"test_{k}": v for k, v in new.items()})
-        registry.log_metrics(run_id, {f"test_tail_share_at_{LONG_TAIL_K}": tail_share(exposure["new model"])})
-        registry.log_metrics(run_id, {f"baseline_test_{k}": v for k, v in baseline.items()})
-        if champ:
-            registry.log_metrics(run_id, {f"champion_test_{k}": v for k, v in champ.items()})
+        lineage = _lineage(ctx, bundle)
         version = registry.log_and_register(
-            run_id, bundle, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3])
+            run_id, bundle, bundle_dir, cfg.registered_model_name, list(features.user_ids[:3]), tags=lineage
         )
         done["version"] = version.version
+        model_metrics = {
+            **{f"test_{k}": v for k, v in new.items()},
+            f"test_tail_share_at_{LONG_TAIL_K}": tail_share(exposure["new model"]),
+            **{f"baseline_test_{k}": v for k, v in baseline.items()},
+        }
+        registry.log_metrics(run_id, model_metrics, model_id=version.model_id)  # the run's and the model's
+        if champ:
+            registry.log_metrics(run_id, {f"champion_test_{k}": v for k, v in champ.items()})
     decision = decide_alias(
         new[metric],
         champ[metric] if champ else None,
@@ -91,12 +95,7 @@ def _register(
     registry.set_version_tags(
         version.name,
         version.version,
-        {
-            "recsys.logical_date": ds,
-            metric: f"{new[metric]:.6f}",
-            "recsys.decision": decision.reason,
-            "recsys.model": cfg.model.name,
-        },
+        {**lineage, metric: f"{new[metric]:.6f}", "recsys.decision": decision.reason},
     )
     registry.set_alias(version.name, decision.alias, version.version)
     log.info(
@@ -117,6 +116,15 @@ def _register(
         f"baseline_{metric}": baseline[metric],
         "champion_version": champion.version if champion else None,
     }
+
+
+def _lineage(ctx: RunContext, bundle: ModelBundle) -> dict[str, str]:
+    """What the new version was trained on, as tags of its LoggedModel and registered version:
+    dataset, logical date, model and the data snapshot's URI (from the bundle's training metadata)."""
+    tags = {"recsys.dataset": ctx.dataset, "recsys.logical_date": ctx.ds, "recsys.model": ctx.config.model.name}
+    if bundle.metadata.get("snapshot_uri"):
+        tags["recsys.snapshot_uri"] = str(bundle.metadata["snapshot_uri"])
+    return tags
 
 
 def _log_comparison(

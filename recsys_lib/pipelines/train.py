@@ -32,16 +32,19 @@ def run(
     cfg = ctx.config
     features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))
     model = create_model(cfg.model, features.n_users, features.n_items)
+    tags = ctx.lineage_tags(**{"recsys.snapshot_uri": snapshot_uri, "recsys.model": cfg.model.name})
     run_id = registry.start_run(
         cfg.experiment_name,
         run_name=f"{cfg.model.name}-{ds}",
-        tags=ctx.lineage_tags(**{"recsys.snapshot_uri": snapshot_uri, "recsys.model": cfg.model.name}),
+        tags=tags,
         params={
             **flatten(cfg),
             "data.n_users": features.n_users,
             "data.n_items": features.n_items,
             "data.train_pairs": len(features.train),
         },
+        source=__name__,
+        git_commit=tags["recsys.git_commit"],
     )
     _log_validation(ctx, run_id)
     snapshot = ctx.store.key_from_uri(snapshot_uri) + "events.parquet"

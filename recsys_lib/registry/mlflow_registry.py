@@ -20,6 +20,7 @@ import pandas as pd
 
 from recsys_lib import schema
 from recsys_lib.errors import ModelError, RegistryUnavailableError
+from recsys_lib.registry.lookup import model_id_of
 from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K, ZIPPED_CODE
 from recsys_lib.serving.bundle import ModelBundle
 
@@ -45,6 +46,9 @@ class RegisteredVersion:
     version: str
     run_id: str | None
     model_uri: str
+    model_id: str | None = None
+    """The MLflow 3 LoggedModel (``m-...``) the version was registered from; its metrics are the
+    model's test metrics. None for versions registered before models carried metrics."""
 
 
 @contextmanager
@@ -85,11 +89,24 @@ def _client() -> Any:
     return MlflowClient()
 
 
-def start_run(experiment: str, run_name: str, *, tags: dict[str, str], params: dict[str, Any]) -> str:
+def start_run(
+    experiment: str,
+    run_name: str,
+    *,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    source: str | None = None,
+    git_commit: str | None = None,
+) -> str:
     """Create a run in ``experiment`` (created if missing) with tags and params; return its id.
 
-    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set), the project's run is used instead of a new one,
-    so the experiment a data scientist launched holds the whole training.
+    A new run carries MLflow's system tags as ``mlflow.start_run`` would set them (``mlflow.user``,
+    ``mlflow.source.name``/``type``), so the UI shows who ran it and from where: ``source`` names
+    the step (default: the running program) and ``git_commit`` the code's commit
+    (``mlflow.source.git.commit``; MLflow's own guess from the program's folder is not used, since
+    the program may be Airflow's, not this repository's). Under ``mlflow run`` (``MLFLOW_RUN_ID``
+    set), the project's run, which has these tags already, is used instead of a new one, so the
+    experiment a data scientist launched holds the whole training.
     """
     import os
 
@@ -103,19 +120,41 @@ def start_run(experiment: str, run_name: str, *, tags: dict[str, str], params: d
     else:
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-        run_id = client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
+        run_tags = {**system_tags(source=source, git_commit=git_commit), **tags}
+        run_id = client.create_run(exp_id, run_name=run_name, tags=run_tags).info.run_id
     items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start : start + 100])
     return str(run_id)
 
 
-def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
-    """Log numeric metrics to a run (``step`` = epoch for training curves)."""
+def system_tags(*, source: str | None = None, git_commit: str | None = None) -> dict[str, str]:
+    """MLflow's run context tags (user, source name and type, and any context a plugin adds),
+    with ``source`` as the source name and ``git_commit`` (unless empty or ``"unknown"``) as the
+    source commit."""
+    from mlflow.tracking.context.git_context import GitRunContext
+    from mlflow.tracking.context.registry import resolve_tags
+    from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME
+
+    # ``ignore`` takes provider classes (isinstance); MLflow annotates it as instances
+    tags: dict[str, str] = resolve_tags(ignore=[GitRunContext])  # type: ignore[list-item]
+    if source:
+        tags[MLFLOW_SOURCE_NAME] = source
+    if git_commit and git_commit != "unknown":
+        tags[MLFLOW_GIT_COMMIT] = git_commit
+    return tags
+
+
+def log_metrics(
+    run_id: str, metrics: dict[str, float], step: int | None = None, *, model_id: str | None = None
+) -> None:
+    """Log numeric metrics to a run (``step`` = epoch for training curves). With ``model_id`` (a
+    LoggedModel of this run, see :attr:`RegisteredVersion.model_id`) they are the model's metrics
+    too: MLflow's Models view and ``mlflow.search_logged_models`` show them with the model."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    batch = [Metric(k, float(v), now, step or 0) for k, v in sorted(metrics.items())]
+    batch = [Metric(k, float(v), now, step or 0, model_id=model_id) for k, v in sorted(metrics.items())]
     if batch:
         _client().log_batch(run_id, metrics=batch)
 
@@ -213,19 +252,27 @@ def save_pyfunc(bundle: ModelBundle, bundle_dir: str | Path, path: str | Path, e
 
 
 def log_and_register(
-    run_id: str, bundle: ModelBundle, bundle_dir: str | Path, registered_name: str, example_user_ids: list[str]
+    run_id: str,
+    bundle: ModelBundle,
+    bundle_dir: str | Path,
+    registered_name: str,
+    example_user_ids: list[str],
+    *,
+    tags: dict[str, str] | None = None,
 ) -> RegisteredVersion:
-    """Log ``bundle`` (saved in ``bundle_dir``) as a pyfunc model with signature and input example,
-    and register it."""
+    """Log ``bundle`` (saved in ``bundle_dir``) as a pyfunc model of the run, with signature, input
+    example and ``tags`` (the LoggedModel's), and register it."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as code_dir, mlflow.start_run(run_id=run_id):
         arguments = _pyfunc_arguments(bundle, bundle_dir, example_user_ids, Path(code_dir))
-        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, **arguments)
+        info = mlflow.pyfunc.log_model(name="model", registered_model_name=registered_name, tags=tags, **arguments)
     version = info.registered_model_version
     if version is None:
         raise ModelError(f"MLflow did not register a version of {registered_name}")
-    return RegisteredVersion(registered_name, str(version), run_id, f"models:/{registered_name}/{version}")
+    return RegisteredVersion(
+        registered_name, str(version), run_id, f"models:/{registered_name}/{version}", info.model_id
+    )
 
 
 def version_by_alias(name: str, alias: str) -> RegisteredVersion | None:
@@ -238,7 +285,7 @@ def version_by_alias(name: str, alias: str) -> RegisteredVersion | None:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             return None
         raise
-    return RegisteredVersion(name, str(mv.version), mv.run_id, f"models:/{name}/{mv.version}")
+    return RegisteredVersion(name, str(mv.version), mv.run_id, f"models:/{name}/{mv.version}", model_id_of(mv))
 
 
 def set_alias(name: str, alias: str, version: str) -> None:

@@ -10,13 +10,13 @@ section carries an error message instead of data, and the other sections still r
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from recsys_lib import schema
-from recsys_lib.errors import ExportNotFoundError, ObjectNotFoundError, RecsysError, StorageError
+from recsys_lib.errors import ExportNotFoundError, ModelError, ObjectNotFoundError, RecsysError, StorageError
 from recsys_lib.outcomes.arms import ARMS
+from recsys_lib.registry import lookup
 from recsys_lib.storage import ObjectStore, layout
 
 #: Metrics shown per run, in column order.
@@ -59,16 +59,10 @@ def gather(
     max_reports: int = MAX_REPORTS,
 ) -> Overview:
     """The page's data for ``dataset``; never raises for an unreachable MLflow or S3."""
-    import mlflow
-
-    out = Overview(dataset=dataset, tracking_uri=mlflow.get_tracking_uri())
-    problem = _mlflow_down(out.tracking_uri)
-    if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow would fall back to a local file store here
-        problem = (
-            "MLFLOW_TRACKING_URI is not set in the Airflow API server's environment: models and runs cannot be shown"
-        )
+    out = Overview(dataset=dataset, tracking_uri=lookup.tracking_uri())
+    problem = lookup.server_problem(timeout=2.0)
     if problem:
-        out.models.error = out.runs.error = problem
+        out.models.error = out.runs.error = f"{problem}: models and runs cannot be shown"
     else:
         _from_mlflow(out, model_name=model_name, experiment=experiment, max_runs=max_runs)
     out.export = _guard(lambda: _export(store, dataset), "S3", store)
@@ -76,19 +70,6 @@ def gather(
     out.outcomes = _guard(lambda: _outcomes(store, dataset, max_reports), "S3", store)
     out.profiles = _guard(lambda: _profiles(store, dataset), "S3", store)
     return out
-
-
-def _mlflow_down(uri: str) -> str | None:
-    """Why the tracking server cannot be used now (a 2 s probe of ``/health``), or None."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    import requests
-
-    try:
-        requests.get(uri.rstrip("/") + "/health", timeout=2).raise_for_status()
-    except requests.RequestException as exc:
-        return f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}): models and runs cannot be shown"
-    return None
 
 
 def _guard(read: Any, source: str, store: ObjectStore) -> Section:
@@ -105,54 +86,40 @@ def _guard(read: Any, source: str, store: ObjectStore) -> Section:
 
 
 def _from_mlflow(out: Overview, *, model_name: str, experiment: str, max_runs: int) -> None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
     try:
-        versions = {v.run_id: v for v in client.search_model_versions(f"name='{model_name}'", max_results=1000)}
+        versions = lookup.versions_by_run(model_name)
         models: dict[str, Any] = {}
-        for alias in ALIASES:
-            try:
-                version = client.get_model_version_by_alias(model_name, alias)
-            except MlflowException:
-                continue  # no such alias (or no such model) yet
-            run = client.get_run(str(version.run_id))
+        for alias, version in lookup.aliased_versions(model_name, ALIASES).items():
+            run = lookup.run_summary(str(version.run_id))
             models[alias] = {
                 "version": version.version,
                 "run_id": version.run_id,
-                "model": run.data.tags.get("recsys.model", ""),
-                "logical_date": run.data.tags.get("recsys.logical_date", ""),
-                "metrics": {m: run.data.metrics.get(m) for m in LEADERBOARD_METRICS},
-                "baseline_ndcg_at_10": run.data.metrics.get("baseline_test_ndcg_at_10"),
+                "model": run.tags.get("recsys.model", ""),
+                "logical_date": run.tags.get("recsys.logical_date", ""),
+                "metrics": {m: run.metrics.get(m) for m in LEADERBOARD_METRICS},
+                "baseline_ndcg_at_10": run.metrics.get("baseline_test_ndcg_at_10"),
             }
         out.models.data = models
-        found = client.get_experiment_by_name(experiment)
         runs = []
-        if found is not None:
-            for run in client.search_runs(
-                [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=max_runs
-            ):
-                registered = versions.get(run.info.run_id)
-                runs.append(
-                    {
-                        "run_id": run.info.run_id,
-                        "experiment_id": found.experiment_id,
-                        "name": run.info.run_name,
-                        "model": run.data.tags.get("recsys.model", ""),
-                        "logical_date": run.data.tags.get("recsys.logical_date", ""),
-                        "status": run.info.status,
-                        "version": registered.version if registered else None,
-                        "aliases": [
-                            a for a in ALIASES if registered and models.get(a, {}).get("version") == registered.version
-                        ],
-                        "metrics": {m: run.data.metrics.get(m) for m in LEADERBOARD_METRICS},
-                    }
-                )
+        for run in lookup.recent_runs(experiment, max_runs):
+            registered = versions.get(run.run_id)
+            runs.append(
+                {
+                    "run_id": run.run_id,
+                    "experiment_id": run.experiment_id,
+                    "name": run.name,
+                    "model": run.tags.get("recsys.model", ""),
+                    "logical_date": run.tags.get("recsys.logical_date", ""),
+                    "status": run.status,
+                    "version": registered,
+                    "aliases": [a for a in ALIASES if registered and models.get(a, {}).get("version") == registered],
+                    "metrics": {m: run.metrics.get(m) for m in LEADERBOARD_METRICS},
+                }
+            )
         out.runs.data = runs
-    except MlflowException as exc:
-        out.models.error = out.models.error or f"MLflow at {out.tracking_uri}: {exc}"
-        out.runs.error = f"MLflow at {out.tracking_uri}: {exc}"
+    except ModelError as exc:
+        out.models.error = out.models.error or str(exc)
+        out.runs.error = str(exc)
 
 
 def _export(store: ObjectStore, dataset: str) -> dict[str, Any]:
