@@ -13,13 +13,14 @@ RUN apt-get update \
 USER airflow
 
 # The repository's pins (constraints.txt) decide every version; torch comes as its CPU build.
-COPY --chown=airflow:root constraints.txt pyproject.toml setup.py README.md /opt/recsys/
+# [airflow] brings Airflow and registers the Recommendations page (the airflow.plugins entry point,
+# no plugins folder); [serve] is for the compose stack's recsys-serving, which runs this image.
+COPY --chown=airflow:root constraints.txt pyproject.toml setup.py README.md LICENSE /opt/recsys/
 COPY --chown=airflow:root recsys_lib /opt/recsys/recsys_lib
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
       -c /opt/recsys/constraints.txt "torch==2.13.0+cpu" \
  && pip install --no-cache-dir -c /opt/recsys/constraints.txt \
-      /opt/recsys "apache-airflow==3.3.2" "apache-airflow-providers-celery" "apache-airflow-providers-fab" "psycopg2-binary"
+      "/opt/recsys[airflow,serve]" "apache-airflow-providers-celery" "apache-airflow-providers-fab" "psycopg2-binary"
 
 COPY --chown=airflow:root dags /opt/airflow/dags
-COPY --chown=airflow:root plugins /opt/airflow/plugins
 ENV RECSYS_GIT_COMMIT=unknown

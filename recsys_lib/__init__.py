@@ -5,4 +5,4 @@ function in :mod:`recsys_lib.pipelines`; Airflow DAGs and the ``recsys`` CLI are
 them. Importing this package has no side effects.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version string: pyproject.toml reads it from here (CHANGELOG.md)

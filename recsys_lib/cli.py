@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
+from recsys_lib import __version__
 from recsys_lib.config import SourceName
 from recsys_lib.errors import RecsysError
 
@@ -243,6 +244,9 @@ def cmd_similar(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from recsys_lib.extras import require_extra
+
+    require_extra("serve", "fastapi", "uvicorn", "prometheus_client", feature="recsys serve")
     import uvicorn
 
     from recsys_lib.live.app import SPEC_VARIABLE, service_config
@@ -290,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         "S3 and MLflow come from AWS_* and MLFLOW_TRACKING_URI (recsys stack up prints a local set).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="start local S3 + MLflow, generate a shop, run the DAG, print where to look")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsys_lib.devstack.services import Stack, start_stack, stop_stack
+from recsys_lib.extras import require_extra
 
 DATASET = "shop"
 BUCKET = "recsys"
@@ -87,6 +88,7 @@ def run_demo(state_dir: Path, *, keep: bool = False, n_users: int = 2000, epochs
     from recsys_lib.sources import write_synthetic_shop
     from recsys_lib.storage import ObjectStore
 
+    require_extra("devstack,airflow", "moto", "airflow", feature="recsys demo")
     started = time.monotonic()
     state_dir = state_dir.resolve()
     shutil.rmtree(state_dir, ignore_errors=True)  # services keep state in memory: start clean

@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from recsys_lib.extras import require_extra
 from recsys_lib.storage.buckets import ensure_buckets
 
 LOCAL_S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}
@@ -114,6 +115,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], state_dir: Path) -> t
 def start_s3(state_dir: str | Path, buckets: list[str], port: int = 0) -> Service:
     """Start a moto S3 server on 127.0.0.1 (its own process group) with ``buckets``; returns once
     it answers over HTTP. Stop it with ``stop_pid(service.pid)``."""
+    require_extra("devstack", "moto", feature="the local S3 endpoint (recsys stack, recsys demo)")
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -198,6 +200,7 @@ def start_airflow(
     Stop it with ``stop_pid(service.pid)`` (the whole process group: standalone orphans its
     children on a plain SIGTERM).
     """
+    require_extra("airflow", "airflow", feature="airflow standalone")
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()

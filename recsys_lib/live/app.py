@@ -23,13 +23,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_lib.config import SERVE_SPEC_VAR, PipelineConfig, ServeConfig, environment, load_config
+from recsys_lib.extras import MissingExtraError, extra_message
+
+try:
+    from fastapi import FastAPI, Path, Query, Request, Response
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+except ModuleNotFoundError as exc:
+    raise MissingExtraError(extra_message("serve", "recsys serve", [exc.name or str(exc)])) from None
+
 from recsys_lib.live.holder import ModelHolder
 from recsys_lib.live.source import BundleFolderSource, ChampionSource, Loaded
 from recsys_lib.serving.live import Ranked

@@ -4,7 +4,7 @@ shoppers did (outcome reports charted over export dates, with the verdict).
 
 :mod:`.overview` gathers it from MLflow and S3 (each source may be unreachable: the page says so
 and shows the rest); :mod:`.app` serves it as a FastAPI app, which the Airflow plugin in
-``plugins/`` mounts on the API server behind Airflow's authentication; :mod:`.outcomes` renders
-the experiment section and :mod:`.profiles` the shoppers' segments, with the inline-SVG charts
-of :mod:`.charts` (no script, no network).
+:mod:`.plugin` (the ``airflow.plugins`` entry point) mounts on the API server behind Airflow's
+authentication; :mod:`.outcomes` renders the experiment section and :mod:`.profiles` the
+shoppers' segments, with the inline-SVG charts of :mod:`.charts` (no script, no network).
 """

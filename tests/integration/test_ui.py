@@ -5,14 +5,12 @@ callers."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import UTC, datetime
 
 import pytest
 
 from recsys_lib.storage import ObjectStore, layout
-from tests.conftest import REPO
 from tests.integration.conftest import shop_in_store
 
 pytestmark = pytest.mark.integration
@@ -204,12 +202,12 @@ def test_an_unreachable_mlflow_or_s3_is_a_message_not_an_error_page(published, c
 
 
 def test_the_airflow_plugin_mounts_the_page_behind_airflow_login() -> None:
+    from importlib.metadata import entry_points
+
     from fastapi.testclient import TestClient
 
-    spec = importlib.util.spec_from_file_location("recsys_ui_plugin", REPO / "plugins" / "recsys_ui.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plugin = module.RecsysUIPlugin
+    [entry] = entry_points(group="airflow.plugins", name="recsys_ui")  # where Airflow finds it
+    plugin = entry.load()
     [app] = plugin.fastapi_apps
     assert app["url_prefix"] == "/recsys" and plugin.external_views[0]["href"] == "recsys/"
     anonymous = TestClient(app["app"]).get("/")
