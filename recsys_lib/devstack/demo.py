@@ -74,8 +74,7 @@ def run_dag(
         log_path.open("a") as log,
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
     ):
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in proc.stdout or ():  # stdout=PIPE: always a stream
             log.write(line)
             match = _LOG_LINE.match(line)
             if match and (match["logger"].startswith("recsys_lib") or match["level"] in ("error", "critical")):

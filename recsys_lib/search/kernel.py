@@ -100,8 +100,16 @@ class Reservoir:
     def add(self, scores: torch.Tensor, n_valid: int, base: int) -> None:
         """Take the first ``n_valid`` columns of ``scores`` (n, width), bf16 or fp32 on CPU and
         row-contiguous, as positions ``base, base + 1, ...``."""
-        assert scores.device.type == "cpu" and scores.stride(1) == 1 and len(scores) == self.n
-        assert scores.dtype in (torch.bfloat16, torch.float32) and 0 <= n_valid <= scores.shape[1]
+        # the kernel reads raw memory through these strides: a wrong shape would read out of bounds
+        if scores.device.type != "cpu" or scores.stride(1) != 1 or len(scores) != self.n:
+            raise ValueError(
+                f"scan tile must be row-contiguous on the CPU with {self.n} rows, got {tuple(scores.shape)} "
+                f"on {scores.device} with strides {scores.stride()}"
+            )
+        if scores.dtype not in (torch.bfloat16, torch.float32) or not 0 <= n_valid <= scores.shape[1]:
+            raise ValueError(
+                f"scan tile must be bf16 or fp32 with 0 <= n_valid <= {scores.shape[1]}, got {scores.dtype}, {n_valid}"
+            )
         scan = self._lib.scan_tile_bf16 if scores.dtype == torch.bfloat16 else self._lib.scan_tile_f32
         scan(scores.data_ptr(), self.n, scores.stride(0), n_valid, base, *self._state, self.cap, self.room)
 
@@ -130,8 +138,20 @@ def rescore(users: torch.Tensor, table: torch.Tensor, pos: torch.Tensor, k: int)
         raise RuntimeError("the fused top-k kernel is not built")
     vectors = np.ascontiguousarray(users.cpu().numpy(), dtype=np.float32)
     table = table.cpu()
-    assert table.dtype == torch.float32 and table.is_contiguous() and table.shape[1] == vectors.shape[1]
+    if (
+        table.dtype != torch.float32
+        or not table.is_contiguous()
+        or table.ndim != 2
+        or table.shape[1] != vectors.shape[1]
+    ):
+        raise ValueError(
+            f"rescore needs a contiguous fp32 table of width {vectors.shape[1]}, got {table.dtype} {tuple(table.shape)}"
+        )
     candidates = np.ascontiguousarray(pos.cpu().numpy(), dtype=np.int64)
+    if candidates.ndim != 2 or len(candidates) != len(vectors):
+        raise ValueError(f"rescore needs one row of candidates per user ({len(vectors)}), got {candidates.shape}")
+    if candidates.size and (candidates.min() < -1 or candidates.max() >= len(table)):
+        raise ValueError(f"rescore candidates must be -1 or positions below {len(table)}")  # native reads them
     n, c = candidates.shape
     scratch = np.empty((n, max(c, 1)), dtype=np.int64)
     out_pos = np.empty((n, k), dtype=np.int64)

@@ -32,7 +32,8 @@ TILE = 2048
 _PRUNE_FACTOR = 2
 """Prune only when there are at least this many times ``k + 1`` groups of 64 items; below, sort
 the row (pruning then saves little, and needs more than ``k`` groups anyway)."""
-assert BLOCK * GROUP == SPAN
+if BLOCK * GROUP != SPAN:  # the two-level scan relies on it
+    raise ImportError(f"search.tensor: BLOCK x GROUP ({BLOCK} x {GROUP}) must equal SPAN ({SPAN})")
 
 
 class TensorScan:

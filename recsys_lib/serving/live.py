@@ -179,7 +179,8 @@ class LiveScorer:
             elif vector is not None and self.scorer.index is not None:
                 values = self.scorer.ranker.score(vector, wanted[None, :])[0]
             else:
-                assert scores is not None
+                if scores is None:
+                    raise TypeError(f"{self.model.name} produced neither a user vector nor a score row")
                 row = self.scorer.ranker.adjusted(scores.numpy())[0]  # boosts and filters as in recommend
                 values = np.where(known, row[np.clip(wanted, 0, None)], -np.inf).astype(np.float32)
             values[np.isin(wanted, self.scorer.unavailable)] = -np.inf
@@ -278,7 +279,8 @@ class LiveScorer:
         """Score ``users`` of ``history`` in one call; row j goes to request ``at[j]``."""
         if self.scorer.index is not None:
             found = self.model.user_vectors(users, history)
-            assert found is not None, f"{self.model.name} has item vectors but no user vectors"
+            if found is None:
+                raise TypeError(f"{self.model.name} has item vectors but no user vectors")
             for j, i in enumerate(at):
                 vectors[i] = found[j : j + 1]
             return

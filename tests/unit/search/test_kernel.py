@@ -69,8 +69,22 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="cap"):
         kernel.Reservoir(3, 0, None)
     scan = kernel.Reservoir(2, 3, None)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ValueError, match="n_valid"):
         scan.add(torch.zeros(2, 8), 9, 0)  # more valid columns than the tile has
+    with pytest.raises(ValueError, match="row-contiguous"):
+        scan.add(torch.zeros(8, 2).T, 2, 0)  # columns not contiguous: the kernel would read past rows
+
+
+@needs_kernel
+def test_rescore_refuses_candidates_outside_the_table():
+    """The native loop reads the table row of every candidate: one out of range must never get there."""
+    table, users = torch.zeros(10, 4), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="positions below 10"):
+        kernel.rescore(users, table, torch.tensor([[1, 10], [2, -1]]), 1)
+    with pytest.raises(ValueError, match="positions below 10"):
+        kernel.rescore(users, table, torch.tensor([[1, -2], [2, -1]]), 1)
+    with pytest.raises(ValueError, match="width 4"):
+        kernel.rescore(users, torch.zeros(10, 5), torch.tensor([[1], [2]]), 1)
 
 
 @needs_kernel
