@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
 from recsys_lib import __version__
 from recsys_lib.config import SourceName
-from recsys_lib.errors import RecsysError
+from recsys_lib.errors import EndpointError, RecsysError
 
 
 def _params(pairs: list[str]) -> dict[str, Any]:
@@ -293,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Reading what was published: recommend --user ID, similar --item ID, profile --user ID. Live requests: serve. "
         "S3 and MLflow come from AWS_* and MLFLOW_TRACKING_URI (recsys stack up prints a local set).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log library progress at INFO level")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log library progress at INFO level; on an error, its traceback"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -436,16 +439,41 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
     )
+    if not args.verbose:  # HTTP clients' "Retrying ..." warnings: the error line says what failed, -v shows them
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if args.command in ("retrain", "ingest", "validate", "features", "train", "register", "export", "publish"):
         logging.getLogger("recsys_lib").setLevel(logging.INFO)  # epochs, shards and rows as they happen
     try:
         args.func(args)
-    except RecsysError as exc:
-        print(f"recsys: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        error = _as_recsys_error(exc, f"running `recsys {args.command}`")
+        if error is None:
+            raise  # a bug, not a setting to fix: the traceback is the report
+        if args.verbose:
+            traceback.print_exception(exc)
+        print(f"recsys: error: {_error_line(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _as_recsys_error(exc: Exception, action: str) -> RecsysError | None:
+    """``exc`` as an error the user can act on: itself if the library raised it, an MLflow failure
+    that escaped the registry (unreachable server, refused credentials) classified, else None."""
+    if isinstance(exc, RecsysError):
+        return exc
+    from recsys_lib.registry.connection import registry_error
+
+    return registry_error(exc, action)
+
+
+def _error_line(error: RecsysError) -> str:
+    """The message; for an endpoint error on one line, naming the setting to check."""
+    if not isinstance(error, EndpointError):
+        return str(error)
+    line = " ".join(str(error).split())
+    return line if not error.setting or error.setting in line else f"{line}; check {error.setting}"
 
 
 if __name__ == "__main__":

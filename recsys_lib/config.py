@@ -336,6 +336,13 @@ class RegistryConfig(_Frozen):
     """Registered model name; defaults to ``recsys-<dataset>``."""
     experiment: str | None = None
     """MLflow experiment; defaults to ``recsys-<dataset>``."""
+    max_retries: int | None = Field(None, ge=0, le=10)
+    """Retries of a failed MLflow request (refused connection, timeout, HTTP 429/5xx), with
+    exponential backoff (0, 4, 8, 16 ... s). None: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` if set in the
+    environment, else 3 (MLflow's own default, 7, waits about four minutes for a server that is down)."""
+    request_timeout: int | None = Field(None, ge=1, le=3600)
+    """Seconds an MLflow request may take to connect, and then to answer. None:
+    ``MLFLOW_HTTP_REQUEST_TIMEOUT`` if set in the environment, else 30 (MLflow's own default is 120)."""
 
 
 class ExportConfig(_Frozen):

@@ -34,6 +34,42 @@ class StorageError(RecsysError):
     """An object-store operation failed after retries, or a key is outside the allowed prefix."""
 
 
+class EndpointError(RecsysError):
+    """A server the platform talks to (S3, MLflow) cannot be used as configured.
+
+    ``setting`` names what the user should check (an environment variable or a config key); the
+    message names the endpoint, that setting and the cause on one line, so a shell user can act on it.
+    """
+
+    setting = ""
+
+
+class StorageUnavailableError(StorageError, EndpointError):
+    """The S3 endpoint could not be reached or did not answer in time, after the client's retries
+    (``storage.max_attempts``, ``storage.connect_timeout``, ``storage.read_timeout``): transient."""
+
+    setting = "AWS_ENDPOINT_URL_S3"
+
+
+class StorageAccessError(StorageError, EndpointError):
+    """S3 refused the request's credentials (none found, an unknown key, a wrong secret, an expired
+    token) or denied the access: not transient, retrying does not help."""
+
+    setting = "AWS_ACCESS_KEY_ID"
+
+
+class BucketNotFoundError(StorageError, EndpointError):
+    """The configured bucket does not exist at the S3 endpoint."""
+
+    setting = "storage.bucket"
+
+
+class InvalidObjectError(StorageError, ValueError):
+    """A stored object is not what its writer recorded or its reader expects: a part whose checksum
+    differs from its manifest, a pointer, manifest or plan that is JSON of the wrong shape. The
+    message names the object."""
+
+
 class ObjectNotFoundError(StorageError, KeyError):
     """The requested object does not exist."""
 
@@ -49,9 +85,17 @@ class ModelError(RecsysError):
     """A model could not be trained, saved, loaded or found in the registry."""
 
 
-class RegistryUnavailableError(ModelError):
-    """The MLflow tracking server could not be reached (after MLflow's own HTTP retries): transient,
-    so Airflow retries the task."""
+class RegistryUnavailableError(ModelError, EndpointError):
+    """The MLflow tracking server could not be reached (after MLflow's own HTTP retries,
+    ``registry.max_retries`` and ``registry.request_timeout``): transient, so Airflow retries the task."""
+
+    setting = "MLFLOW_TRACKING_URI"
+
+
+class RegistryAccessError(ModelError, EndpointError):
+    """The MLflow tracking server refused the client's credentials (HTTP 401 or 403)."""
+
+    setting = "MLFLOW_TRACKING_USERNAME"
 
 
 class ExportNotFoundError(RecsysError, LookupError):

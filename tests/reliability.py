@@ -51,6 +51,22 @@ FAULTS = [
         "tests/faults/test_killed_export.py::test_a_shard_killed_mid_write_publishes_nothing_and_its_retry_completes_the_export",
     ),
     Fault(
+        "the publish process is SIGKILLed between two tables of an export (after `item_embeddings` and "
+        "`similar_items`, before `user_topk`)",
+        "no pointer moved: `user_topk`'s `_latest.json` is the one pointer of the whole export set; the retried "
+        "task takes the tables already in place as they are and moves it once",
+        "every table's latest is the previous export (never one day's top-k with another day's similar items)",
+        "tests/faults/test_killed_publish.py::test_a_publish_killed_between_two_tables_moves_no_tables_latest",
+    ),
+    Fault(
+        "a published part is altered in place at the same size (other user ids), or a pointer, manifest or plan "
+        "is JSON of the wrong shape",
+        "the reader checks each part's SHA-256 from the manifest and the shape of every pointer and manifest; "
+        "`InvalidObjectError` naming the object",
+        "no row of an altered part is served",
+        "tests/unit/export/test_reader_trust.py::test_a_part_altered_at_the_same_size_is_refused_by_its_checksum",
+    ),
+    Fault(
         "a staged part is missing, truncated or corrupt at publish time",
         "publish raises naming the part (size/ETag differ); nothing is copied",
         "`_latest.json` and the last export untouched",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_lib.config import GIT_COMMIT_VAR, PipelineConfig, environment, load_config
+from recsys_lib.registry.connection import apply_http_settings
 from recsys_lib.storage import ObjectStore, layout
 
 
@@ -36,6 +37,7 @@ class RunContext:
     ) -> RunContext:
         """Validate parameters and date once; ``interval_end`` defaults to the end of day ``ds``."""
         config = load_config(config_path, overrides=params or {})
+        apply_http_settings(config.registry)  # MLflow's retries and timeout: a down server fails in bounded time
         layout.check_ds(ds)
         if interval_end is None:
             end = datetime.combine(date.fromisoformat(ds) + timedelta(days=1), time(), tzinfo=UTC)

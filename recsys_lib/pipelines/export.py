@@ -26,9 +26,10 @@ import pyarrow as pa
 
 from recsys_lib import schema
 from recsys_lib.config import ExperimentConfig
-from recsys_lib.errors import ModelError
+from recsys_lib.errors import ConfigError, ModelError
 from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, similar_item_tables, user_tables
 from recsys_lib.export.embeddings import item_embedding_tables
+from recsys_lib.export.plan import plan_key, read_plan
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.publish import PartStager, stage_parts
 from recsys_lib.features import FeatureSet
@@ -40,11 +41,9 @@ from recsys_lib.registry.promotion import CHALLENGER, CHAMPION
 from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.serving.repurchase import buy_again
 from recsys_lib.serving.rules import SEPARATE, rules_for
-from recsys_lib.storage import layout
 
 log = logging.getLogger(__name__)
 TABLE = USER_TOPK
-PLAN = "_plan.json"
 USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
 PROFILES = "user_profiles"  # one shard, staged by export_items; its user ids are pseudonymised like USER_TABLES
 BUY_AGAIN = "buy_again"  # the same, with recommend.repeat_purchases: separate
@@ -70,6 +69,8 @@ def plan(
     shards = cfg.export.shards
     experiment = _experiment(cfg.registered_model_name, champion, cfg.experiment)
     content = {
+        "dataset": ctx.dataset,
+        "dt": ds,
         "attempt": attempt,
         "shards": shards,
         "features_uri": features_uri,
@@ -80,7 +81,7 @@ def plan(
         "pseudonymized": cfg.export.pseudonymize,
         "experiment": experiment,
     }
-    key = layout.export_staging_prefix(TABLE, ctx.dataset, ds, attempt) + PLAN
+    key = plan_key(ctx.dataset, ds, attempt)
     ctx.store.put_json(key, content)
     uri = ctx.store.uri(key)
     arms = ""
@@ -132,7 +133,9 @@ def run_shard(
     """
     ctx = RunContext.create(params, ds)
     cfg = ctx.config.export
-    the_plan = ctx.store.get_json(ctx.store.key_from_uri(plan_uri))
+    the_plan = read_plan(ctx.store, plan_uri, ctx.dataset, ds)
+    if not 0 <= shard < the_plan["shards"]:
+        raise ConfigError(f"shard {shard} is not one of the plan's shards 0-{the_plan['shards'] - 1}")
     bundle, features = _load(ctx, the_plan)
     users = np.array_split(np.arange(features.n_users), the_plan["shards"])[shard]
     id_map = None
@@ -151,7 +154,7 @@ def run_shard(
     scorer = bundle.scorer(features, rules=rules)
     embeddings = cfg.embeddings and scorer.index is not None
     arm_users = {arms.CHAMPION: users}
-    experiment = the_plan.get("experiment")
+    experiment: Any = the_plan.get("experiment")  # None, or the arms the plan pinned
     if experiment is not None:
         challenged = arms.in_challenger_arm(
             features.user_ids[users], experiment["name"], experiment["challenger_share"]
@@ -206,7 +209,7 @@ def run_items(
     """
     ctx = RunContext.create(params, ds)
     cfg = ctx.config.export
-    the_plan = ctx.store.get_json(ctx.store.key_from_uri(plan_uri))
+    the_plan = read_plan(ctx.store, plan_uri, ctx.dataset, ds)
     bundle, features = _load(ctx, the_plan)
     model = the_plan["model"]
     staged: dict[str, int] = {}

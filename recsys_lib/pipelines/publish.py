@@ -1,11 +1,13 @@
 """Task ``publish``: every staged table of an export attempt -> published partition, manifest,
-``_SUCCESS``, latest pointer.
+``_SUCCESS``; then the export set's one pointer.
 
 The plan says how many shards there are; the shards' own ``_parts.json`` (not what XCom says)
 say what they wrote. A shard that never finished, or a part that is missing or differs from what
 its shard recorded, fails the task before anything is published, so ``_latest.json`` stays where
-it was. Item tables, embeddings and shopper profiles are published first, ``user_topk`` last, so
-that when its pointer moves everything of the run is readable.
+it was. Every table's partition is published first (``user_topk`` last), then ``user_topk``'s
+``_latest.json``, the pointer of the whole set, moves once, naming every table: a publish that
+stops between two tables leaves every table's "latest" on the previous export, and its retry
+takes the tables it already published as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from recsys_lib.export.publish import MANIFEST, publish, staged_parts
+from recsys_lib.export.plan import read_plan
+from recsys_lib.export.publish import (
+    MANIFEST,
+    drop_table_pointers,
+    move_latest_pointer,
+    publish_partition,
+    published_manifest,
+    staged_parts,
+)
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.pipelines.export import BUY_AGAIN, PROFILES, TABLE, USER_TABLES
 from recsys_lib.storage import layout
@@ -27,17 +37,20 @@ _ORDER = ("item_embeddings", "similar_items", "user_embeddings", PROFILES, BUY_A
 def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
     ctx = RunContext.create(params, ds)
     store = ctx.store
-    plan = store.get_json(store.key_from_uri(plan_uri))
+    plan = read_plan(store, plan_uri, ctx.dataset, ds)
     attempt = plan["attempt"]
     staged: dict[str, list] = {}
+    manifests: dict[str, dict[str, Any]] = {}
     for table in _ORDER:
         shards = plan["shards"] if table in USER_TABLES else 1
-        if table != TABLE and not store.list_objects(layout.export_staging_prefix(table, ctx.dataset, ds, attempt)):
-            continue  # an optional table this model does not have (or one a retried publish already moved)
-        staged[table] = staged_parts(store, table, ctx.dataset, ds, attempt, shards)  # raises if incomplete
-    rows, latest = {}, ds
+        done = published_manifest(store, table, ctx.dataset, ds, attempt)
+        if done is not None:
+            manifests[table] = done  # an earlier try of this publish stopped after this table
+        elif table == TABLE or store.list_objects(layout.export_staging_prefix(table, ctx.dataset, ds, attempt)):
+            staged[table] = staged_parts(store, table, ctx.dataset, ds, attempt, shards)  # raises if incomplete
+        # else: an optional table this model does not have
     for table, parts in staged.items():
-        manifest = publish(
+        manifests[table] = publish_partition(
             store,
             table,
             ctx.dataset,
@@ -50,7 +63,10 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
             experiment=plan.get("experiment") if table == TABLE else None,  # the item tables are the champion's
             pseudonymized=bool(plan.get("pseudonymized")) and table in (*USER_TABLES, PROFILES, BUY_AGAIN),
         )
-        rows[table], latest = manifest["rows"], manifest["latest_dt"]
+    tables = {t: manifests[t] for t in _ORDER if t in manifests}
+    latest = move_latest_pointer(store, TABLE, ctx.dataset, ds, manifests[TABLE], tables=tables)
+    drop_table_pointers(store, ctx.dataset)  # earlier versions' per-table pointers could name other dates
+    rows = {t: m["rows"] for t, m in tables.items()}
     cleared = clear_staging(store, ctx.dataset, ds)  # this attempt's and any interrupted one's
     pruned = {}
     if ctx.config.storage.retention_days is not None:

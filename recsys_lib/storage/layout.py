@@ -165,3 +165,13 @@ def export_staging_prefix(table: str, dataset: str, ds: str, attempt: str) -> st
 def latest_pointer_key(table: str, dataset: str) -> str:
     """The pointer to the newest published partition, written last."""
     return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_latest.json"
+
+
+#: The table whose ``_latest.json`` is the one pointer of the whole export set.
+EXPORT_SET_TABLE = "user_topk"
+
+
+def export_set_pointer_key(dataset: str) -> str:
+    """The one pointer of the export set: its date is "the latest" of every export table (the
+    other tables have no pointer of their own), so readers never mix two exports' tables."""
+    return latest_pointer_key(EXPORT_SET_TABLE, dataset)

@@ -3,6 +3,9 @@
 Keys passed to :class:`ObjectStore` are relative to its prefix; the store refuses keys that would
 escape it (``..``, absolute keys, URIs of another bucket). Endpoint and credentials come from the
 environment (``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ...), never from config or code.
+
+Every failed call raises a StorageError (:mod:`recsys_lib.storage.failures`): an unreachable
+endpoint, refused credentials or a missing bucket as their own subclasses, naming the setting to check.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys_lib.errors import ObjectNotFoundError, PreconditionFailedError, StorageError
+from recsys_lib.errors import ConfigError, ObjectNotFoundError, PreconditionFailedError, StorageError
+from recsys_lib.storage.failures import error_code, s3_error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from recsys_lib.config import StorageConfig
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,22 @@ class ObjectStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = make_s3_client(**self._client_options)
+            try:
+                self._client = make_s3_client(**self._client_options)
+            except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+                raise ConfigError(f"cannot use the S3 endpoint from AWS_ENDPOINT_URL_S3: {exc}") from exc
         return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint URL the client talks to (``AWS_ENDPOINT_URL_S3``, else AWS's own)."""
+        return str(getattr(getattr(self.client, "meta", None), "endpoint_url", "the S3 endpoint"))
+
+    def _failed(self, exc: Exception, doing: str) -> StorageError:
+        """``exc`` from a boto3 call made while ``doing`` as the library's StorageError (see failures)."""
+        retries = getattr(getattr(getattr(self.client, "meta", None), "config", None), "retries", None) or {}
+        attempts = retries.get("total_max_attempts") if isinstance(retries, dict) else None  # botocore's, all tries
+        return s3_error(exc, endpoint=self.endpoint, bucket=self.bucket, doing=doing, attempts=attempts)
 
     # --- keys and URIs ------------------------------------------------------------------------
     def full_key(self, key: str) -> str:
@@ -110,12 +129,20 @@ class ObjectStore:
     # --- bytes ------------------------------------------------------------------------------------
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (local endpoints and first deploys)."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client.head_bucket(Bucket=self.bucket)
-        except ClientError:
+            return
+        except ClientError as exc:
+            if error_code(exc) not in _NOT_FOUND | {"NoSuchBucket"}:
+                raise self._failed(exc, f"checking bucket {self.bucket!r}") from exc
+        except BotoCoreError as exc:
+            raise self._failed(exc, f"checking bucket {self.bucket!r}") from exc
+        try:
             self.client.create_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed(exc, f"creating bucket {self.bucket!r}") from exc
 
     def put_bytes(
         self,
@@ -131,7 +158,7 @@ class ObjectStore:
         ``if_match`` (an ETag) or ``if_none_match=True`` make the write conditional; losing the
         race raises PreconditionFailedError and leaves the object as it was.
         """
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         extra: dict[str, str] = {}
         if if_match is not None:
@@ -142,11 +169,10 @@ class ObjectStore:
             resp = self.client.put_object(
                 Bucket=self.bucket, Key=self.full_key(key), Body=data, ContentType=content_type, **extra
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        except (BotoCoreError, ClientError) as exc:
+            if (code := error_code(exc)) in _LOST_RACE:
                 raise PreconditionFailedError(f"conditional write to {self.uri(key)} lost a race ({code})") from exc
-            raise StorageError(f"cannot write {self.uri(key)}: {exc}") from exc
+            raise self._failed(exc, f"writing {self.uri(key)}") from exc
         return str(resp["ETag"])
 
     def get_bytes(self, key: str) -> bytes:
@@ -154,26 +180,27 @@ class ObjectStore:
 
     def _get(self, key: str) -> tuple[bytes, str]:
         """An object's bytes and ETag; ObjectNotFoundError or StorageError naming its URI."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
             return bytes(response["Body"].read()), str(response["ETag"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+        except (BotoCoreError, ClientError) as exc:
+            if error_code(exc) in _NOT_FOUND:
                 raise ObjectNotFoundError(f"{self.uri(key)} does not exist") from exc
-            raise StorageError(f"cannot read {self.uri(key)}: {exc}") from exc
+            raise self._failed(exc, f"reading {self.uri(key)}") from exc
 
     def head(self, key: str) -> ObjectInfo | None:
-        """Size and ETag of an object, or None when it does not exist."""
-        from botocore.exceptions import ClientError
+        """Size and ETag of an object, or None when it does not exist (HEAD has no error body, so a
+        missing bucket looks the same here; the next read or listing names it)."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             resp = self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+        except (BotoCoreError, ClientError) as exc:
+            if error_code(exc) in _NOT_FOUND:
                 return None
-            raise StorageError(f"cannot stat {self.uri(key)}: {exc}") from exc
+            raise self._failed(exc, f"checking {self.uri(key)}") from exc
         return ObjectInfo(key=key, size=int(resp["ContentLength"]), etag=str(resp["ETag"]))
 
     def exists(self, key: str) -> bool:
@@ -188,10 +215,20 @@ class ObjectStore:
             full_prefix = f"{self.prefix}/" if self.prefix else ""
         root_len = len(self.prefix) + 1 if self.prefix else 0
         out: list[ObjectInfo] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_prefix):
+        for page in self._pages(full_prefix):
             for obj in page.get("Contents", []):
                 out.append(ObjectInfo(key=obj["Key"][root_len:], size=int(obj["Size"]), etag=str(obj["ETag"])))
         return sorted(out, key=lambda o: o.key)
+
+    def _pages(self, full_prefix: str, **extra: str) -> list[dict[str, Any]]:
+        """Every page of a ListObjectsV2 of ``full_prefix`` (a bucket key prefix)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            return list(paginator.paginate(Bucket=self.bucket, Prefix=full_prefix, **extra))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed(exc, f"listing s3://{self.bucket}/{full_prefix}") from exc
 
     def list_prefixes(self, prefix: str) -> list[str]:
         """The store-relative "folders" directly under ``prefix`` (ending in "/"), sorted: one
@@ -199,26 +236,36 @@ class ObjectStore:
         full_prefix = self.full_key(prefix.rstrip("/")) + "/"
         root_len = len(self.prefix) + 1 if self.prefix else 0
         out: list[str] = []
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=full_prefix, Delimiter="/"
-        )
-        for page in pages:
+        for page in self._pages(full_prefix, Delimiter="/"):
             out += [p["Prefix"][root_len:] for p in page.get("CommonPrefixes", [])]
         return sorted(out)
 
     def delete(self, keys: list[str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self.full_key(k)} for k in keys[start : start + 1000]]
-            if batch:
+            if not batch:
+                continue
+            try:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except (BotoCoreError, ClientError) as exc:
+                raise self._failed(exc, f"deleting {len(batch)} object(s) such as {self.uri(keys[start])}") from exc
 
     def copy(self, src_key: str, dst_key: str) -> None:
         """Server-side copy inside the bucket."""
-        self.client.copy_object(
-            Bucket=self.bucket,
-            Key=self.full_key(dst_key),
-            CopySource={"Bucket": self.bucket, "Key": self.full_key(src_key)},
-        )
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=self.full_key(dst_key),
+                CopySource={"Bucket": self.bucket, "Key": self.full_key(src_key)},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            if error_code(exc) in _NOT_FOUND:
+                raise ObjectNotFoundError(f"{self.uri(src_key)} does not exist") from exc
+            raise self._failed(exc, f"copying {self.uri(src_key)} to {self.uri(dst_key)}") from exc
 
     def put_dir(self, local_dir: str | Path, prefix: str) -> list[str]:
         """Upload every file below ``local_dir`` to ``prefix`` (relative paths kept, content types

@@ -10,7 +10,7 @@ from recsys_lib import schema
 from recsys_lib.cli import main
 from recsys_lib.export import read_manifest, read_recommendations
 from recsys_lib.export.pseudonym import pseudonymize
-from recsys_lib.export.publish import publish, stage_parts
+from recsys_lib.export.publish import move_latest_pointer, publish, stage_parts
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.pipelines.export import profile_tables
 from recsys_lib.storage import ObjectStore, layout
@@ -33,7 +33,8 @@ def published(mock_s3: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> ObjectSt
     ctx = RunContext.create({"dataset": DATASET, "pseudonymize": True}, DS)
     parts = stage_parts(mock_s3, "user_profiles", DATASET, DS, "a1", profile_tables(ctx, snapshot_uri, None), 4)
     model = {"name": "recsys-cli", "version": "1", "run_id": "r1"}
-    publish(mock_s3, "user_profiles", DATASET, DS, "a1", parts, model=model, snapshot_uri=snapshot_uri)
+    manifest = publish(mock_s3, "user_profiles", DATASET, DS, "a1", parts, model=model, snapshot_uri=snapshot_uri)
+    move_latest_pointer(mock_s3, "user_topk", DATASET, DS, manifest, tables={"user_profiles": manifest})  # the set's
     return mock_s3
 
 

@@ -81,7 +81,10 @@ def test_published_item_embeddings_read_back_through_the_manifest(mock_s3: Objec
     publish(
         mock_s3, "item_embeddings", "shop", "2026-01-01", "a1", parts, model={"version": "1"}, snapshot_uri="s3://b/s/"
     )
-    table = read_recommendations(mock_s3, "shop", table="item_embeddings")
+    table = read_recommendations(mock_s3, "shop", "2026-01-01", table="item_embeddings")  # no export set: by date
     assert len(table) == bundle.model.n_items and len(parts) == -(-bundle.model.n_items // 6)
     np.testing.assert_allclose(np.stack(table[schema.EMBEDDING]), bundle.model.item_vectors())
-    assert read_manifest(mock_s3, "shop", table="item_embeddings")["columns"][schema.EMBEDDING] == "list<float32>"
+    assert (
+        read_manifest(mock_s3, "shop", "2026-01-01", table="item_embeddings")["columns"][schema.EMBEDDING]
+        == "list<float32>"
+    )
