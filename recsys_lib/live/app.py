@@ -333,6 +333,9 @@ def app_from_environment() -> FastAPI:
     if spec.get("bundle"):
         source: BundleFolderSource | ChampionSource = BundleFolderSource(spec["bundle"])
     else:
+        from recsys_lib.registry.connection import apply_http_settings
+
+        apply_http_settings(config.registry)  # a registry that is down makes a poll fail in bounded time
         source = ChampionSource(config, ObjectStore.from_config(config.storage))
     holder = ModelHolder(source, config.serve.poll_seconds)
     return create_app(holder, config.serve, default_k=config.serve.default_k or config.export.k)

@@ -5,7 +5,6 @@ The tracking server comes from ``MLFLOW_TRACKING_URI`` in the environment; nothi
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 import warnings
@@ -19,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.errors import ModelError, RegistryUnavailableError
+from recsys_lib.errors import ModelError
+from recsys_lib.registry.connection import registry_error
 from recsys_lib.registry.lookup import model_id_of
 from recsys_lib.registry.pyfunc import BUNDLE_ARTIFACT, DEFAULT_K, ZIPPED_CODE
 from recsys_lib.serving.bundle import ModelBundle
@@ -53,34 +53,16 @@ class RegisteredVersion:
 
 @contextmanager
 def unreachable_as_model_error(action: str) -> Iterator[None]:
-    """Turn "the tracking server cannot be reached" (after MLflow's own HTTP retries) into one
-    RegistryUnavailableError naming the server and ``action``; other errors pass through unchanged."""
+    """Turn "the tracking server cannot be reached" (after MLflow's own HTTP retries) or "it refuses
+    the credentials" into one ModelError naming the server, ``action`` and the setting to check
+    (:func:`~recsys_lib.registry.connection.registry_error`); other errors pass through unchanged."""
     try:
         yield
     except Exception as exc:
-        text = _lost_connection(exc)
-        if text is None:
+        error = registry_error(exc, action)
+        if error is None:
             raise
-        import mlflow
-
-        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-        reason = errno.group(0) if errno else text[:200]
-        raise RegistryUnavailableError(
-            f"MLflow tracking server {mlflow.get_tracking_uri()} is unreachable while {action} ({reason})"
-        ) from exc
-
-
-def _lost_connection(exc: BaseException) -> str | None:
-    """The message of the first error in ``exc``'s chain that says the server could not be reached."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen)
-        if isinstance(seen, ConnectionError | TimeoutError) or (
-            "API request to" in text and "failed with exception" in text
-        ):
-            return text
-        seen = seen.__cause__ or seen.__context__
-    return None
+        raise error from exc
 
 
 def _client() -> Any:

@@ -57,7 +57,7 @@ def make_s3_client(*, read_timeout: float = 60.0, max_attempts: int = 6, connect
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},  # attempts in all, the first included
         connect_timeout=min(connect_timeout, read_timeout),
         read_timeout=read_timeout,
         s3={"addressing_style": "path"},

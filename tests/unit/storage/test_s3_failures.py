@@ -70,7 +70,7 @@ def test_an_unreachable_endpoint_fails_within_the_configured_attempts(monkeypatc
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "unit-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unit-test")
-    store = ObjectStore("some-bucket", client_options={"max_attempts": 1, "connect_timeout": 1, "read_timeout": 1})
+    store = ObjectStore("some-bucket", client_options={"max_attempts": 2, "connect_timeout": 1, "read_timeout": 1})
     started = time.monotonic()
     with pytest.raises(StorageUnavailableError) as unreachable:
         store.list_objects("exports/")
