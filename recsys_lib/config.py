@@ -302,6 +302,18 @@ class TrainConfig(_Frozen):
     interactions before test (model selection on validation, final fit on everything but test)."""
     accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
     """Lightning accelerator; ``auto`` uses a GPU when one is present."""
+    callbacks: tuple[str, ...] = ()
+    """Extra Lightning callbacks for every fit of a learned model, each ``package.module:ClassName``
+    (imported, and built with no arguments, when training starts). They see ``val_ndcg_at_10`` and
+    ``train_loss`` in ``trainer.callback_metrics``, e.g. a stricter ``EarlyStopping`` subclass."""
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks_are_import_paths(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", path):
+                raise ValueError(f"train.callbacks entries are 'package.module:ClassName', got {path!r}")
+        return paths
 
 
 class EvaluationConfig(_Frozen):

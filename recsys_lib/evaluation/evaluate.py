@@ -130,10 +130,15 @@ class SplitEvaluator:
         users, relevant = sample_users(*evaluable(features, split), max_users, seed)
         return cls(history, history.matrix(), users, relevant, features.n_items)
 
+    def metrics(self, recommended: np.ndarray, ks: Sequence[int] = (10, 20, 50)) -> dict[str, float]:
+        """Metrics of ``recommended`` ((len(users), >= max(ks)) item indices, row i for ``users[i]``,
+        -1 padded), plus ``n_users_evaluated``."""
+        metrics = ranking_metrics(recommended, self.relevant, ks, self.n_items)
+        return {**metrics, "n_users_evaluated": float(len(self.users))}
+
     def rankings(self, rank: RankFn, ks: Sequence[int] = (10, 20, 50)) -> dict[str, float]:
         """Metrics of the lists ``rank`` returns, plus ``n_users_evaluated``."""
-        metrics = ranking_metrics(rank(self.users, max(ks)), self.relevant, ks, self.n_items)
-        return {**metrics, "n_users_evaluated": float(len(self.users))}
+        return self.metrics(rank(self.users, max(ks)), ks)
 
     def evaluate(self, model: Recommender, ks: Sequence[int] = (10, 20, 50)) -> dict[str, float]:
         """Metrics of ``model``'s recommendations, scored from and excluding each user's history."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from recsys_lib.config import ModelConfig, TrainConfig
     from recsys_lib.features import FeatureSet, UserHistory
+    from recsys_lib.training import RunLogger
 
 
 EXPLAIN_RECENT = 50  # history items (newest) a vector model's explanation looks among
@@ -69,8 +70,11 @@ class Recommender(ABC):
         features: FeatureSet,
         train: TrainConfig,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        logger: RunLogger | None = None,
     ) -> Recommender:
-        """Train on ``features.train``; may use ``features.validation`` for per-epoch metrics."""
+        """Train on ``features.train``; may use ``features.validation`` for per-epoch metrics, which
+        a model trained in epochs hands to ``on_epoch_end(epoch, metrics)`` and logs to ``logger``
+        (models fitted in one pass use neither)."""
 
     @abstractmethod
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:

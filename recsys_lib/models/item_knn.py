@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from recsys_lib.config import ModelConfig, TrainConfig
     from recsys_lib.features import FeatureSet, UserHistory
+    from recsys_lib.training import RunLogger
 
 _ITEM_BLOCK = 1024
 """Items whose co-occurrence rows are computed at once in :meth:`ItemKNN.fit` (bounds peak memory)."""
@@ -37,7 +38,8 @@ class ItemKNN(Recommender):
     """Item-item cosine neighbours with shrinkage (see the module docstring).
 
     Neighbour ties are broken by the lower item index. There are no epochs, so ``on_epoch_end`` is
-    never called. ``similarity`` is the fitted ``(n_items, n_items)`` float32 CSR, zero diagonal.
+    never called and ``logger`` never used. ``similarity`` is the fitted ``(n_items, n_items)``
+    float32 CSR, zero diagonal.
     """
 
     name: ClassVar[str] = "item_knn"
@@ -53,6 +55,7 @@ class ItemKNN(Recommender):
         features: FeatureSet,
         train: TrainConfig,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        logger: RunLogger | None = None,
     ) -> ItemKNN:
         self.check_fits(features)
         knn = self.config.item_knn

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from recsys_lib import schema
 from recsys_lib.models.neural import NeuralRecommender
+from recsys_lib.training import RecommenderModule
 from recsys_lib.training.batches import ShuffledBatches
 from recsys_lib.training.optim import RowAdam, row_gradient
 
@@ -63,7 +63,7 @@ class MFNet(nn.Module):
         return self.user(users) @ self.item.weight.T + self.item_bias.weight.T  # (n, dim) @ (dim, n_items)
 
 
-class BPRModule(pl.LightningModule):
+class BPRModule(RecommenderModule):
     """Loss, negative sampling, gradients and optimiser around an :class:`MFNet`.
 
     The BPR gradient has a closed form (Rendle et al., 2009, derive it for MF), so a step computes it

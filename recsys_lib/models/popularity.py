@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
     from recsys_lib.config import ModelConfig, TrainConfig
     from recsys_lib.features import FeatureSet, UserHistory
+    from recsys_lib.training import RunLogger
 
 
 class PopularityRecommender(Recommender):
     """Item score = summed interaction weight over the train split; the same for every user.
 
     Ties are broken by the lower item index (in :func:`~recsys_lib.search.topk.topk_excluding`).
-    There are no epochs, so ``on_epoch_end`` is never called.
+    There are no epochs, so ``on_epoch_end`` is never called and ``logger`` never used.
     """
 
     name: ClassVar[str] = "popularity"
@@ -37,6 +38,7 @@ class PopularityRecommender(Recommender):
         features: FeatureSet,
         train: TrainConfig,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        logger: RunLogger | None = None,
     ) -> PopularityRecommender:
         self.check_fits(features)
         totals = np.asarray(features.matrix("train").sum(axis=0), dtype=np.float64).ravel()  # (n_items,)

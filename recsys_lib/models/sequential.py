@@ -17,13 +17,13 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recsys_lib.models.neural import NeuralRecommender
 from recsys_lib.models.sequences import PAD, next_item_loader, recent_items
+from recsys_lib.training import RecommenderModule
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -175,7 +175,7 @@ class GRU4RecNet(SequenceNet):
         return self.project(self.drop(hidden))
 
 
-class NextItemModule(pl.LightningModule):
+class NextItemModule(RecommenderModule):
     """Next-item cross-entropy at every non-padded position, full or sampled softmax; AdamW."""
 
     def __init__(self, net: SequenceNet, cfg: SequentialConfig, train: TrainConfig):

@@ -1,5 +1,6 @@
-"""Task ``train``: fit the configured model, log params and per-epoch metrics to an MLflow run,
-and store the model bundle next to the features (registration is the next task)."""
+"""Task ``train``: fit the configured model, log params and per-epoch metrics to an MLflow run
+(the metrics through Lightning's logger, :class:`~recsys_lib.training.RunLogger`), and store the
+model bundle next to the features (registration is the next task)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from recsys_lib.features import FeatureSet
 from recsys_lib.models import create_model
 from recsys_lib.pipelines.context import RunContext, flatten
 from recsys_lib.registry import mlflow_registry as registry
+from recsys_lib.registry.connection import tracking_uri
 from recsys_lib.serving.bundle import ModelBundle
 from recsys_lib.storage import layout
+from recsys_lib.training import RunLogger
 
 log = logging.getLogger(__name__)
 #: Rows of the snapshot MLflow infers the logged dataset's schema from (not the whole table).
@@ -56,12 +59,11 @@ def run(
         "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id
     )
 
-    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:
+    def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:  # the metrics reach MLflow through the logger
         log.info("epoch %d/%d %s", epoch + 1, cfg.train.epochs, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-        registry.log_metrics(run_id, metrics, step=epoch)
 
     try:
-        model.fit(features, cfg.train, on_epoch_end=on_epoch_end)
+        model.fit(features, cfg.train, on_epoch_end=on_epoch_end, logger=RunLogger(tracking_uri(), run_id))
         bundle = ModelBundle.from_training(
             model, features, run_id=run_id, ds=ds, snapshot_uri=snapshot_uri, features_uri=features_uri
         )
