@@ -183,6 +183,7 @@ def _exported_id(user: str, pseudonymized: bool) -> str:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
+    from recsys_lib import schema
     from recsys_lib.config import load_config
     from recsys_lib.export import read_recommendations
     from recsys_lib.storage import ObjectStore
@@ -190,7 +191,8 @@ def cmd_profile(args: argparse.Namespace) -> None:
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
     user = _exported_id(args.user, args.pseudonymized)
-    rows = read_recommendations(store, config.data.dataset, args.ds, table="user_profiles", user_ids=[user])
+    table = schema.ExportTable.USER_PROFILES
+    rows = read_recommendations(store, config.data.dataset, args.ds, table=table, user_ids=[user])
     if rows.empty:
         raise RecsysError(f"user {args.user!r} has no profile in the published export of {config.data.dataset!r}")
     print("\n".join(profile_lines(rows.iloc[0].to_dict())))
@@ -237,7 +239,7 @@ def cmd_similar(args: argparse.Namespace) -> None:
 
     config = load_config(overrides={"dataset": args.dataset})
     store = ObjectStore.from_config(config.storage)
-    rows = read_recommendations(store, config.data.dataset, args.ds, table="similar_items")
+    rows = read_recommendations(store, config.data.dataset, args.ds, table=schema.ExportTable.SIMILAR_ITEMS)
     rows = rows[rows[schema.ITEM_ID] == str(args.item)]
     if rows.empty:
         raise RecsysError(f"item {args.item!r} has no similar items in the published export of {config.data.dataset!r}")

@@ -6,6 +6,7 @@ in DESIGN.md section 3; feature and export tables are ours.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -90,6 +91,25 @@ REASON_KINDS: Final = (CO_PURCHASE, SIMILAR_ITEM, POPULAR, NEW_ARRIVAL, BUY_AGAI
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 
+
+class ExportTable(StrEnum):
+    """The published export tables, each under ``exports/<table>/`` (keys built in
+    :mod:`recsys_lib.storage.layout`); a member is its name as a string."""
+
+    USER_TOPK = "user_topk"
+    """Each user's top-k list (:data:`EXPORT_DTYPES`); its ``_latest.json`` points at the whole set."""
+    SIMILAR_ITEMS = "similar_items"
+    """Each item's nearest items (:data:`SIMILAR_ITEMS_DTYPES`)."""
+    USER_EMBEDDINGS = "user_embeddings"
+    """The model's user vectors (:data:`EMBEDDING_TABLES`)."""
+    ITEM_EMBEDDINGS = "item_embeddings"
+    """The model's item vectors."""
+    USER_PROFILES = "user_profiles"
+    """Shopper profiles (:data:`USER_PROFILES_DTYPES`)."""
+    BUY_AGAIN = "buy_again"
+    """Each user's likely re-orders (:data:`BUY_AGAIN_DTYPES`)."""
+
+
 #: ``user_topk``: ``reason_item_id`` is the history item the item is there because of where the
 #: model can say (item-kNN: the largest share of the score; vector models: the closest history item),
 #: else null; ``reason_kind`` says why (:data:`REASON_KINDS`); ``arm`` is the
@@ -121,7 +141,7 @@ EXPORT_SCHEMA_VERSION: Final = 4  # 2: reason_item_id, similar_items. 3: arm. 4:
 EMBEDDING: Final = "embedding"
 #: Embedding export tables and their id column; the other columns are ``embedding`` (a list of
 #: float32, the same length in every row), ``model_name`` and ``model_version``.
-EMBEDDING_TABLES: Final[dict[str, str]] = {"user_embeddings": USER_ID, "item_embeddings": ITEM_ID}
+EMBEDDING_TABLES: Final[dict[str, str]] = {ExportTable.USER_EMBEDDINGS: USER_ID, ExportTable.ITEM_EMBEDDINGS: ITEM_ID}
 
 # --- shopper profiles (``user_profiles``, see ``features.profiles``) ----------------------------
 TOP_CATEGORIES: Final = "top_categories"
@@ -180,11 +200,11 @@ def export_columns(table: str) -> dict[str, str]:
     """Column -> dtype of an export table (an embedding is ``list<float32>``)."""
     if table in EMBEDDING_TABLES:
         return {EMBEDDING_TABLES[table]: "str", EMBEDDING: "list<float32>", MODEL_NAME: "str", MODEL_VERSION: "str"}
-    if table == "similar_items":
+    if table == ExportTable.SIMILAR_ITEMS:
         return SIMILAR_ITEMS_DTYPES
-    if table == "user_profiles":
+    if table == ExportTable.USER_PROFILES:
         return USER_PROFILES_DTYPES
-    if table == "buy_again":
+    if table == ExportTable.BUY_AGAIN:
         return BUY_AGAIN_DTYPES
     return EXPORT_DTYPES
 

@@ -22,8 +22,9 @@ def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.Data
     manifest = read_manifest(store, dataset)
     print(f"   MLflow UI           {stack.mlflow.url}  (experiment recsys-{dataset})")
     print(f"   registered model    {name} version {champion.version}, alias '{CHAMPION}'")
+    published = store.uri(layout.export_prefix(schema.ExportTable.USER_TOPK, dataset, manifest["dt"]))
     print(
-        f"   published export    {store.uri(layout.export_prefix('user_topk', dataset, manifest['dt']))}"
+        f"   published export    {published}"
         f"  ({manifest['rows']:,} rows, {len(manifest['files'])} file(s), _manifest.json + _SUCCESS)"
     )
     report = store.get_json(layout.validation_report_key(dataset, manifest["dt"]))

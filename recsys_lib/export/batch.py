@@ -17,8 +17,7 @@ from recsys_lib.export.embeddings import embedding_table
 from recsys_lib.outcomes.arms import CHAMPION
 from recsys_lib.serving.scorer import BundleScorer
 
-USER_TOPK = "user_topk"
-USER_EMBEDDINGS = "user_embeddings"
+USER_TOPK, USER_EMBEDDINGS = schema.ExportTable.USER_TOPK, schema.ExportTable.USER_EMBEDDINGS
 
 
 def rows_table(
@@ -98,7 +97,7 @@ def user_tables(
         kinds = scorer.reason_kinds(chunk, items, reasons)
         ids = scorer.user_ids[chunk].astype(str)
         ids = user_id_map(ids) if user_id_map is not None else ids
-        out = {
+        out: dict[str, pa.Table] = {
             USER_TOPK: rows_table(
                 schema.USER_ID,
                 ids,

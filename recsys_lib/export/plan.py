@@ -7,17 +7,14 @@ area of ``user_topk``'s attempt, so it is cleared with the staging once the expo
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from recsys_lib.errors import ConfigError, ExportNotFoundError, InvalidObjectError, ObjectNotFoundError, StorageError
+from recsys_lib.schema import ExportTable
 from recsys_lib.storage import ObjectStore, layout
 
 PLAN = "_plan.json"
-_TABLE = "user_topk"  # the plan is staged with the table whose pointer is the export set's
-_PLAN_KEY = re.compile(
-    rf"exports/{_TABLE}/dataset=(?P<dataset>[^/]+)/_staging/dt=(?P<dt>[^/]+)/(?P<attempt>[^/]+)/{re.escape(PLAN)}"
-)
+_TABLE = ExportTable.USER_TOPK  # the plan is staged with the table whose pointer is the export set's
 
 
 def plan_key(dataset: str, ds: str, attempt: str) -> str:
@@ -37,8 +34,8 @@ def read_plan(store: ObjectStore, plan_uri: str, dataset: str, ds: str) -> dict[
         key = store.key_from_uri(plan_uri)
     except StorageError as exc:
         raise ConfigError(f"plan_uri {plan_uri!r} is not an export plan of this store: {exc}") from None
-    found = _PLAN_KEY.fullmatch(key)
-    if found is None:
+    found = layout.parse_staged_object(key)
+    if found is None or found["table"] != _TABLE or found["name"] != PLAN:
         expected = store.uri(layout.export_staging_root(_TABLE, dataset)) + f"dt=<date>/<attempt>/{PLAN}"
         raise ConfigError(
             f"plan_uri {plan_uri!r} is not an export plan: expected {expected}, as `recsys export` prints it"

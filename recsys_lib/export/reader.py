@@ -27,7 +27,7 @@ _RETRIES = 3
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def read_pointer(store: ObjectStore, dataset: str, table: str = "user_topk") -> dict[str, Any]:
+def read_pointer(store: ObjectStore, dataset: str, table: str = schema.ExportTable.USER_TOPK) -> dict[str, Any]:
     """The export set's pointer (``user_topk``'s ``_latest.json``): ``dt``, and ``tables`` (the
     tables of that export, absent in pointers written before it was the set's).
 
@@ -48,7 +48,9 @@ def read_pointer(store: ObjectStore, dataset: str, table: str = "user_topk") -> 
     return pointer
 
 
-def read_manifest(store: ObjectStore, dataset: str, ds: str | None = None, table: str = "user_topk") -> dict[str, Any]:
+def read_manifest(
+    store: ObjectStore, dataset: str, ds: str | None = None, table: str = schema.ExportTable.USER_TOPK
+) -> dict[str, Any]:
     """The manifest of ``table``'s published partition ``ds``, or of the latest export set's when
     ``ds`` is None (ExportNotFoundError when that export has no ``table``: a model without item
     vectors writes no embeddings). Raises InvalidObjectError when the manifest is not one."""
@@ -102,7 +104,7 @@ def read_recommendations(
     dataset: str,
     ds: str | None = None,
     *,
-    table: str = "user_topk",
+    table: str = schema.ExportTable.USER_TOPK,
     user_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     """Rows of a published export (the latest export set's by default), optionally only for ``user_ids``.

@@ -45,8 +45,9 @@ from recsys_lib.serving.rules import SEPARATE, rules_for
 log = logging.getLogger(__name__)
 TABLE = USER_TOPK
 USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
-PROFILES = "user_profiles"  # one shard, staged by export_items; its user ids are pseudonymised like USER_TABLES
-BUY_AGAIN = "buy_again"  # the same, with recommend.repeat_purchases: separate
+#: One shard, staged by export_items; its user ids are pseudonymised like USER_TABLES.
+PROFILES = schema.ExportTable.USER_PROFILES
+BUY_AGAIN = schema.ExportTable.BUY_AGAIN  # the same, with recommend.repeat_purchases: separate
 _PROFILE_EVENT_COLUMNS = [*schema.EVENTS_REQUIRED, schema.QUANTITY, schema.PRICE]  # user, item, type, time
 _PROFILE_ITEM_COLUMNS = [schema.ITEM_ID, schema.CATEGORY, schema.BRAND, schema.PRICE]
 
@@ -184,7 +185,7 @@ def run_shard(
     chunks = arm_chunks()
     tables = USER_TABLES if embeddings else USER_TABLES[:1]
     with contextlib.ExitStack() as stack:
-        stagers = {
+        stagers: dict[str, PartStager] = {
             table: stack.enter_context(
                 PartStager(ctx.store, table, ctx.dataset, ds, the_plan["attempt"], cfg.rows_per_file, shard=shard)
             )
@@ -217,11 +218,11 @@ def run_items(
     rules = rules_for(ctx.config.recommend, features)  # compiled once: similar items and buy-again read it
     wanted: dict[str, Iterator[pa.Table]] = {}  # generators: nothing is computed before the peek below
     if cfg.embeddings:
-        wanted["item_embeddings"] = item_embedding_tables(
+        wanted[schema.ExportTable.ITEM_EMBEDDINGS] = item_embedding_tables(
             bundle, model_name=model["name"], model_version=model["version"], chunk_size=cfg.chunk_size
         )
     if cfg.similar_items:
-        wanted["similar_items"] = similar_item_tables(
+        wanted[schema.ExportTable.SIMILAR_ITEMS] = similar_item_tables(
             bundle.scorer(features, rules=rules),
             cfg.similar_k,
             model_name=model["name"],

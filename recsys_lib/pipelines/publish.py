@@ -27,11 +27,19 @@ from recsys_lib.export.publish import (
 )
 from recsys_lib.pipelines.context import RunContext
 from recsys_lib.pipelines.export import BUY_AGAIN, PROFILES, TABLE, USER_TABLES
+from recsys_lib.schema import ExportTable
 from recsys_lib.storage import layout
 from recsys_lib.storage.retention import clear_staging, prune
 
 log = logging.getLogger(__name__)
-_ORDER = ("item_embeddings", "similar_items", "user_embeddings", PROFILES, BUY_AGAIN, TABLE)
+_ORDER: tuple[str, ...] = (
+    ExportTable.ITEM_EMBEDDINGS,
+    ExportTable.SIMILAR_ITEMS,
+    ExportTable.USER_EMBEDDINGS,
+    PROFILES,
+    BUY_AGAIN,
+    TABLE,
+)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:

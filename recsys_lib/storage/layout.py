@@ -11,9 +11,10 @@ from datetime import date
 
 from recsys_lib.config import NAME_PATTERN
 from recsys_lib.errors import ConfigError
+from recsys_lib.schema import ExportTable
 
 _NAME_RE = re.compile(NAME_PATTERN)
-EXPORT_TABLES = ("user_topk", "similar_items", "user_embeddings", "item_embeddings", "user_profiles", "buy_again")
+EXPORT_TABLES: tuple[ExportTable, ...] = tuple(ExportTable)
 
 
 def check_dataset(dataset: str) -> str:
@@ -162,13 +163,25 @@ def export_staging_prefix(table: str, dataset: str, ds: str, attempt: str) -> st
     return export_staging_root(table, dataset) + f"dt={check_ds(ds)}/{attempt}/"
 
 
+_STAGED_OBJECT = re.compile(
+    r"exports/(?P<table>[^/]+)/dataset=(?P<dataset>[^/]+)/_staging/dt=(?P<dt>[^/]+)/(?P<attempt>[^/]+)/(?P<name>[^/]+)"
+)
+
+
+def parse_staged_object(key: str) -> dict[str, str] | None:
+    """``{"table", "dataset", "dt", "attempt", "name"}`` of a key that :func:`export_staging_prefix`
+    plus an object name built; None for any other key."""
+    found = _STAGED_OBJECT.fullmatch(key)
+    return None if found is None else found.groupdict()
+
+
 def latest_pointer_key(table: str, dataset: str) -> str:
     """The pointer to the newest published partition, written last."""
     return f"exports/{_check_table(table)}/dataset={check_dataset(dataset)}/_latest.json"
 
 
 #: The table whose ``_latest.json`` is the one pointer of the whole export set.
-EXPORT_SET_TABLE = "user_topk"
+EXPORT_SET_TABLE = ExportTable.USER_TOPK
 
 
 def export_set_pointer_key(dataset: str) -> str:

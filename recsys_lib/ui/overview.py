@@ -127,7 +127,7 @@ def _export(store: ObjectStore, dataset: str) -> dict[str, Any]:
     from recsys_lib.export.publish import MANIFEST
 
     manifest = read_manifest(store, dataset)
-    uri = store.uri(layout.export_prefix("user_topk", dataset, manifest["dt"]) + MANIFEST)
+    uri = store.uri(layout.export_prefix(schema.ExportTable.USER_TOPK, dataset, manifest["dt"]) + MANIFEST)
     return {**manifest, "manifest_uri": uri}
 
 
@@ -141,7 +141,7 @@ def _profiles(store: ObjectStore, dataset: str) -> dict[str, Any] | None:
     from recsys_lib.export.publish import MANIFEST
     from recsys_lib.storage import parquet_to_frame
 
-    table = "user_profiles"
+    table = schema.ExportTable.USER_PROFILES
     try:
         manifest = read_manifest(store, dataset, table=table)
     except ExportNotFoundError:

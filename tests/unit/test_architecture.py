@@ -4,6 +4,7 @@ no import cycle between packages can come back unnoticed; MLflow is imported onl
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -46,3 +47,29 @@ def test_test_modules_have_unique_names() -> None:
     names = [path.name for path in (Path(__file__).resolve().parents[1]).rglob("test_*.py")]
     repeated = sorted({name for name in names if names.count(name) > 1})
     assert not repeated, f"rename one of each: {repeated}"
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    """Every string constant of ``path`` with its line, docstrings and f-string parts included."""
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+def test_export_tables_and_key_prefixes_are_spelled_in_one_module_each() -> None:
+    """Table names live in ``schema.ExportTable``, storage keys in ``storage/layout.py``: a literal
+    "user_topk" or "exports/..." anywhere else would drift from them."""
+    from recsys_lib.schema import ExportTable
+
+    names = {str(t) for t in ExportTable}
+    prefixes = ("exports/", "raw/", "snapshots/", "features/", "models/", "outcomes/", "ingested/", "quarantine/")
+    offenders = []
+    for path in (ROOT / "recsys_lib").rglob("*.py"):
+        if path.name == "schema.py" or path.relative_to(ROOT).as_posix() == "recsys_lib/storage/layout.py":
+            continue
+        for line, value in _string_literals(path):
+            if value in names or value.startswith(prefixes):
+                offenders.append(f"{path.relative_to(ROOT)}:{line} {value!r}")
+    assert offenders == []
