@@ -112,7 +112,8 @@ class PartStager:
     def _flush(self) -> None:
         if not self._pending:
             return
-        assert self._pool is not None, "PartStager is used outside its with block"
+        if self._pool is None:
+            raise RuntimeError("PartStager.add was called outside its with block")
         name = f"part-{self.shard:05d}-{len(self.parts) + len(self._in_flight):05d}-{self.attempt}.parquet"
         self._in_flight.append(self._pool.submit(self._upload, name, pa.concat_tables(self._pending)))
         self._pending, self._pending_rows = [], 0

@@ -87,7 +87,8 @@ class BPRModule(RecommenderModule):
         users, pos = users.long(), pos.long()
         neg = torch.randint(0, self.net.item.num_embeddings, pos.shape, device=pos.device)  # (batch,)
         optimizer = self.optimizers()
-        assert not isinstance(optimizer, list)  # configure_optimizers returns one
+        if isinstance(optimizer, list):
+            raise TypeError("MFBPR.configure_optimizers must return one optimizer")
         loss = self.loss_and_gradients(users, pos, neg, weight)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
