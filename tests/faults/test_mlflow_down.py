@@ -63,7 +63,8 @@ def test_mlflow_down_at_registration_fails_clearly_and_moves_no_alias(
         register.run(PARAMS, DAY2, **registration)
     assert str(raised.value) == (
         f"MLflow tracking server {server.url} is unreachable while evaluating and registering the new model "
-        "([Errno 111] Connection refused); no alias was changed, no version registered; retry once the server is back"
+        "([Errno 111] Connection refused; registry.max_retries=0, registry.request_timeout=30 s); "
+        "check MLFLOW_TRACKING_URI; no alias was changed, no version registered; retry once the server is back"
     )
 
     port = int(server.url.rsplit(":", 1)[1])

@@ -57,7 +57,7 @@ def strict_s3(tmp_path: Path) -> Iterator[str]:
 
 def test_an_s3_endpoint_on_a_closed_port(env: dict[str, str]) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
-    closed = {**env, "AWS_ENDPOINT_URL_S3": endpoint, "RECSYS_S3_MAX_ATTEMPTS": "1"}
+    closed = {**env, "AWS_ENDPOINT_URL_S3": endpoint, "RECSYS_S3_MAX_ATTEMPTS": "2"}
     status, lines, seconds = _recsys(*RECOMMEND, env=closed)
     assert status == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"recsys: error: cannot reach the S3 endpoint {endpoint} after 2 attempt(s) while ")

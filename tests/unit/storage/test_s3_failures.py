@@ -61,6 +61,9 @@ def test_no_credentials_at_all_say_which_to_set(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # an earlier test's session caches its credentials
     with pytest.raises(StorageAccessError, match=r"no usable S3 credentials .* set AWS_ACCESS_KEY_ID"):
         ObjectStore("some-bucket").get_bytes("k")
 
