@@ -37,12 +37,16 @@ def _params(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    """``recsys demo``: the whole product on local services, from nothing
+    (:func:`~recsys_lib.devstack.demo.run_demo`)."""
     from recsys_lib.devstack.demo import run_demo
 
     run_demo(Path(args.state_dir), keep=args.keep, n_users=args.users, epochs=args.epochs)
 
 
 def cmd_stack(args: argparse.Namespace) -> None:
+    """``recsys stack up|down``: start local S3 + MLflow and print their ``export`` lines (stdout,
+    for ``eval``), or stop the services recorded in ``<state-dir>/stack.json``."""
     from recsys_lib.devstack.services import Stack, start_stack, stop_stack
 
     state = Path(args.state_dir)
@@ -57,6 +61,8 @@ def cmd_stack(args: argparse.Namespace) -> None:
 
 
 def cmd_upload_raw(args: argparse.Namespace) -> None:
+    """``recsys upload-raw``: copy local files to ``raw/<dataset>/`` (or the daily partition
+    ``dt=DAY`` of ``--table``), keeping each file's name; an existing key is overwritten."""
     from recsys_lib.config import load_config
     from recsys_lib.storage import ObjectStore, layout
 
@@ -73,6 +79,8 @@ def cmd_upload_raw(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
+    """``recsys generate``: write a seeded synthetic shop to ``raw/<dataset>/`` (flat files, or
+    daily partitions with ``--partitioned``); ``--end`` is the first day not generated."""
     from recsys_lib.config import load_config
     from recsys_lib.sources import write_synthetic_shop
     from recsys_lib.storage import ObjectStore, layout
@@ -96,6 +104,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    """``recsys simulate``: land the next ``--days`` of simulated shopper responses to the latest
+    export and print their counts."""
     from recsys_lib.pipelines.simulate import run
 
     out = run({"dataset": args.dataset}, days=args.days, seed=args.seed, start=args.start)
@@ -107,6 +117,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_retrain(args: argparse.Namespace) -> None:
+    """``recsys retrain``: every stage in this process; one line per stage (seconds and its small
+    outputs) on stdout, a progress bar on stderr."""
     from tqdm import tqdm
 
     from recsys_lib.pipelines.runner import STAGES, retrain
@@ -128,6 +140,9 @@ def cmd_retrain(args: argparse.Namespace) -> None:
 
 
 def cmd_stage(args: argparse.Namespace) -> None:
+    """``recsys <stage>``: one pipeline stage; its result dict as JSON is the only thing on stdout
+    (library output goes to stderr), so a script can read the ``run_id`` or ``plan_uri`` the next
+    stage needs."""
     from tqdm import tqdm
 
     from recsys_lib.pipelines.runner import run_stage
@@ -157,6 +172,8 @@ def cmd_stage(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
+    """``recsys recommend``: one user's rows of the published ``user_topk`` (latest, or ``--ds``); a
+    user not in the export raises RecsysError."""
     from recsys_lib.config import load_config
     from recsys_lib.export import read_recommendations
     from recsys_lib.storage import ObjectStore
@@ -183,6 +200,8 @@ def _exported_id(user: str, pseudonymized: bool) -> str:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
+    """``recsys profile``: one user's ``user_profiles`` row as aligned ``column  value`` lines; a
+    user without a profile raises RecsysError."""
     from recsys_lib import schema
     from recsys_lib.config import load_config
     from recsys_lib.export import read_recommendations
@@ -222,6 +241,8 @@ def _missing(value: Any) -> bool:
 
 
 def cmd_outcomes(args: argparse.Namespace) -> None:
+    """``recsys outcomes``: build the outcome report of ``--export-dt`` as of ``--ds``, print each
+    arm's metrics and the verdict, and where the report was written."""
     from recsys_lib.outcomes.summary import summary
     from recsys_lib.pipelines import outcomes
 
@@ -232,6 +253,8 @@ def cmd_outcomes(args: argparse.Namespace) -> None:
 
 
 def cmd_similar(args: argparse.Namespace) -> None:
+    """``recsys similar``: an item's rows of the published ``similar_items``; an item without
+    neighbours raises RecsysError."""
     from recsys_lib import schema
     from recsys_lib.config import load_config
     from recsys_lib.export import read_recommendations
@@ -247,6 +270,8 @@ def cmd_similar(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    """``recsys serve``: validate the service config once here, hand it to uvicorn's workers through
+    ``$RECSYS_SERVE_SPEC`` and serve until interrupted; needs the ``serve`` extra."""
     from recsys_lib.extras import require_extra
 
     require_extra("serve", "fastapi", "uvicorn", "prometheus_client", feature="recsys serve")
@@ -288,6 +313,7 @@ def _user_lookup(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``recsys`` argument parser; each sub-command sets ``func``, the ``cmd_*`` that runs it."""
     parser = argparse.ArgumentParser(
         prog="recsys",
         description="recsys: the recommendation pipeline from a shell, without Airflow.",
@@ -437,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``recsys`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status: 0 on
+    success, 1 for an error the user can act on (one line on stderr, the traceback only with
+    ``-v``), 130 on Ctrl-C. Any other exception is a bug and propagates with its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"

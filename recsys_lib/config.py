@@ -36,6 +36,8 @@ class _Frozen(BaseModel):
 
 
 class StorageConfig(_Frozen):
+    """Where the pipeline's tables live in S3, and how patiently S3 calls are retried."""
+
     bucket: str = Field("recsys", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     """S3 bucket that holds every table (raw, snapshots, features, exports)."""
     prefix: str = Field("", pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$")
@@ -137,6 +139,8 @@ def _check_canonical(columns: dict[str, str], dtypes: dict[str, str], key: str) 
 
 
 class DataConfig(_Frozen):
+    """Which raw data a run reads: dataset, source format, accepted event types and the training window."""
+
     dataset: str = Field("shop", pattern=NAME_PATTERN)
     """Dataset name: selects ``raw/<dataset>/`` and partitions every table by ``dataset=``."""
     source: SourceName = Field("canonical", title="Source format")
@@ -172,6 +176,8 @@ class DataConfig(_Frozen):
 
 
 class FeaturesConfig(_Frozen):
+    """How events become weighted (user, item) interactions, and how they are split into train, validation and test."""
+
     event_weights: dict[str, float] = {
         schema.VIEW: 1.0,
         schema.ADD_TO_CART: 3.0,
@@ -209,6 +215,8 @@ class FeaturesConfig(_Frozen):
 
 
 class ItemKNNConfig(_Frozen):
+    """Settings of the item-item cosine model (:mod:`recsys_lib.models.item_knn`)."""
+
     neighbours: int = Field(100, ge=1)
     """Most similar items kept per item; the rest of its similarity row is zero."""
     shrinkage: float = Field(10.0, ge=0.0)
@@ -245,6 +253,8 @@ class SequentialConfig(_Frozen):
 
 
 class TwoTowerConfig(_Frozen):
+    """Item content tower of the two-tower model: hash buckets of titles, categories and prices, and id dropout."""
+
     title_buckets: int = Field(2**14, ge=16)
     """Hash buckets for lower-cased title tokens in the item content tower."""
     category_buckets: int = Field(1024, ge=2)
@@ -257,6 +267,9 @@ class TwoTowerConfig(_Frozen):
 
 
 class ModelConfig(_Frozen):
+    """Which model is trained and its size; each model family's own settings in a sub-section. A
+    SASRec ``embedding_dim`` not divisible by ``sequential.n_heads`` is refused."""
+
     name: ModelName = "mf_bpr"
     """Model to train: ``popularity`` (baseline), ``item_knn`` (item-item cosine), ``mf_bpr``
     (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence), ``gru4rec``
@@ -275,6 +288,8 @@ class ModelConfig(_Frozen):
 
 
 class TrainConfig(_Frozen):
+    """The training loop: epochs, batch, optimiser, seeding, validation cadence, early stopping and refit."""
+
     epochs: int = Field(20, ge=1, le=1000, title="Training epochs")
     """Passes over the training interactions."""
     batch_size: int = Field(1024, ge=1)
@@ -317,6 +332,10 @@ class TrainConfig(_Frozen):
 
 
 class EvaluationConfig(_Frozen):
+    """Offline metrics and promotion: the cut-offs reported, the metric that decides promotion (one
+    of ``{ndcg,recall,hr,mrr}_at_{k}`` for a k in ``ks``), its margin, and offline or online
+    promotion."""
+
     ks: tuple[int, ...] = (10, 20, 50)
     """Cut-offs at which every ranking metric is reported."""
     promotion_metric: str = "ndcg_at_10"
@@ -341,6 +360,8 @@ class EvaluationConfig(_Frozen):
 
 
 class RegistryConfig(_Frozen):
+    """MLflow names and request limits: registered model, experiment, UI address, retries and timeouts."""
+
     ui_url: str | None = Field(None, pattern=r"^https?://")
     """Address of the MLflow UI that the Recommendations page links runs to, when it differs from
     ``MLFLOW_TRACKING_URI`` (e.g. a proxy); ``RECSYS_MLFLOW_UI_URL``."""
@@ -358,6 +379,8 @@ class RegistryConfig(_Frozen):
 
 
 class ExportConfig(_Frozen):
+    """The batch export: list length, scoring chunks, part sizes, shards, and which extra tables are published."""
+
     k: int = Field(10, ge=1, le=1000, title="Recommendations per user")
     """Recommendations written per user."""
     chunk_size: int = Field(1024, ge=1)
@@ -578,10 +601,15 @@ class ValidationConfig(_Frozen):
         return self
 
     def severity_of(self, check: str) -> Severity:
+        """``fail`` or ``warn`` for dataset-level check ``check``: the configured override, else the
+        default (``warn`` for ``catalogue_categories``, ``fail`` for every other check)."""
         return self.severity.get(check, DEFAULT_SEVERITY.get(check, "fail"))  # type: ignore[call-overload]
 
 
 class PipelineConfig(_Frozen):
+    """Every setting of a pipeline run, one section per concern; built by :func:`load_config`,
+    frozen, and unknown keys are refused."""
+
     storage: StorageConfig = StorageConfig()
     data: DataConfig = DataConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -598,10 +626,12 @@ class PipelineConfig(_Frozen):
 
     @property
     def registered_model_name(self) -> str:
+        """MLflow registered model name: ``registry.model_name``, or ``recsys-<dataset>`` when unset."""
         return self.registry.model_name or f"recsys-{self.data.dataset}"
 
     @property
     def experiment_name(self) -> str:
+        """MLflow experiment name: ``registry.experiment``, or ``recsys-<dataset>`` when unset."""
         return self.registry.experiment or f"recsys-{self.data.dataset}"
 
     @field_validator("data")

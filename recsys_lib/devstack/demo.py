@@ -43,6 +43,9 @@ def dags_folder() -> Path:
 
 
 def airflow_env(home: Path, stack: Stack) -> dict[str, str]:
+    """Environment for the demo's ``airflow`` commands: ours plus the stack's client variables,
+    ``AIRFLOW_HOME`` at ``home``, the repository's DAGs, no example DAGs, and this interpreter's
+    bin/ first on ``PATH``."""
     bin_dir = str(Path(sys.executable).parent)
     return {
         **os.environ,
@@ -84,6 +87,10 @@ def run_dag(
 
 
 def run_demo(state_dir: Path, *, keep: bool = False, n_users: int = 2000, epochs: int = 20) -> None:
+    """Run the demo's seven steps in ``state_dir`` (wiped first): stack, synthetic shop, champion
+    and challenger DAG runs, a simulated week, the outcomes DAG, and the summary. The services
+    are stopped at the end, even on failure, unless ``keep``; a failed DAG run raises SystemExit
+    naming its log."""
     from recsys_lib.sources import write_synthetic_shop
     from recsys_lib.storage import ObjectStore
 

@@ -33,6 +33,9 @@ MLFLOW_ARTIFACT_BUCKET = "mlflow-artifacts"
 
 @dataclass(frozen=True)
 class Service:
+    """One running local service, as recorded in ``stack.json``: ``pid`` leads its process group,
+    ``url`` is its ``http://127.0.0.1:<port>`` address and ``log`` the file its output goes to."""
+
     name: str
     pid: int
     url: str
@@ -41,6 +44,9 @@ class Service:
 
 @dataclass(frozen=True)
 class Stack:
+    """The local S3 and MLflow services and the data bucket; persisted as ``<state_dir>/stack.json``
+    so another command can find or stop them."""
+
     s3: Service
     mlflow: Service
     bucket: str
@@ -58,6 +64,7 @@ class Stack:
         }
 
     def save(self) -> Path:
+        """Write ``<state_dir>/stack.json`` (overwriting it) and return its path."""
         path = Path(self.state_dir) / "stack.json"
         path.write_text(
             json.dumps(
@@ -74,11 +81,15 @@ class Stack:
 
     @classmethod
     def load(cls, state_dir: str | Path) -> Stack:
+        """The stack recorded in ``<state_dir>/stack.json`` by :meth:`save`; raises
+        FileNotFoundError when there is none. Does not check that the processes still run."""
         data = json.loads((Path(state_dir) / "stack.json").read_text())
         return cls(Service(**data["s3"]), Service(**data["mlflow"]), data["bucket"], data["state_dir"])
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it); another process may
+    take it before it is used."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -272,6 +283,7 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
 
 
 def stop_stack(stack: Stack) -> None:
+    """Stop MLflow, then moto (each whole process group), and remove ``stack.json``."""
     stop_pid(stack.mlflow.pid)
     stop_pid(stack.s3.pid)
     (Path(stack.state_dir) / "stack.json").unlink(missing_ok=True)

@@ -14,6 +14,9 @@ from recsys_lib.storage import ObjectStore, layout
 
 
 def print_summary(store: ObjectStore, stack: Stack, dataset: str, items: pd.DataFrame, n_users: int = 3) -> None:
+    """Print what the demo produced: MLflow UI, the champion version, the published export and
+    validation report, test NDCG@10 against popularity, and the top five of ``n_users`` users
+    beside the categories they browse. Raises SystemExit when no champion is registered."""
     name = f"recsys-{dataset}"
     champion = registry.version_by_alias(name, CHAMPION)
     if champion is None:

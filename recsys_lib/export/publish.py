@@ -46,6 +46,10 @@ _IN_FLIGHT = 2  # encoded parts waiting for upload while the next chunk is score
 
 @dataclass(frozen=True)
 class PartFile:
+    """One staged Parquet part as listed in ``_parts.json`` and the manifest: its file name, row
+    count, size in bytes, SHA-256 of its bytes (what the reader verifies), the ETag S3 returned
+    for the upload, and the shard that wrote it."""
+
     name: str
     rows: int
     size: int
@@ -92,6 +96,9 @@ class PartStager:
             self._pool.shutdown(wait=True)
 
     def add(self, rows: pa.Table | pd.DataFrame) -> None:
+        """Queue ``rows`` for upload, in order, cut into parts of at most ``rows_per_file`` rows; a
+        full part goes to the upload thread, and the call waits for the oldest upload whenever more
+        than two parts are in flight. RuntimeError outside the ``with`` block."""
         frame = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
         for start in range(0, frame.num_rows, self.rows_per_file):
             piece = frame.slice(start, self.rows_per_file)

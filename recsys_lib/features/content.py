@@ -23,6 +23,9 @@ MISSING = 0
 
 @dataclass(frozen=True)
 class ItemContent:
+    """Every item's content features as integer arrays aligned to ``item_idx`` (0 means missing);
+    the title tokens are flattened with offsets, the EmbeddingBag layout."""
+
     title_tokens: np.ndarray
     """(n_tokens,) int64 hashed title tokens of every item, item after item (an EmbeddingBag input)."""
     title_offsets: np.ndarray

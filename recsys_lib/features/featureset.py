@@ -27,6 +27,10 @@ _WINDOWS = (schema.TRAIN, schema.VALIDATION, schema.TEST)
 
 @dataclass(frozen=True)
 class FeatureSet:
+    """The tables one training run reads, in index space: id encoders, the catalogue, the train /
+    validation / test splits and every purchase; frozen, and saved and loaded as Parquet under a
+    prefix."""
+
     user_ids: np.ndarray
     """(n_users,) raw user ids; position = ``user_idx``. Sorted, so encoding is stable."""
     item_ids: np.ndarray
@@ -47,10 +51,12 @@ class FeatureSet:
 
     @property
     def n_users(self) -> int:
+        """Users in the encoder, with or without training interactions."""
         return len(self.user_ids)
 
     @property
     def n_items(self) -> int:
+        """Items in the encoder: the catalogue plus items met only in events."""
         return len(self.item_ids)
 
     def matrix(self, *splits: str) -> sp.csr_matrix:
@@ -129,6 +135,9 @@ class FeatureSet:
 
     @classmethod
     def load(cls, store: ObjectStore, prefix: str) -> FeatureSet:
+        """The feature set :meth:`save` wrote under ``prefix``; features saved before buy-again
+        existed load with an empty purchase table. Raises ObjectNotFoundError when a table is
+        missing."""
         users = store.get_frame(prefix + "users.parquet")
         tables = {name: store.get_frame(prefix + f"{name}.parquet") for name in _TABLES}
         key = prefix + f"{PURCHASES}.parquet"

@@ -20,6 +20,9 @@ from recsys_lib import schema
 
 @dataclass(frozen=True)
 class UserHistory:
+    """Each user's item sequence in CSR layout (``indptr``, ``items``), for ``n_users`` users over
+    an index space of ``n_items`` items; a user may meet an item more than once."""
+
     indptr: np.ndarray
     """(n_users + 1,) int64: user u's items are ``items[indptr[u]:indptr[u + 1]]``."""
     items: np.ndarray
@@ -28,10 +31,12 @@ class UserHistory:
 
     @property
     def n_users(self) -> int:
+        """Users covered, with or without items: ``len(indptr) - 1``."""
         return len(self.indptr) - 1
 
     @classmethod
     def empty(cls, n_users: int, n_items: int) -> UserHistory:
+        """``n_users`` users without any item."""
         return cls(np.zeros(n_users + 1, dtype=np.int64), np.empty(0, dtype=np.int64), n_items)
 
     @classmethod

@@ -47,6 +47,8 @@ _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2
 
 
 class ScoredItem(BaseModel):
+    """One listed item: its id, the model's score, and why it is listed (the history item behind it, the kind)."""
+
     item_id: str
     score: float | None = Field(description="the model's score; null for a re-ranked item it does not score")
     reason_item_id: str | None = Field(None, description="the history item this one is recommended because of")
@@ -56,6 +58,9 @@ class ScoredItem(BaseModel):
 
 
 class Ranking(BaseModel):
+    """The answer to ``/recommend`` and ``/rerank``: items best first, where the user's history came
+    from, the model version that ranked them, and the request's unknown item ids."""
+
     items: list[ScoredItem]
     source: str = Field(description="model (the user's stored history), session, or popularity (the fallback)")
     model_name: str
@@ -64,6 +69,9 @@ class Ranking(BaseModel):
 
 
 class Health(BaseModel):
+    """The answer to ``/healthz``: what is served (version, kind, since when, from which export's
+    features), the catalogue's size, and the last poll and its error."""
+
     status: str = Field(description="ok, degraded (serving, but the newest champion failed to load) or unavailable")
     model_name: str
     model_version: str | None

@@ -13,11 +13,20 @@ log = logging.getLogger(__name__)
 
 
 class Source(Protocol):
+    """Where :class:`ModelHolder` gets its model; ``name`` appears in logs and errors. Implemented
+    by :class:`~recsys_lib.live.source.ChampionSource` and
+    :class:`~recsys_lib.live.source.BundleFolderSource`."""
+
     name: str
 
-    def target(self) -> Target | None: ...
+    def target(self) -> Target | None:
+        """What should be served now, None when there is nothing to serve yet; a target equal to the
+        served one means no reload. May raise when the registry or S3 cannot be reached."""
+        ...
 
-    def load(self, target: Target) -> Loaded: ...
+    def load(self, target: Target) -> Loaded:
+        """``target`` loaded and ready to answer; raises when any part of it cannot be read."""
+        ...
 
 
 class ModelHolder:
@@ -71,6 +80,7 @@ class ModelHolder:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the polling thread, waiting up to 10 s for a refresh in progress; the loaded model stays served."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -46,6 +46,7 @@ class Loaded:
 
     @property
     def version(self) -> str:
+        """The served model version (``local`` for a bundle folder)."""
         return self.target.version
 
 
@@ -97,9 +98,11 @@ class BundleFolderSource:
         self.name = f"bundle:{path.name}"
 
     def target(self) -> Target:
+        """Always the same target: the folder never changes, so it is loaded once."""
         return Target("local", str(self.path))
 
     def load(self, target: Target) -> Loaded:
+        """The bundle in the folder, served from its own history; ModelError naming the folder if it holds none."""
         bundle = ModelBundle.load(self.path)  # ModelError naming the folder when it is not a bundle
         scorer = LiveScorer(BundleScorer.own_users(bundle))
         return Loaded(scorer, self.name, target, bundle.model.name, datetime.now(UTC))

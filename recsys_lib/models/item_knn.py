@@ -57,6 +57,8 @@ class ItemKNN(Recommender):
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
         logger: RunLogger | None = None,
     ) -> ItemKNN:
+        """Build the similarity from the binarised train matrix in one pass (no epochs), a block of
+        :data:`_ITEM_BLOCK` items at a time; validation and test are not read. Returns self."""
         self.check_fits(features)
         knn = self.config.item_knn
         x = features.matrix("train")  # (n_users, n_items) summed weights
@@ -81,6 +83,9 @@ class ItemKNN(Recommender):
         return self
 
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """``(n,) -> (n, n_items)`` float32: each user's recency-weighted distinct history items
+        times the similarity; items without a neighbour in the history score 0. Raises ModelError
+        when ``history`` has another item count."""
         if history.n_items != self.n_items:
             raise ModelError(f"history has {history.n_items} items, the item_knn model {self.n_items}")
         users = user_idx.cpu().numpy().astype(np.int64)
@@ -142,6 +147,7 @@ class ItemKNN(Recommender):
         return reasons
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The similarity CSR as ``indptr`` (n_items + 1,), ``indices`` and ``data`` (nnz,) tensors."""
         s = self.similarity
         return {
             "indptr": torch.from_numpy(s.indptr.astype(np.int64)),  # (n_items + 1,)
@@ -151,6 +157,8 @@ class ItemKNN(Recommender):
 
     @classmethod
     def from_state(cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]) -> ItemKNN:
+        """Rebuild from :meth:`state`; ModelError naming the problem when a tensor is missing, or
+        they do not form a valid ``(n_items, n_items)`` CSR (before any index reaches scipy)."""
         missing = sorted({"indptr", "indices", "data"} - set(state))
         if missing:
             raise ModelError(f"item_knn state lacks {missing}; it needs 'indptr', 'indices' and 'data'")

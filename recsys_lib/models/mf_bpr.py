@@ -83,6 +83,10 @@ class BPRModule(RecommenderModule):
         self._pairs = 0
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """One manual-optimisation step on a batch of positive pairs ``(users, items, weights)``:
+        draw one uniform negative per pair, set the closed-form row gradients and step
+        :class:`RowAdam`. Logs the epoch's pair-weighted ``train_loss`` once, on its last batch.
+        Returns the batch's loss."""
         users, pos, weight = batch  # (batch,) int32, (batch,) int32, (batch,) float32
         users, pos = users.long(), pos.long()
         neg = torch.randint(0, self.net.item.num_embeddings, pos.shape, device=pos.device)  # (batch,)
@@ -132,6 +136,7 @@ class BPRModule(RecommenderModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """One :class:`RowAdam` over the three embedding tables; weight decay is in the loss, not here."""
         return RowAdam(list(self.net.parameters()), lr=self.learning_rate)
 
 
@@ -152,23 +157,32 @@ class MatrixFactorizationBPR(NeuralRecommender):
     net: MFNet
 
     def build_net(self) -> MFNet:
+        """An :class:`MFNet` of ``n_users x n_items`` with ``embedding_dim`` dimensions, drawn from
+        torch's current seed."""
         return MFNet(self.n_users, self.n_items, self.config.embedding_dim)
 
     def training_module(self, features: FeatureSet, train: TrainConfig) -> BPRModule:
+        """A :class:`BPRModule` with the run's learning rate and weight decay."""
         return BPRModule(self.net, train.learning_rate, train.weight_decay)
 
     def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+        """Every train pair once per epoch, shuffled from ``train.seed``, in batches of ``train.batch_size``."""
         return positive_pairs_loader(features.train, train.batch_size, train.seed)
 
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """``(n,) -> (n, n_items)`` float32 ``<p_u, q_i> + b_i`` on the network's device;
+        ``history`` is not read (a user's vector is learned)."""
         with torch.no_grad():
             return self.net.score_all(user_idx.to(self.device)).float()  # (n, n_items)
 
     def item_vectors(self) -> np.ndarray:
+        """``(n_items, dim)`` float32 copy of the item embeddings ``q``."""
         return self.net.item.weight.detach().cpu().float().numpy().copy()  # (n_items, dim)
 
     def item_bias(self) -> np.ndarray:
+        """``(n_items,)`` float32 copy of the item biases ``b``, which :meth:`score_users` adds."""
         return self.net.item_bias.weight.detach().cpu().float().numpy().ravel().copy()  # (n_items,)
 
     def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray:
+        """``(n, dim)`` float32 copy of the learned user embeddings ``p`` of ``user_idx``; ``history`` is not read."""
         return self.net.user.weight.detach().cpu().float().numpy()[np.asarray(user_idx, dtype=np.int64)]

@@ -119,15 +119,19 @@ class NeuralRecommender(Recommender):
 
     @property
     def device(self) -> torch.device:
+        """Where the network's weights are (CPU after :meth:`fit`, which moves them back)."""
         return next(self.net.parameters()).device
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The network's ``state_dict`` as detached, contiguous CPU copies that later training leaves unchanged."""
         return {k: v.detach().cpu().clone().contiguous() for k, v in self.net.state_dict().items()}
 
     @classmethod
     def from_state(
         cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
     ) -> NeuralRecommender:
+        """Rebuild a fitted model from :meth:`state` in eval mode; ModelError when the tensors do
+        not fit ``n_users x n_items`` and the config (strict load: no missing or extra keys)."""
         model = cls(n_users, n_items, config)
         model.prepare_state(state)
         try:

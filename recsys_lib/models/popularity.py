@@ -40,21 +40,26 @@ class PopularityRecommender(Recommender):
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
         logger: RunLogger | None = None,
     ) -> PopularityRecommender:
+        """Sum each item's train weights in one pass; validation and test are not read. Returns self."""
         self.check_fits(features)
         totals = np.asarray(features.matrix("train").sum(axis=0), dtype=np.float64).ravel()  # (n_items,)
         self.item_scores = torch.from_numpy(totals.astype(np.float32))
         return self
 
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """``(n,) -> (n, n_items)`` float32, the same row for every user; a read-only broadcast
+        view, so copy it before writing. ``history`` is not read."""
         return self.item_scores.expand(len(user_idx), -1)  # (n, n_items), a read-only view
 
     def state(self) -> dict[str, torch.Tensor]:
+        """``item_scores`` (n_items,) float32, a copy."""
         return {"item_scores": self.item_scores.clone()}
 
     @classmethod
     def from_state(
         cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
     ) -> PopularityRecommender:
+        """Rebuild from :meth:`state`; ModelError unless ``item_scores`` has shape ``(n_items,)``."""
         scores = state.get("item_scores")
         if scores is None or tuple(scores.shape) != (n_items,):
             got = None if scores is None else tuple(scores.shape)

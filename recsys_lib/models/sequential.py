@@ -166,6 +166,7 @@ class GRU4RecNet(SequenceNet):
             self.item.weight[n_items].zero_()
 
     def item_weights(self) -> torch.Tensor:
+        """``(n_items, dim)`` item embeddings, without the padding row (index ``n_items``)."""
         return self.item.weight[: self.n_items]
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
@@ -183,6 +184,9 @@ class NextItemModule(RecommenderModule):
         self.net, self.cfg, self.train_cfg = net, cfg, train
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Cross-entropy of the next item at every non-padded position of ``(inputs, targets)`` (B,
+        L), over the catalogue or the sampled negatives per ``sequential.loss``; logs
+        ``train_loss`` per epoch."""
         inputs, targets = batch  # (B, L) each, -1 padded
         valid = targets != PAD  # (B, L) positions with a next item to predict
         hidden = self.net.encode(inputs)  # (B, L, dim)
@@ -234,9 +238,12 @@ class SequenceRecommender(NeuralRecommender):
     net: SequenceNet
 
     def training_module(self, features: FeatureSet, train: TrainConfig) -> NextItemModule:
+        """A :class:`NextItemModule` over this network with the ``sequential`` settings."""
         return NextItemModule(self.net, self.config.sequential, train)
 
     def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+        """Next-item examples from every user with at least two train items (their newest
+        ``sequential.max_length + 1``), batched by length and shuffled from ``train.seed``."""
         return next_item_loader(features.history(), self.config.sequential.max_length, train.batch_size, train.seed)
 
     def _last_hidden(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
@@ -244,13 +251,18 @@ class SequenceRecommender(NeuralRecommender):
         return self.net.encode(seq)[:, -1]  # (n, dim) state after the newest item
 
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """``(n,) -> (n, n_items)`` float32: the hidden state after each user's newest
+        ``max_length`` items of ``history`` against every item vector; a user without history is
+        scored from padding alone."""
         with torch.no_grad():
             return (self._last_hidden(user_idx, history) @ self.net.item_weights().T).float()  # (n, n_items)
 
     def item_vectors(self) -> np.ndarray:
+        """``(n_items, dim)`` float32 copy of the item vectors the hidden states are scored against."""
         return self.net.item_weights().detach().cpu().float().numpy().copy()  # (n_items, dim)
 
     def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray:
+        """``(n, dim)`` float32: each user's hidden state after the newest items of ``history``."""
         with torch.no_grad():
             users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
             return self._last_hidden(users, history).cpu().float().numpy()  # (n, dim)
@@ -262,6 +274,8 @@ class SASRec(SequenceRecommender):
     name: ClassVar[str] = "sasrec"
 
     def build_net(self) -> SASRecNet:
+        """A :class:`SASRecNet` of ``n_items`` items with ``embedding_dim`` dimensions and the
+        ``sequential`` settings."""
         return SASRecNet(self.n_items, self.config.embedding_dim, self.config.sequential)
 
 
@@ -271,4 +285,6 @@ class GRU4Rec(SequenceRecommender):
     name: ClassVar[str] = "gru4rec"
 
     def build_net(self) -> GRU4RecNet:
+        """A :class:`GRU4RecNet` of ``n_items`` items with ``embedding_dim`` dimensions and the
+        ``sequential`` settings."""
         return GRU4RecNet(self.n_items, self.config.embedding_dim, self.config.sequential)

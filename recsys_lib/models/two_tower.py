@@ -121,11 +121,15 @@ class TwoTower(SequenceRecommender):
         super().__init__(n_users, n_items, config)
 
     def prepare(self, features: FeatureSet) -> None:
+        """Encode the catalogue's content (hashed into the ``two_tower`` bucket counts) and mark the
+        items with train interactions, both of which the network is built around."""
         tt = self.config.two_tower
         self.content = encode_content(features.items, tt.title_buckets, tt.category_buckets, tt.price_buckets)
         self.known = _known_items(features)
 
     def build_net(self) -> TwoTowerNet:
+        """A :class:`TwoTowerNet` over the content and known-item mask of :meth:`prepare` (before
+        it, every field is missing)."""
         cfg = self.config
         return TwoTowerNet(
             self.n_items, cfg.embedding_dim, self.content, self.known, cfg.two_tower, cfg.sequential.dropout

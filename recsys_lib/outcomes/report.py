@@ -76,6 +76,7 @@ class Window:
 
     @property
     def complete(self) -> bool:
+        """Whether every day of the window had landed: only a complete report counts towards online promotion."""
         return self.days_observed >= self.window_days
 
     @property
@@ -89,6 +90,8 @@ class Window:
         return self.start + pd.Timedelta(days=min(self.days_observed, self.window_days))
 
     def to_dict(self) -> dict[str, Any]:
+        """The window as the report's JSON: export date, first and last observed day
+        (``YYYY-MM-DD``, UTC), days expected and observed, and whether it is complete."""
         last = (self.end - pd.Timedelta(days=1)).date().isoformat()
         return {
             "export_dt": self.export_dt,

@@ -59,6 +59,8 @@ class Estimate:
     """Whether ``value`` is a share of ``units`` (compared with the pooled two-proportion test)."""
 
     def to_dict(self) -> dict[str, float | int | None]:
+        """The estimate as report JSON: value, ``ci_low``/``ci_high``, numerator, denominator and
+        ``users``; ``nan`` becomes null; the variance and the kind are left out."""
         return {
             "value": _json(self.value),
             "ci_low": _json(self.low),
@@ -82,6 +84,7 @@ class Difference:
     p_adjusted: float = math.nan
 
     def to_dict(self) -> dict[str, float | None]:
+        """The comparison as report JSON: value, interval, z, raw and adjusted p-values; ``nan`` becomes null."""
         return {
             "value": _json(self.value),
             "ci_low": _json(self.low),

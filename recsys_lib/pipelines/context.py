@@ -17,6 +17,9 @@ from recsys_lib.storage import ObjectStore, layout
 
 @dataclass(frozen=True)
 class RunContext:
+    """One pipeline run: its validated config, logical date and data interval end, and the Airflow
+    run it belongs to; built once per task by :meth:`create`."""
+
     config: PipelineConfig
     ds: str
     """Logical date ``YYYY-MM-DD``: every output of the run is partitioned by it."""
@@ -57,10 +60,12 @@ class RunContext:
 
     @cached_property
     def store(self) -> ObjectStore:
+        """The run's object store (bucket and prefix from config), made on first use and reused."""
         return ObjectStore.from_config(self.config.storage)
 
     @property
     def dataset(self) -> str:
+        """The dataset name every key of the run is partitioned by."""
         return self.config.data.dataset
 
     def lineage_tags(self, **more: str) -> dict[str, str]:

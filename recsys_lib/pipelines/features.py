@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, snapshot_uri: str) -> dict[str, Any]:
+    """Build the features of the validated snapshot at ``snapshot_uri`` and write them under
+    ``features/dataset=<d>/dt=<ds>/``, replacing an earlier run's; returns ``features_uri`` and
+    row counts per table."""
     ctx = RunContext.create(params, ds)
     prefix = ctx.store.key_from_uri(snapshot_uri)
     events = ctx.store.get_frame(prefix + "events.parquet", columns=EVENT_COLUMNS)  # price, session, ...: not read

@@ -43,6 +43,13 @@ _ORDER: tuple[str, ...] = (
 
 
 def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str, Any]:
+    """Publish every table the export plan at ``plan_uri`` staged, ``user_topk`` last, then move the
+    export set's ``_latest.json`` once, clear staging and (when set) prune past
+    ``storage.retention_days``.
+
+    Nothing is published unless every shard finished and matches its ``_parts.json``; a plan of
+    another dataset or date, or not a plan, raises. A retry keeps the tables already published.
+    Returns the manifest URI, row counts, the model version and the Asset event's ``extra``."""
     ctx = RunContext.create(params, ds)
     store = ctx.store
     plan = read_plan(store, plan_uri, ctx.dataset, ds)

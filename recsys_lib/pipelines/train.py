@@ -31,6 +31,10 @@ def run(
     snapshot_uri: str,
     dag_run_id: str | None = None,
 ) -> dict[str, Any]:
+    """Fit the configured model on the features at ``features_uri`` in an MLflow run (a new one, or
+    the ``mlflow run`` project's) with params, the validation report, the snapshot as its input and
+    per-epoch metrics, and store the model bundle under ``models/``. The run ends ``FAILED`` if
+    anything raises. Returns ``run_id``, ``bundle_uri`` and the model name."""
     ctx = RunContext.create(params, ds, dag_run_id=dag_run_id)
     cfg = ctx.config
     features = FeatureSet.load(ctx.store, ctx.store.key_from_uri(features_uri))

@@ -42,6 +42,9 @@ _REQUIREMENTS = [
 
 @dataclass(frozen=True)
 class RegisteredVersion:
+    """One version of a registered model: its name and version number, the run that logged it and
+    the ``models:/<name>/<version>`` URI that loads it."""
+
     name: str
     version: str
     run_id: str | None
@@ -142,6 +145,7 @@ def log_metrics(
 
 
 def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    """Set each of ``tags`` on the run, one request per tag; an existing tag's value is replaced."""
     client = _client()
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
@@ -177,6 +181,7 @@ def log_artifacts(run_id: str, local_dir: str | Path, artifact_path: str) -> Non
 
 
 def end_run(run_id: str, status: str = "FINISHED") -> None:
+    """Mark the run terminated with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``) and its end time."""
     _client().set_terminated(run_id, status)
 
 
@@ -271,14 +276,18 @@ def version_by_alias(name: str, alias: str) -> RegisteredVersion | None:
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
+    """Point ``alias`` of registered model ``name`` at ``version``, moving it from the version that
+    held it in one request (it is never deleted first)."""
     _client().set_registered_model_alias(name, alias, version)
 
 
 def delete_alias(name: str, alias: str) -> None:
+    """Remove ``alias`` from registered model ``name``; the version it named stays registered."""
     _client().delete_registered_model_alias(name, alias)
 
 
 def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
+    """Set each of ``tags`` on version ``version`` of ``name``, one request per tag; existing values are replaced."""
     client = _client()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)

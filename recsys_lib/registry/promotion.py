@@ -14,6 +14,9 @@ __all__ = ["CHALLENGER", "CHAMPION", "OnlineDecision", "PromotionDecision", "dec
 
 @dataclass(frozen=True)
 class PromotionDecision:
+    """The alias a new version earns (``champion`` or ``challenger``) and a sentence saying why,
+    with the scores compared."""
+
     alias: str
     reason: str
 
@@ -55,6 +58,7 @@ class OnlineDecision:
     evidence: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as JSON-ready values (``evidence`` as a list), for task results and run tags."""
         return {"promote": self.promote, "reason": self.reason, "evidence": list(self.evidence)}
 
 

@@ -27,9 +27,13 @@ class RecommenderPyfunc(PythonModel):
     bundle: ModelBundle
 
     def load_context(self, context: Any) -> None:
+        """Load the bundle from the model's ``bundle`` artifact (plain files: nothing is unpickled)."""
         self.bundle = ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Top ``params["k"]`` (default :data:`DEFAULT_K`) per ``user_id`` of ``model_input``, items
+        the user met excluded, users the model never met served the popularity fallback; a long
+        frame of user_id, rank (1-based), item_id, score."""
         k = int((params or {}).get("k", DEFAULT_K))
         users = model_input[schema.USER_ID].astype(str).to_numpy()
         return self.bundle.recommend_ids(users, k)

@@ -33,11 +33,15 @@ class FusedScan:
 
     @property
     def exact_row_width(self) -> int:
+        """Kept items: the kernel rescores a user from the flat table, one fp32 score per item."""
         return self.table.n_kept  # the kernel rescores from the table, one score per position
 
     def candidates(
         self, users: torch.Tensor, dtype: torch.dtype, cap: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The best ``cap`` positions per user as the kernel's reservoir selects them tile by tile
+        (see :meth:`Scan.candidates <recsys_lib.search.table.Scan.candidates>`); a few users (a
+        live request) are scored in one fp32 product over the whole catalogue instead."""
         table = self.table
         reservoir = kernel.Reservoir(len(users), cap, table.positions(exclude))
         if dtype == torch.float32 and len(users) * table.n_kept <= WHOLE_ROW_SCORES:
@@ -56,12 +60,17 @@ class FusedScan:
         return reservoir.result(dtype)
 
     def exact_top(self, users: torch.Tensor, pos: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The best ``k`` of ``pos`` (n, c) by fp32 score in the kernel's fixed summation order (no
+        FMA), ties to the lower position, so the bits do not depend on the other candidates."""
         return kernel.rescore(users, self.table.flat, pos, k)  # a fixed summation order, no FMA
 
     def leaves_out(self, cap: int) -> bool:
+        """Whether ``cap`` candidates leave at least three quarters of the catalogue out (the kernel
+        has no lower size limit)."""
         return 0 < 4 * cap <= self.table.n_kept  # the kernel selects from any catalogue size
 
     def release(self) -> None:
+        """Drop the tile score buffers; the next search allocates them again."""
         self._scratch.clear()
 
     def _buffer(self, n: int, dtype: torch.dtype) -> torch.Tensor:

@@ -45,11 +45,16 @@ class TensorScan:
 
     @property
     def exact_row_width(self) -> int:
+        """Kept items x dimension: whole-row rescoring gathers every item's vector."""
         return self.table.n_kept * self.table.dim  # rescoring gathers every position's vector
 
     def candidates(
         self, users: torch.Tensor, dtype: torch.dtype, cap: int, exclude: sp.csr_matrix | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The best ``cap`` positions per user (see :meth:`Scan.candidates
+        <recsys_lib.search.table.Scan.candidates>`): on CUDA one ``torch.topk`` over whole rows;
+        on a CPU the block-maxima pruning of the module docstring when the catalogue is large
+        enough for ``cap``, else a sort of each row."""
         masked = self._mask_by_tile(exclude)
         if (
             self.table.device.type == "cuda"
@@ -81,9 +86,12 @@ class TensorScan:
         return pos, val
 
     def leaves_out(self, cap: int) -> bool:
+        """Whether the catalogue is large enough for block-maxima pruning at ``cap`` (at least
+        ``2 x 64 x (cap + 1)`` items)."""
         return self._prunable(cap)
 
     def release(self) -> None:
+        """Drop the score and block-maxima buffers kept per chunk size; the next search allocates them again."""
         self._buffers_by_n.clear()
 
     def _prunable(self, k: int) -> bool:

@@ -35,6 +35,10 @@ _FALLBACK = "__fallback_scores"
 
 @dataclass
 class ModelBundle:
+    """A fitted model with what serving it by raw id needs: the id encoders, each known user's
+    history, the popularity fallback for users it never met, and run metadata; saved as a folder
+    of plain files."""
+
     model: Recommender
     user_ids: np.ndarray
     """(n_users,) raw ids of the users the model knows, in the model's index order."""
@@ -91,6 +95,9 @@ class ModelBundle:
 
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
+        """The bundle :meth:`save` wrote in folder ``path``; ModelError naming the folder when a
+        file is missing or unreadable, the format version is not this code's, or the weights do
+        not fit the model."""
         path = Path(path)
         try:
             meta = json.loads((path / "bundle.json").read_text())

@@ -61,18 +61,22 @@ class ListRules:
 
     @property
     def n_items(self) -> int:
+        """Items the rules cover: the catalogue size of the index space they were built for."""
         return len(self.blocked)
 
     @property
     def boosts(self) -> bool:
+        """Whether any item's score is scaled (a boost other than 1 and at least one boosted item)."""
         return self.boost != 1.0 and bool(self.boosted.any())
 
     @property
     def caps(self) -> bool:
+        """Whether lists are capped per category (a cap and item categories both present)."""
         return self.max_per_category is not None and self.category is not None
 
     @property
     def diversifies(self) -> bool:
+        """Whether MMR re-ranks the lists (a lambda below 1; 1 would rank by relevance alone)."""
         return self.diversity is not None and self.diversity < 1.0
 
     def remap(self, item_map: np.ndarray, n_items: int) -> ListRules:

@@ -233,6 +233,7 @@ class ShopTruth:
 
     @property
     def n_categories(self) -> int:
+        """Categories planted in the catalogue: the largest category index + 1."""
         return int(self.item_category.max()) + 1
 
     def category_share(self) -> np.ndarray:

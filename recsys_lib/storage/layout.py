@@ -18,6 +18,8 @@ EXPORT_TABLES: tuple[ExportTable, ...] = tuple(ExportTable)
 
 
 def check_dataset(dataset: str) -> str:
+    """``dataset`` unchanged if it is a valid name (lowercase letters, digits, ``-``, ``_``; at most
+    63), else ConfigError: what keeps a key from leaving its table (``dataset=../x``)."""
     if not _NAME_RE.match(dataset):
         raise ConfigError(f"invalid dataset name {dataset!r}: use lowercase letters, digits, '-' and '_'")
     return dataset
@@ -85,14 +87,17 @@ def snapshot_key(dataset: str, ds: str, table: str) -> str:
 
 
 def quarantine_key(dataset: str, ds: str) -> str:
+    """Rows the validate task rejected (row-level rules) for one logical date, as Parquet."""
     return _partition("quarantine", dataset, ds) + "rejected_events.parquet"
 
 
 def validation_prefix(dataset: str, ds: str) -> str:
+    """Everything one validation writes: ``report.json`` and the Data Docs site."""
     return _partition("validation", dataset, ds)
 
 
 def validation_report_key(dataset: str, ds: str) -> str:
+    """The validation report (JSON) of one logical date: success, row counts, each check's result."""
     return validation_prefix(dataset, ds) + "report.json"
 
 
@@ -123,6 +128,7 @@ def partition_dates(folders: list[str]) -> list[str]:
 
 
 def features_prefix(dataset: str, ds: str) -> str:
+    """The feature tables of one logical date (:meth:`FeatureSet.save` writes them here)."""
     return _partition("features", dataset, ds)
 
 

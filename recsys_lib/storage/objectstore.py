@@ -34,6 +34,8 @@ _LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """One stored object: its store-relative key, size in bytes and ETag (quoted, as S3 returns it)."""
+
     key: str
     size: int
     etag: str
@@ -76,6 +78,8 @@ class ObjectStore:
 
     @classmethod
     def from_config(cls, config: StorageConfig) -> ObjectStore:
+        """A store over ``storage.bucket`` and ``storage.prefix`` whose client (made on first use)
+        has the configured timeouts and retry attempts."""
         return cls(
             config.bucket,
             config.prefix,
@@ -88,6 +92,8 @@ class ObjectStore:
 
     @property
     def client(self) -> Any:
+        """The boto3 S3 client, made on first use (endpoint and credentials from the AWS
+        environment); ConfigError when ``AWS_ENDPOINT_URL_S3`` is not a usable endpoint."""
         if self._client is None:
             try:
                 self._client = make_s3_client(**self._client_options)
@@ -114,6 +120,7 @@ class ObjectStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri(self, key: str) -> str:
+        """``s3://<bucket>/<prefix>/<key>``; StorageError for a key that could leave the prefix."""
         return f"s3://{self.bucket}/{self.full_key(key)}"
 
     def key_from_uri(self, uri: str) -> str:
@@ -176,6 +183,8 @@ class ObjectStore:
         return str(resp["ETag"])
 
     def get_bytes(self, key: str) -> bytes:
+        """An object's whole content; ObjectNotFoundError when it does not exist, StorageError
+        naming its URI otherwise."""
         return self._get(key)[0]
 
     def _get(self, key: str) -> tuple[bytes, str]:
@@ -204,6 +213,7 @@ class ObjectStore:
         return ObjectInfo(key=key, size=int(resp["ContentLength"]), etag=str(resp["ETag"]))
 
     def exists(self, key: str) -> bool:
+        """Whether the object exists (one HEAD request); StorageError for any failure but not-found."""
         return self.head(key) is not None
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
@@ -241,6 +251,9 @@ class ObjectStore:
         return sorted(out)
 
     def delete(self, keys: list[str]) -> None:
+        """Delete ``keys`` in batches of 1,000 (S3's limit per request); keys that do not exist are
+        no error. A failed request raises StorageError naming the first key of its batch (earlier
+        batches stay deleted)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         for start in range(0, len(keys), 1000):
@@ -301,10 +314,14 @@ class ObjectStore:
 
     # --- typed helpers ----------------------------------------------------------------------------
     def put_json(self, key: str, obj: Any, **conditions: Any) -> str:
+        """Write ``obj`` as indented JSON with sorted keys (values JSON cannot hold as ``str()``)
+        and return the ETag; ``conditions`` (``if_match``, ``if_none_match``) as for
+        :meth:`put_bytes`."""
         data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
         return self.put_bytes(key, data, content_type="application/json", **conditions)
 
     def get_json(self, key: str) -> Any:
+        """An object parsed as JSON, of any shape (callers check it); StorageError naming it when it is not JSON."""
         try:
             return json.loads(self.get_bytes(key))
         except json.JSONDecodeError as exc:
@@ -315,6 +332,7 @@ class ObjectStore:
         return self.put_bytes(key, frame_to_parquet(df), content_type="application/vnd.apache.parquet")
 
     def get_frame(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A Parquet object as a DataFrame, only ``columns`` when given; ObjectNotFoundError when it does not exist."""
         return parquet_to_frame(self.get_bytes(key), columns=columns)
 
     def get_frame_sample(self, key: str, rows: int) -> tuple[pd.DataFrame, str]:
@@ -326,6 +344,7 @@ class ObjectStore:
 
 
 def frame_to_parquet(df: pd.DataFrame) -> bytes:
+    """``df`` as zstd-compressed Parquet bytes, without the index."""
     buf = io.BytesIO()
     df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
     return buf.getvalue()
@@ -339,4 +358,5 @@ def table_to_parquet(table: pa.Table) -> bytes:
 
 
 def parquet_to_frame(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
+    """Parquet bytes as a DataFrame (pyarrow), only ``columns`` when given."""
     return pd.read_parquet(io.BytesIO(data), columns=columns, engine="pyarrow")

@@ -41,18 +41,23 @@ class EpochHistory(pl.Callback):
         self._validated = False
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Start the epoch's clock and forget whether the previous epoch validated."""
         self._started = self._trained = time.perf_counter()
         self._validated = False
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        """Note when the latest training batch finished, so ``epoch_seconds`` leaves validation out."""
         self._trained = time.perf_counter()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Note that this epoch validated (not the sanity check before training)."""
         self._validated = not trainer.sanity_checking
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Log ``epoch_seconds``, record the epoch's metrics in :attr:`epochs` and pass them to
+        ``on_epoch_end(epoch, metrics)`` (``epoch`` 0-based)."""
         seconds = self._trained - self._started
         pl_module.log("epoch_seconds", seconds, on_step=False, on_epoch=True)
         metrics = {"train_loss": float(trainer.callback_metrics["train_loss"]), "epoch_seconds": seconds}
@@ -70,6 +75,7 @@ class ValidateLastEpoch(pl.Callback):
     one starts."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """When the last epoch starts, make Lightning validate at its end."""
         if trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs:
             trainer.check_val_every_n_epoch = 1
 

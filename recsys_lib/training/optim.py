@@ -32,6 +32,9 @@ class RowAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One lazy-Adam update of the rows each parameter's sparse gradient touches; a parameter
+        without a gradient is skipped. Returns ``closure()``'s loss, if given. RuntimeError for a
+        dense gradient."""
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -54,6 +54,8 @@ class RunLogger(MLFlowLogger):
         return RunLogger(*self.target, prefix=prefix, epoch_offset=epoch_offset)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log ``metrics`` at step ``epoch + epoch_offset`` when Lightning passes ``epoch`` among
+        them (``epoch`` itself is not logged), else at ``step``."""
         values = dict(metrics)
         epoch = values.pop("epoch", None)
         if epoch is not None:

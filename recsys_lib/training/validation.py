@@ -95,6 +95,8 @@ class RecommenderModule(pl.LightningModule):
         self.validation: RankingValidation | None = None
 
     def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
+        """Rank the validation users of ``batch`` (positions into them) in full precision, even
+        under bf16 autocast; RuntimeError when :attr:`validation` is not set."""
         if self.validation is None:
             raise RuntimeError("validation_step needs RecommenderModule.validation to be set")
         (positions,) = batch
@@ -102,6 +104,8 @@ class RecommenderModule(pl.LightningModule):
             self.validation.update(positions)
 
     def on_validation_epoch_end(self) -> None:
+        """Log the epoch's NDCG@10 as :data:`VALIDATION_METRIC` (float64), so early stopping,
+        checkpoints, loggers and user callbacks see it in ``trainer.callback_metrics``."""
         if self.validation is not None:
             value = torch.tensor(self.validation.compute(), dtype=torch.float64)  # kept at float64 by Lightning
             self.log(VALIDATION_METRIC, value, on_step=False, on_epoch=True)

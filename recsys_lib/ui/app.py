@@ -32,6 +32,10 @@ MAX_RUNS = 200
 
 
 def create_app(dependencies: Sequence[Any] = ()) -> Any:
+    """The Recommendations page's FastAPI app (routes in the module docstring), with
+    ``dependencies`` applied to every route. The default dataset and the MLflow UI address come
+    from the config when the app is built; each request loads its dataset's config and reads MLflow
+    and S3 afresh."""
     from fastapi import Depends, FastAPI, HTTPException, Query
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 

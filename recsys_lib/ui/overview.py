@@ -37,6 +37,9 @@ class Section:
 
 @dataclass
 class Overview:
+    """Everything the page shows for one dataset, one :class:`Section` per block, each holding its
+    data or the error that kept it from being read."""
+
     dataset: str
     tracking_uri: str
     models: Section = field(default_factory=Section)  # {alias: {version, run_id, model, metrics, logical_date}}

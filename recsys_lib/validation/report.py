@@ -47,6 +47,7 @@ class RuleOutcome:
         return f"{head}{where} {self.rule}: {summary}"
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a JSON-serialisable dict (``examples`` are JSON scalars already)."""
         return asdict(self)
 
 
@@ -69,6 +70,7 @@ class ValidationReport:
         return [o for o in self.outcomes if not o.success and o.severity == "fail"]
 
     def warnings(self) -> list[RuleOutcome]:
+        """The outcomes of the ``warn`` rules that broke: logged and reported, but the run goes on."""
         return [o for o in self.outcomes if not o.success and o.severity == "warn"]
 
     def quarantine_rules(self) -> list[RuleOutcome]:

@@ -60,6 +60,7 @@ class Validation:
 
     @property
     def success(self) -> bool:
+        """Whether the run may go on: no ``fail`` rule broke (see :attr:`ValidationReport.success`)."""
         return self.report.success
 
 
