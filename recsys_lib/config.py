@@ -600,10 +600,10 @@ class ValidationConfig(_Frozen):
             raise ValueError(f"validation.volume_band must satisfy 0 < low <= 1 <= high, got {self.volume_band}")
         return self
 
-    def severity_of(self, check: str) -> Severity:
+    def severity_of(self, check: CheckName) -> Severity:
         """``fail`` or ``warn`` for dataset-level check ``check``: the configured override, else the
         default (``warn`` for ``catalogue_categories``, ``fail`` for every other check)."""
-        return self.severity.get(check, DEFAULT_SEVERITY.get(check, "fail"))  # type: ignore[call-overload]
+        return self.severity.get(check, DEFAULT_SEVERITY.get(check, "fail"))
 
 
 class PipelineConfig(_Frozen):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RecsysError(Exception):
     """Base class for errors raised by recsys_lib; the message says what to fix."""
@@ -18,7 +20,7 @@ class DataValidationError(RecsysError, ValueError):
     callers can render or store them; ``report_uri`` points at the stored JSON report, if any.
     """
 
-    def __init__(self, message: str, failures: list[dict] | None = None, report_uri: str | None = None):
+    def __init__(self, message: str, failures: list[dict[str, Any]] | None = None, report_uri: str | None = None):
         super().__init__(message)
         self.failures = failures or []
         self.report_uri = report_uri

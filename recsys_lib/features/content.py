@@ -64,7 +64,8 @@ def price_edges(prices: pd.Series, buckets: int) -> np.ndarray:
     known = pd.to_numeric(prices, errors="coerce").dropna().to_numpy(np.float64)
     if len(known) == 0 or buckets < 2:
         return np.empty(0, dtype=np.float64)
-    return np.quantile(known, np.linspace(0, 1, buckets + 1)[1:-1])
+    edges: np.ndarray = np.quantile(known, np.linspace(0, 1, buckets + 1)[1:-1])
+    return edges
 
 
 def encode_content(items: pd.DataFrame, title_buckets: int, category_buckets: int, price_buckets: int) -> ItemContent:

@@ -33,7 +33,8 @@ def event_weights(event_types: pd.Series, weights: Mapping[str, float]) -> np.nd
             f"features.event_weights has no weight for event types {missing}; "
             f"configured: {sorted(weights)}. Add them to features.event_weights (or drop those events)."
         )
-    return mapped.to_numpy(np.float64)
+    weights_per_event: np.ndarray = mapped.to_numpy(np.float64)
+    return weights_per_event
 
 
 def empty_pairs() -> pd.DataFrame:

@@ -140,7 +140,8 @@ def quintile_scores(values: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     rank = pd.Series(values).rank(method="min").to_numpy()
-    return (1 + np.floor(5 * (rank - 1) / len(values))).astype(np.int64)
+    scores: np.ndarray = (1 + np.floor(5 * (rank - 1) / len(values))).astype(np.int64)
+    return scores
 
 
 def churn_risk(recency: np.ndarray, frequency: np.ndarray, median_gap: np.ndarray) -> np.ndarray:
@@ -158,7 +159,10 @@ def _median_gaps(days: pd.DataFrame, n_users: int) -> np.ndarray:
     days = days.sort_values(["user", "day"])
     same = days["user"].to_numpy()[1:] == days["user"].to_numpy()[:-1]
     gaps = np.diff(days["day"].to_numpy())[same]
-    return pd.Series(gaps).groupby(days["user"].to_numpy()[1:][same]).median().reindex(range(n_users)).to_numpy()
+    medians: np.ndarray = (
+        pd.Series(gaps).groupby(days["user"].to_numpy()[1:][same]).median().reindex(range(n_users)).to_numpy()
+    )
+    return medians
 
 
 def _top_shares(codes: np.ndarray, values: np.ndarray, labels: np.ndarray, n_users: int) -> tuple[pd.Series, pd.Series]:
@@ -200,4 +204,5 @@ def _price_bands(codes: np.ndarray, at: np.ndarray, catalogue: np.ndarray, n_use
 def _utc_micros(timestamps: pd.Series) -> np.ndarray:
     """``(n,)`` int64 microseconds since the epoch (UTC) of timestamps, naive ones taken as UTC."""
     utc = pd.to_datetime(timestamps, utc=True).dt.tz_localize(None)
-    return utc.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    micros: np.ndarray = utc.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return micros

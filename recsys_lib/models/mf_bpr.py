@@ -56,11 +56,14 @@ class MFNet(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of (user, item) pairs: users (batch,), items (batch,) -> (batch,)."""
-        return (self.user(users) * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
+        scores: torch.Tensor = (self.user(users) * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
+        return scores
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item: users (n,) -> (n, n_items)."""
-        return self.user(users) @ self.item.weight.T + self.item_bias.weight.T  # (n, dim) @ (dim, n_items)
+        # (n, dim) @ (dim, n_items)
+        scores: torch.Tensor = self.user(users) @ self.item.weight.T + self.item_bias.weight.T
+        return scores
 
 
 class BPRModule(RecommenderModule):
@@ -140,7 +143,7 @@ class BPRModule(RecommenderModule):
         return RowAdam(list(self.net.parameters()), lr=self.learning_rate)
 
 
-def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader:
+def positive_pairs_loader(train: pd.DataFrame, batch_size: int, seed: int) -> DataLoader[tuple[torch.Tensor, ...]]:
     """Shuffled (users, items, weights) batches of train pairs, sliced from tensors (no per-row calls)."""
     data = TensorDataset(  # int32 indices (12 bytes per pair with the weight); a batch widens its own
         torch.tensor(train[schema.USER_IDX].to_numpy(np.int32)),  # (n_pairs,) copies: frames stay read-only
@@ -165,7 +168,7 @@ class MatrixFactorizationBPR(NeuralRecommender):
         """A :class:`BPRModule` with the run's learning rate and weight decay."""
         return BPRModule(self.net, train.learning_rate, train.weight_decay)
 
-    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader[tuple[torch.Tensor, ...]]:
         """Every train pair once per epoch, shuffled from ``train.seed``, in batches of ``train.batch_size``."""
         return positive_pairs_loader(features.train, train.batch_size, train.seed)
 

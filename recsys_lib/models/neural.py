@@ -48,7 +48,7 @@ class NeuralRecommender(Recommender):
         """The LightningModule that trains ``self.net`` (loss, optimiser)."""
 
     @abstractmethod
-    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader[tuple[torch.Tensor, ...]]:
         """Training batches for one epoch, shuffled from ``train.seed``."""
 
     def prepare(self, features: FeatureSet) -> None:

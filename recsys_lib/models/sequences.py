@@ -28,7 +28,9 @@ def next_item_examples(history: UserHistory, max_length: int) -> tuple[torch.Ten
     return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
-def next_item_loader(history: UserHistory, max_length: int, batch_size: int, seed: int) -> DataLoader:
+def next_item_loader(
+    history: UserHistory, max_length: int, batch_size: int, seed: int
+) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
     """Seeded batches of :func:`next_item_examples`, grouped by length and cut to the longest
     sequence of each batch (columns that are padding in every row are dropped)."""
     inputs, targets = next_item_examples(history, max_length)
@@ -42,7 +44,7 @@ def next_item_loader(history: UserHistory, max_length: int, batch_size: int, see
     return DataLoader(_Rows(len(lengths), trimmed), sampler=sampler, batch_size=None, num_workers=0)
 
 
-class _Rows(Dataset):
+class _Rows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """A dataset whose item for a tensor of row indices is ``take(rows)`` (one whole batch)."""
 
     def __init__(self, n_rows: int, take: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]):

@@ -70,7 +70,8 @@ class _AttentionBlock(nn.Module):
             attn_mask=allowed,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out(attended.transpose(1, 2).reshape(b, length, dim))
+        out: torch.Tensor = self.out(attended.transpose(1, 2).reshape(b, length, dim))
+        return out
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         """x (B, L, dim); allowed (B, 1, L, L) bool, True where query i may attend to key j."""
@@ -87,7 +88,8 @@ class _Block(_AttentionBlock):
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self._attend(self.norm_attention(x), allowed))
-        return x + self.drop(self.ff(self.norm_ff(x)))
+        out: torch.Tensor = x + self.drop(self.ff(self.norm_ff(x)))
+        return out
 
 
 class _LiGRBlock(_AttentionBlock):
@@ -107,7 +109,8 @@ class _LiGRBlock(_AttentionBlock):
         x = x + torch.sigmoid(self.gate_attention(x)) * self.drop(self._attend(self.norm_attention(x), allowed))
         value, gate = self.ff_in(self.norm_ff(x)).chunk(2, dim=-1)
         ff = self.ff_out(self.drop(F.silu(gate) * value))
-        return x + torch.sigmoid(self.gate_ff(x)) * self.drop(ff)
+        out: torch.Tensor = x + torch.sigmoid(self.gate_ff(x)) * self.drop(ff)
+        return out
 
 
 _BLOCKS: dict[str, type[_AttentionBlock]] = {"pre_norm": _Block, "ligr": _LiGRBlock}
@@ -148,7 +151,8 @@ class SASRecNet(SequenceNet):
         allowed = allowed.unsqueeze(1)  # (B, 1, L, L)
         for block in self.blocks:
             x = block(x, allowed) * ~pad.unsqueeze(-1)
-        return self.norm(x)
+        hidden: torch.Tensor = self.norm(x)
+        return hidden
 
 
 class GRU4RecNet(SequenceNet):
@@ -173,7 +177,8 @@ class GRU4RecNet(SequenceNet):
         """seq (B, L), right-aligned, -1 padded -> (B, L, dim); the left padding feeds zero vectors."""
         x = self.drop(self.item(seq.masked_fill(seq < 0, self.n_items)))  # (B, L, dim)
         hidden, _ = self.gru(x)
-        return self.project(self.drop(hidden))
+        projected: torch.Tensor = self.project(self.drop(hidden))
+        return projected
 
 
 class NextItemModule(RecommenderModule):
@@ -241,7 +246,7 @@ class SequenceRecommender(NeuralRecommender):
         """A :class:`NextItemModule` over this network with the ``sequential`` settings."""
         return NextItemModule(self.net, self.config.sequential, train)
 
-    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader:
+    def train_loader(self, features: FeatureSet, train: TrainConfig) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
         """Next-item examples from every user with at least two train items (their newest
         ``sequential.max_length + 1``), batched by length and shuffled from ``train.seed``."""
         return next_item_loader(features.history(), self.config.sequential.max_length, train.batch_size, train.seed)

@@ -86,7 +86,8 @@ class TwoTowerNet(SequenceNet):
         content = content + self.category_embedding(self.category) + self.brand_embedding(self.brand)
         content = content + self.price_embedding(self.price_bucket)
         if not self.training:
-            return content + self.item_id.weight * self.known.unsqueeze(-1)
+            vectors: torch.Tensor = content + self.item_id.weight * self.known.unsqueeze(-1)
+            return vectors
         # items without interactions are no evidence: as negatives they would only teach their own
         # tokens to score low, so their vectors take part in the softmax without being trained
         content = torch.where(self.known.unsqueeze(-1), content, content.detach())
@@ -99,7 +100,8 @@ class TwoTowerNet(SequenceNet):
         present = (seq >= 0).unsqueeze(-1)  # (B, L, 1)
         x = self.drop(self.item_weights()[seq.clamp(min=0)]) * present  # (B, L, dim)
         mean = x.cumsum(dim=1) / present.cumsum(dim=1).clamp(min=1)  # (B, L, dim) causal mean
-        return self.norm(mean + self.user_mlp(mean))
+        hidden: torch.Tensor = self.norm(mean + self.user_mlp(mean))
+        return hidden
 
 
 def _known_items(features: FeatureSet) -> np.ndarray:

@@ -166,7 +166,9 @@ def _metric(name: str, users: pd.DataFrame, confidence: float, impressions_logge
     raise KeyError(name)
 
 
-def _arm_section(users: pd.DataFrame, listed: int, model: dict[str, Any], estimate: Callable) -> dict[str, Any]:
+def _arm_section(
+    users: pd.DataFrame, listed: int, model: dict[str, Any], estimate: Callable[[str, pd.DataFrame], Estimate | str]
+) -> dict[str, Any]:
     metrics = {name: estimate(name, users) for name in METRICS}
     return {
         "model": model,

@@ -19,6 +19,7 @@ from typing import Any
 from recsys_lib.export.plan import read_plan
 from recsys_lib.export.publish import (
     MANIFEST,
+    PartFile,
     drop_table_pointers,
     move_latest_pointer,
     publish_partition,
@@ -54,7 +55,7 @@ def run(params: Mapping[str, Any] | None, ds: str, *, plan_uri: str) -> dict[str
     store = ctx.store
     plan = read_plan(store, plan_uri, ctx.dataset, ds)
     attempt = plan["attempt"]
-    staged: dict[str, list] = {}
+    staged: dict[str, list[PartFile]] = {}
     manifests: dict[str, dict[str, Any]] = {}
     for table in _ORDER:
         shards = plan["shards"] if table in USER_TABLES else 1

@@ -301,4 +301,5 @@ def load_bundle(model_uri: str) -> ModelBundle:
         pyfunc = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:  # MLflow raises many types here; wrap with the URI for context
         raise ModelError(f"cannot load {model_uri} from the MLflow registry: {exc}") from exc
-    return pyfunc.unwrap_python_model().bundle
+    bundle: ModelBundle = pyfunc.unwrap_python_model().bundle
+    return bundle

@@ -21,7 +21,9 @@ class ItemTable:
     """
 
     def __init__(self, vectors: np.ndarray, allowed: np.ndarray | None, device: torch.device, tile: int, *, bf16: bool):
-        self.n_items, self.dim = vectors.shape
+        n_items, dim = vectors.shape  # (n_items, d)
+        self.n_items: int = n_items
+        self.dim: int = dim
         self.device = device
         keep = np.arange(self.n_items) if allowed is None else np.flatnonzero(np.asarray(allowed, dtype=bool))
         self.n_kept = len(keep)

@@ -98,7 +98,12 @@ class TensorScan:
         return self.table.n_kept >= _PRUNE_FACTOR * SPAN * (k + 1)
 
     def _scan(
-        self, users: torch.Tensor, dtype: torch.dtype, masked: dict, *, block_maxima: bool
+        self,
+        users: torch.Tensor,
+        dtype: torch.dtype,
+        masked: dict[int, tuple[torch.Tensor, torch.Tensor]],
+        *,
+        block_maxima: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores ``(tiles, n, tile)`` in ``dtype`` with exclusions and padding at -inf, and (if
         asked) block maxima ``(tiles, n, tile/8)``, one tile at a time so maxima are taken in cache."""

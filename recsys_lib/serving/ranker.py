@@ -107,7 +107,8 @@ class Ranker:
             return items.numpy(), found.numpy()
 
         def pinned_scores(rows: np.ndarray) -> np.ndarray:
-            return values[np.ix_(rows, self.rules.pinned)]
+            pinned: np.ndarray = values[np.ix_(rows, self.rules.pinned)]
+            return pinned
 
         return self._ranked(candidates, pinned_scores, len(values), k, exclude)
 

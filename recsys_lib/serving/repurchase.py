@@ -49,7 +49,8 @@ def buy_again_scores(purchases: pd.DataFrame, n_items: int, as_of: pd.Timestamp,
     interval = item_intervals(purchases, n_items)[purchases[schema.ITEM_IDX].to_numpy(np.int64)]
     age = np.maximum((as_of.value // 1000 - purchases["last"].array.asi8) / DAY_US, 0.0)
     due = np.exp(-timing * np.abs(np.log((age + 1.0) / (interval + 1.0))))
-    return np.log1p(purchases["days"].to_numpy(np.float64)) * due
+    scores: np.ndarray = np.log1p(purchases["days"].to_numpy(np.float64)) * due
+    return scores
 
 
 def buy_again(

@@ -114,7 +114,8 @@ def _codes(values: pd.Series, names: tuple[str, ...], key: str) -> np.ndarray:
     if unknown:
         known = sorted(present)
         raise ConfigError(f"{key} names {unknown}, which no catalogue item has; e.g. {known[:8]}")
-    return values.astype(str).isin(names).to_numpy() & values.notna().to_numpy()
+    matches: np.ndarray = values.astype(str).isin(names).to_numpy() & values.notna().to_numpy()
+    return matches
 
 
 def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: np.ndarray | None = None) -> ListRules:
@@ -246,7 +247,8 @@ def category_similarity(category: np.ndarray) -> Callable[[np.ndarray, np.ndarra
 
     def similarity(candidates: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         mine, theirs = category[np.maximum(candidates, 0)], category[np.maximum(chosen, 0)][:, None]
-        return ((mine == theirs) & (mine != NO_CATEGORY)).astype(np.float32)
+        same: np.ndarray = ((mine == theirs) & (mine != NO_CATEGORY)).astype(np.float32)
+        return same
 
     return similarity
 
@@ -256,7 +258,8 @@ def vector_similarity(vectors: np.ndarray) -> Callable[[np.ndarray, np.ndarray],
     unit = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def similarity(candidates: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-        return np.einsum("ncd,nd->nc", unit[np.maximum(candidates, 0)], unit[np.maximum(chosen, 0)])
+        cosine: np.ndarray = np.einsum("ncd,nd->nc", unit[np.maximum(candidates, 0)], unit[np.maximum(chosen, 0)])
+        return cosine
 
     return similarity
 

@@ -146,7 +146,8 @@ def _seconds(rng: np.random.Generator, events: dict[str, np.ndarray], window_s: 
     np.maximum.at(duration, events["session"], events["offset"])
     room = np.maximum(window_s - duration, 1)
     start = np.floor(rng.random(n_sessions) * room).astype(np.int64)
-    return np.minimum(start[events["session"]] + events["offset"], window_s - 1)
+    seconds: np.ndarray = np.minimum(start[events["session"]] + events["offset"], window_s - 1)
+    return seconds
 
 
 def _utc(end: datetime) -> pd.Timestamp:
@@ -254,7 +255,8 @@ class ShopTruth:
         for a category the user does not prefer.
         """
         share = self.category_share()  # (n_users, n_categories)
-        return share[user_rows, self.item_category[item_rows]] / share.max(axis=1)[user_rows]
+        affinity: np.ndarray = share[user_rows, self.item_category[item_rows]] / share.max(axis=1)[user_rows]
+        return affinity
 
 
 def _within_probability(order: np.ndarray, key: np.ndarray, category_idx: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ class ShuffledBatches(Sampler[torch.Tensor]):
         self.generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        yield from torch.randperm(self.n_rows, generator=self.generator).split(self.batch_size)
+        yield from torch.split(torch.randperm(self.n_rows, generator=self.generator), self.batch_size)
 
     def __len__(self) -> int:
         return -(-self.n_rows // self.batch_size)
@@ -39,9 +39,9 @@ class LengthBucketBatches(Sampler[torch.Tensor]):
     def __iter__(self) -> Iterator[torch.Tensor]:
         order = torch.randperm(len(self.lengths), generator=self.generator)
         batches: list[torch.Tensor] = []
-        for pool in order.split(self.pool):
+        for pool in torch.split(order, self.pool):
             by_length = pool[torch.argsort(self.lengths[pool], stable=True)]
-            batches.extend(by_length.split(self.batch_size))
+            batches.extend(torch.split(by_length, self.batch_size))
         for i in torch.randperm(len(batches), generator=self.generator).tolist():
             yield batches[i]
 

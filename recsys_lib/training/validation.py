@@ -61,7 +61,7 @@ class RankingValidation:
             return None
         return cls(model, evaluator)
 
-    def loader(self) -> DataLoader:
+    def loader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         """Batches of positions into the evaluated users, in order. The loader has its own generator:
         iterating a DataLoader draws a seed from it, and the global one drives training's negative
         samples and dropout, which validation must leave as they would be without it."""

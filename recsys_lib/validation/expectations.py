@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.config import ValidationConfig
+from recsys_lib.config import CheckName, ValidationConfig
 
 EVENTS, ITEMS = "events", "items"
 Severity = Literal["fail", "warn", "quarantine"]
@@ -263,7 +263,7 @@ def profile(frame: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def drift_partition(previous: Mapping[str, float], observed: Sequence[str]) -> dict[str, list]:
+def drift_partition(previous: Mapping[str, float], observed: Sequence[str]) -> dict[str, list[str] | list[float]]:
     """GX ``partition_object`` of the previous mix over every previous or observed value, each
     share smoothed by :data:`DRIFT_SMOOTHING` and the whole renormalised."""
     values = sorted(set(previous) | {str(v) for v in observed})
@@ -310,7 +310,11 @@ def dataset_rules(
                 "volume",
             )
         )
-        for column, check in ((schema.EVENT_TYPE, "event_type_drift"), (schema.CATEGORY, "category_drift")):
+        drift_checks: tuple[tuple[str, CheckName], ...] = (
+            (schema.EVENT_TYPE, "event_type_drift"),
+            (schema.CATEGORY, "category_drift"),
+        )
+        for column, check in drift_checks:
             if baseline.get(column):
                 rules.append(
                     Rule(

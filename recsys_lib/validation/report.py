@@ -11,6 +11,9 @@ from typing import Any
 
 from recsys_lib.errors import DataValidationError
 
+JsonScalar = str | int | float | bool | None
+"""A value JSON holds as is: what a rule's examples are converted to."""
+
 
 @dataclass(frozen=True)
 class RuleOutcome:
@@ -29,7 +32,7 @@ class RuleOutcome:
     column: str | None
     success: bool
     unexpected_count: int
-    examples: list
+    examples: list[JsonScalar]
     detail: str | None = None
     severity: str = "fail"
     check: str | None = None

@@ -37,10 +37,10 @@ from recsys_lib.validation.expectations import (
     items_rules,
     profile,
 )
-from recsys_lib.validation.report import RuleOutcome, ValidationReport
+from recsys_lib.validation.report import JsonScalar, RuleOutcome, ValidationReport
 
-SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
-COMPLETE = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
+SUMMARY: dict[str, str | int] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+COMPLETE: dict[str, str | int] = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
 MAX_EXAMPLES = 5
 MAX_EXAMPLE_CHARS = 60  # longer example strings are cut, so a 100 kB id does not flood a log
 REASON = "reason"
@@ -155,7 +155,9 @@ class _Runner:
         self.docs = docs_dir is not None
         self.source = self.context.data_sources.add_or_update_pandas("snapshot")
 
-    def run(self, name: str, frame: pd.DataFrame, rules: list[Rule], result_format: dict) -> list[tuple[Rule, Any]]:
+    def run(
+        self, name: str, frame: pd.DataFrame, rules: list[Rule], result_format: dict[str, str | int]
+    ) -> list[tuple[Rule, Any]]:
         """Each rule with its GX ExpectationValidationResult, in rule order."""
         import great_expectations as gx
 
@@ -277,7 +279,7 @@ def _exception_message(info: Any) -> str | None:
     return None
 
 
-def json_value(value: Any) -> str | int | float | bool | None:
+def json_value(value: Any) -> JsonScalar:
     """A JSON scalar for an example value: timestamps as ISO strings, NaN/NA/NaT as None, long
     strings cut to their first 60 characters and their length."""
     if isinstance(value, np.generic):
@@ -295,9 +297,9 @@ def json_value(value: Any) -> str | int | float | bool | None:
     return str(value)
 
 
-def distinct_examples(values: Sequence[Any], limit: int = MAX_EXAMPLES) -> list:
+def distinct_examples(values: Sequence[Any], limit: int = MAX_EXAMPLES) -> list[JsonScalar]:
     """Up to ``limit`` distinct values of ``values`` as JSON scalars, in first-seen order."""
-    examples: list = []
+    examples: list[JsonScalar] = []
     for value in values:
         converted = json_value(value)
         if converted not in examples:
