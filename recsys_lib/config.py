@@ -26,7 +26,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 SourceName = Literal["canonical", "uci_retail", "sequences"]
-ModelName = Literal["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"]
+ModelName = Literal["popularity", "item_knn", "mf_bpr", "als", "sasrec", "gru4rec", "two_tower"]
 SplitName = Literal["temporal", "leave_one_out"]
 
 
@@ -266,17 +266,36 @@ class TwoTowerConfig(_Frozen):
     (what lets items without interactions be recommended)."""
 
 
+class ALSConfig(_Frozen):
+    """Alternating least squares (``model.name = als``), fitted by the implicit library (the ``als``
+    extra). Its factors have ``model.embedding_dim`` columns, its random start follows
+    ``train.seed``, and ``train.accelerator`` decides whether it fits on a GPU."""
+
+    regularization: float = Field(0.01, ge=0.0)
+    """L2 penalty on every user and item factor (implicit's ``regularization``)."""
+    iterations: int = Field(15, ge=1, le=1000)
+    """Alternations of solving every user's factors given the items', then every item's given the
+    users'. ALS converges within its iterations, so there is no early stopping: validation
+    NDCG@10 is measured once, after the last."""
+    alpha: float = Field(1.0, gt=0.0)
+    """Confidence scaling: a train pair counts as a preference of 1 with confidence ``alpha`` x its
+    interaction weight (``features.event_weights`` summed over its events); every other pair as a
+    preference of 0 with confidence 1. Higher values trust the observed pairs more."""
+
+
 class ModelConfig(_Frozen):
     """Which model is trained and its size; each model family's own settings in a sub-section. A
     SASRec ``embedding_dim`` not divisible by ``sequential.n_heads`` is refused."""
 
     name: ModelName = "mf_bpr"
     """Model to train: ``popularity`` (baseline), ``item_knn`` (item-item cosine), ``mf_bpr``
-    (matrix factorisation, BPR loss), ``sasrec`` (self-attention over the sequence), ``gru4rec``
-    (GRU over the sequence) or ``two_tower`` (history tower x item content tower, cold items too)."""
+    (matrix factorisation, BPR loss), ``als`` (matrix factorisation, alternating least squares; the
+    ``als`` extra), ``sasrec`` (self-attention over the sequence), ``gru4rec`` (GRU over the
+    sequence) or ``two_tower`` (history tower x item content tower, cold items too)."""
     embedding_dim: int = Field(64, ge=2, le=1024, title="Embedding size")
     """Size of the user, item and hidden vectors of the learned models."""
     item_knn: ItemKNNConfig = ItemKNNConfig()
+    als: ALSConfig = ALSConfig()
     sequential: SequentialConfig = SequentialConfig()
     two_tower: TwoTowerConfig = TwoTowerConfig()
 
@@ -316,7 +335,8 @@ class TrainConfig(_Frozen):
     train + validation for that many epochs and keep those: the model then knows each user's newest
     interactions before test (model selection on validation, final fit on everything but test)."""
     accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
-    """Lightning accelerator; ``auto`` uses a GPU when one is present."""
+    """Lightning accelerator; ``auto`` uses a GPU when one is present (for ``als``: when implicit's
+    GPU build is installed too)."""
     callbacks: tuple[str, ...] = ()
     """Extra Lightning callbacks for every fit of a learned model, each ``package.module:ClassName``
     (imported, and built with no arguments, when training starts). They see ``val_ndcg_at_10`` and

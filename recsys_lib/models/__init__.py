@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recsys_lib.config import ModelConfig
 from recsys_lib.errors import ConfigError
+from recsys_lib.models.als import ALS
 from recsys_lib.models.base import Recommender
 from recsys_lib.models.item_knn import ItemKNN
 from recsys_lib.models.mf_bpr import MatrixFactorizationBPR
@@ -15,6 +16,7 @@ MODELS: dict[str, type[Recommender]] = {
     PopularityRecommender.name: PopularityRecommender,
     ItemKNN.name: ItemKNN,
     MatrixFactorizationBPR.name: MatrixFactorizationBPR,
+    ALS.name: ALS,
     SASRec.name: SASRec,
     GRU4Rec.name: GRU4Rec,
     TwoTower.name: TwoTower,
@@ -35,6 +37,7 @@ def create_model(config: ModelConfig, n_users: int, n_items: int) -> Recommender
 
 
 __all__ = [
+    "ALS",
     "MODELS",
     "GRU4Rec",
     "ItemKNN",

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 DATASET = "e2e-models"
 #: mf_bpr is covered by test_retrain_dag; each other model gets its own, later logical date.
-MODELS = ["popularity", "item_knn", "gru4rec", "sasrec", "two_tower"]
+MODELS = ["popularity", "item_knn", "gru4rec", "sasrec", "two_tower", "als"]
 
 
 def _shop_until(bucket: str, day: int) -> ObjectStore:

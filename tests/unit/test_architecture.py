@@ -1,7 +1,7 @@
 """The import contracts (pyproject.toml, [tool.importlinter]): no package imports one above it, so
 no import cycle between packages can come back unnoticed; MLflow is imported only under
-``registry/``, Great Expectations only under ``validation/`` and boto3/botocore only under
-``storage/``; table names and storage keys are spelled in one module each."""
+``registry/``, Great Expectations only under ``validation/``, boto3/botocore only under
+``storage/`` and implicit only in ``models/als.py``; table names and storage keys are spelled in one module each."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_mlflow_gx_and_boto3_are_each_behind_one_package() -> None:
         ["recsys_lib"],
         ["recsys_lib.storage.** -> boto3", "recsys_lib.storage.** -> botocore"],
     )
+    assert boundaries[frozenset({"implicit"})] == (["recsys_lib"], ["recsys_lib.models.als -> implicit"])
 
 
 def test_test_modules_have_unique_names() -> None:

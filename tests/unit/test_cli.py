@@ -42,6 +42,15 @@ def test_bad_parameters_fail_with_one_clear_line(capsys: pytest.CaptureFixture[s
     assert err[0].startswith("recsys: error: invalid configuration: train.epochs")
 
 
+def test_a_bad_model_setting_names_its_key(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["retrain", "--dataset", "shop", "--ds", "2026-01-01", "--set", "model=als", "--set", "model.als.iterations=0"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("recsys: error: invalid configuration: model.als.iterations")
+
+
 def test_malformed_set_flag_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["retrain", "--dataset", "shop", "--ds", "2026-01-01", "--set", "epochs"]) == 1
     assert "--set expects key=value" in capsys.readouterr().err

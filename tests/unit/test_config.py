@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_lib.config import PipelineConfig, load_config
+from recsys_lib.cli import _params
+from recsys_lib.config import ALSConfig, PipelineConfig, load_config
 from recsys_lib.errors import ConfigError
 
 
@@ -35,11 +36,22 @@ def test_yaml_then_env_then_overrides(tmp_path, monkeypatch) -> None:
         ({"train.nope": 1}, "train.nope"),
         ({"nosection.x": 1}, "unknown config section 'nosection'"),
         ({"evaluation.promotion_metric": "ndcg_at_7"}, "promotion_metric"),
+        ({"model.als.alpha": 0}, "model.als.alpha"),
+        ({"model.als.factors": 8}, "model.als.factors"),  # the factors are model.embedding_dim
     ],
 )
 def test_bad_values_fail_naming_the_key(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         load_config(overrides=overrides)
+
+
+def test_als_is_chosen_and_tuned_by_set_flags() -> None:
+    """What ``recsys retrain --set model.name=als --set model.als.alpha=20 ...`` hands load_config."""
+    flags = ["model.name=als", "model.als.alpha=20", "model.als.iterations=5", "embedding_dim=32"]
+    config = load_config(overrides=_params(flags))
+    assert (config.model.name, config.model.embedding_dim) == ("als", 32)
+    assert config.model.als == ALSConfig(alpha=20.0, iterations=5, regularization=0.01)
+    assert load_config(overrides={"model": "als"}).model.als == ALSConfig()
 
 
 def test_config_is_frozen() -> None:

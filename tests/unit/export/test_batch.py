@@ -36,7 +36,7 @@ def _export(bundle: ModelBundle, features: FeatureSet, k: int, **kw) -> pd.DataF
     return pa.concat_tables([c[USER_TOPK] for c in chunks]).to_pandas()
 
 
-@pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "sasrec", "two_tower"])
+@pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "als", "sasrec", "two_tower"])
 def test_rows_equal_a_brute_force_ranking_without_history_or_unavailable_items(name):
     bundle, features = _fitted(name)
     k = 6
@@ -85,7 +85,7 @@ def test_item_knn_says_which_history_item_each_recommendation_comes_from():
         assert sim[reason, item] > 0  # that is similar to what is recommended
 
 
-@pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "sasrec", "gru4rec", "two_tower"])
+@pytest.mark.parametrize("name", ["popularity", "item_knn", "mf_bpr", "als", "sasrec", "gru4rec", "two_tower"])
 def test_every_reason_is_a_history_item_and_says_its_kind(name):
     """Vector models name the history item closest to each recommendation (cosine of item
     vectors); item-kNN the largest share of the score; popularity none."""
@@ -114,7 +114,7 @@ def test_every_reason_is_a_history_item_and_says_its_kind(name):
             assert sims.max() == pytest.approx(float(unit[items[row.reason_item_id]] @ unit[items[row.item_id]]))
 
 
-@pytest.mark.parametrize("name", ["item_knn", "mf_bpr"])
+@pytest.mark.parametrize("name", ["item_knn", "mf_bpr", "als"])
 def test_similar_items_never_name_the_item_itself_or_an_unavailable_one(name):
     bundle, features = _fitted(name)
     rows = pa.concat_tables(list(similar_item_tables(bundle.scorer(features), 4, model_name="m", model_version="1")))

@@ -35,7 +35,7 @@ def _user_chunks(bundle: ModelBundle, features: FeatureSet, *, chunk_size: int, 
     return list(tables)
 
 
-@pytest.mark.parametrize("name", ["mf_bpr", "sasrec"])
+@pytest.mark.parametrize("name", ["mf_bpr", "als", "sasrec"])
 def test_rows_hold_every_known_user_and_item_with_the_models_vectors(name):
     bundle, features = _fitted(name)
     chunks = _user_chunks(bundle, features, chunk_size=7, model_version="3")

@@ -1,4 +1,5 @@
-"""The CUDA paths: exact search on the GPU and bf16-mixed training (marked ``gpu``; skipped without CUDA).
+"""The CUDA paths: exact search on the GPU, bf16-mixed training and ALS on implicit's GPU solver (marked
+``gpu``; skipped without CUDA).
 
 CI has no GPU, so these run where one is lent, through ``benchmarks/gpu_check.sh``.
 """
@@ -80,3 +81,25 @@ def test_models_train_on_cuda_and_beat_popularity(name, planted):
     base = evaluate_recommender(popularity, planted, ks=(10,))["ndcg_at_10"]
     assert np.isfinite(ours)
     assert ours > base, (name, ours, base)
+
+
+def test_als_fits_on_the_gpu_and_learns_as_on_the_cpu(planted):
+    """With implicit's GPU build (rmm-cu13 installed), ``train.accelerator = auto`` fits ALS on CUDA,
+    and the factors learn the planted taste about as well as the CPU solver's."""
+    implicit_gpu = pytest.importorskip("implicit.gpu")
+    if not implicit_gpu.HAS_CUDA:
+        pytest.skip("implicit has no GPU support here (pip install rmm-cu13)")
+    from recsys_lib.models.als import implicit_on_gpu
+
+    assert implicit_on_gpu(TrainConfig())
+    config = ModelConfig(name="als", embedding_dim=16)
+    ndcg = {}
+    for accelerator in ("auto", "cpu"):
+        model = create_model(config, planted.n_users, planted.n_items)
+        model.fit(planted, TrainConfig(seed=0, accelerator=accelerator))
+        assert model.item_vectors().shape[0] == planted.n_items
+        ndcg[accelerator] = evaluate_recommender(model, planted, ks=(10,))["ndcg_at_10"]
+    popularity = create_model(ModelConfig(name="popularity"), planted.n_users, planted.n_items)
+    base = evaluate_recommender(popularity.fit(planted, TrainConfig()), planted, ks=(10,))["ndcg_at_10"]
+    assert ndcg["auto"] > 1.5 * base, (ndcg, base)
+    assert abs(ndcg["auto"] - ndcg["cpu"]) < 0.1, ndcg
