@@ -1,5 +1,6 @@
 """Model quality benchmark: every model on Amazon Beauty (leave-one-out) and UCI Online Retail
-(temporal split), next to the published numbers of DESIGN.md section 11.
+(temporal split), next to the published numbers of DESIGN.md section 11, and implicit's BPR (the
+library most teams would use for MF) on the same data and threads as our ``mf_bpr`` and ``als``.
 
     .venv/bin/python benchmarks/quality.py                 # both datasets, every model
     .venv/bin/python benchmarks/quality.py --dataset beauty --models sasrec --max-epochs 20
@@ -35,6 +36,8 @@ from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.evaluation import evaluate_recommender, evaluate_sampled
 from recsys_lib.features import FeatureSet, build_features
 from recsys_lib.models import MODELS, create_model
+from recsys_lib.models.als import ImplicitFactorization
+from recsys_lib.models.base import Recommender
 from recsys_lib.sources import uci_retail
 from recsys_lib.sources.sequences import parse_sequences, sequence_tables
 
@@ -67,6 +70,37 @@ class Variant:
 
 
 _MF_TRAIN = {"epochs": 60, "batch_size": 1024, "learning_rate": 0.005, "validate_every": 5, "patience": 3}
+#: implicit's BPR at its own defaults (100 iterations, learning rate 0.01, regularization 0.01).
+_IMPLICIT_BPR_TRAIN = {"epochs": 100, "learning_rate": 0.01, "weight_decay": 0.01}
+
+
+class ImplicitBPR(ImplicitFactorization):
+    """implicit's ``BayesianPersonalizedRanking`` behind our contract, a comparison rather than a
+    ``model.name``: fitted like ``als`` (the train matrix, ``torch.get_num_threads()`` threads of
+    implicit's pool, the GPU under ``train.accelerator``) with ``model.embedding_dim`` factors (plus
+    the item-bias column implicit appends), ``train.epochs`` iterations, ``train.learning_rate`` and
+    ``train.weight_decay`` as its regularization. The interaction weights are ignored (implicit's BPR
+    reads which pairs exist)."""
+
+    name = "implicit_bpr"
+
+    def estimator(self, train: TrainConfig, on_gpu: bool, num_threads: int) -> Any:
+        from implicit.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking(
+            factors=self.config.embedding_dim,
+            learning_rate=train.learning_rate,
+            regularization=train.weight_decay,
+            iterations=train.epochs,
+            use_gpu=on_gpu,
+            num_threads=num_threads,
+            random_state=train.seed,
+        )
+
+
+#: Rows that are comparisons, not models of the library: built from a ModelConfig whose ``name``
+#: they do not read.
+BENCHMARK_MODELS: dict[str, type[Recommender]] = {ImplicitBPR.name: ImplicitBPR}
 
 
 def variants(dataset: str) -> list[Variant]:
@@ -80,6 +114,8 @@ def variants(dataset: str) -> list[Variant]:
             "item_knn", "item_knn", {"item_knn": {"neighbours": 200, "shrinkage": 10.0, "recency_decay": decay}}, {}
         ),
         Variant("mf_bpr", "mf_bpr", {}, _MF_TRAIN),
+        Variant("als", "als", {}, {}),  # model.als defaults: 15 iterations, regularization 0.01, alpha 1
+        Variant("implicit bpr", "implicit_bpr", {}, _IMPLICIT_BPR_TRAIN),
         Variant("gru4rec", "gru4rec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec sampled softmax", "sasrec", {"sequential": _SEQUENTIAL}, sequence_train),
         Variant("sasrec full softmax", "sasrec", {"sequential": _FULL}, sequence_train),
@@ -151,6 +187,14 @@ class Row:
     peak_rss_mb: float
 
 
+def build_model(name: str, model_fields: dict[str, Any], features: FeatureSet) -> Recommender:
+    """An unfitted model of kind ``name`` (a ``model.name``, or one of :data:`BENCHMARK_MODELS`)."""
+    if name in BENCHMARK_MODELS:
+        config = ModelConfig.model_validate({**model_fields, "name": "als"})  # the name is not read
+        return BENCHMARK_MODELS[name](features.n_users, features.n_items, config)
+    return create_model(ModelConfig.model_validate({"name": name, **model_fields}), features.n_users, features.n_items)
+
+
 def run_model(
     variant: Variant, features: FeatureSet, max_epochs: int | None, validation_users: str | None = None
 ) -> Row:
@@ -162,13 +206,13 @@ def run_model(
             **train_fields,
             "validation_users": None if validation_users == "all" else int(validation_users),
         }
-    config = ModelConfig.model_validate({"name": name, "embedding_dim": 64, **model_fields})
     train = TrainConfig.model_validate({"seed": 42, **train_fields})
-    model = create_model(config, features.n_users, features.n_items)
+    model = build_model(name, {"embedding_dim": 64, **model_fields}, features)
+    epochs = model.config.als.iterations if name == "als" else train.epochs
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:
         shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        print(f"  {variant.label} epoch {epoch + 1}/{train.epochs} {shown}", file=sys.stderr, flush=True)
+        print(f"  {variant.label} epoch {epoch + 1}/{epochs} {shown}", file=sys.stderr, flush=True)
 
     with PeakRSS() as memory:
         started = time.perf_counter()
@@ -278,7 +322,8 @@ def update_results(dataset: str, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=[*LOADERS, "all"], default="all")
-    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
+    names = sorted([*MODELS, *BENCHMARK_MODELS])
+    parser.add_argument("--models", nargs="+", choices=names, default=names)
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every model's epochs (quick runs)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument(
