@@ -90,6 +90,8 @@ class ImplicitFactorization(Recommender):
         on_epoch_end: EpochCallback | None = None,
         logger: RunLogger | None = None,
     ) -> ImplicitFactorization:
+        """Fit the factors on the train split (see the class docstring); raises ModelError for an
+        empty train split and ConfigError when a GPU is asked for that implicit cannot use."""
         self.check_fits(features)
         if features.train.empty:
             raise ModelError(f"the train split is empty; {self.name} needs at least one train interaction")
@@ -167,21 +169,29 @@ class ImplicitFactorization(Recommender):
         self.best_epoch = selected
 
     def score_users(self, user_idx: torch.Tensor, history: UserHistory) -> torch.Tensor:
+        """Scores (n, n_items) of the users ``user_idx``: their factors times every item's; ``history``
+        is not read (ALS has no sequence)."""
         return self.user_factors[user_idx.cpu()] @ self.item_factors.T  # (n, d) @ (d, n_items)
 
     def item_vectors(self) -> np.ndarray:
+        """A copy of the item factors (n_items, d), float32: what exact search and similar_items use."""
         return self.item_factors.numpy().copy()  # (n_items, d)
 
     def user_vectors(self, user_idx: np.ndarray, history: UserHistory) -> np.ndarray:
+        """The factors (n, d) of the users ``user_idx``, so that ``user_vectors @ item_vectors.T`` are
+        the scores."""
         return self.user_factors.numpy()[np.asarray(user_idx, dtype=np.int64)]  # (n, d)
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The fitted factors, cloned: everything :meth:`from_state` needs (saved as safetensors)."""
         return {"user_factors": self.user_factors.clone(), "item_factors": self.item_factors.clone()}
 
     @classmethod
     def from_state(
         cls, n_users: int, n_items: int, config: ModelConfig, state: dict[str, torch.Tensor]
     ) -> ImplicitFactorization:
+        """A fitted model from :meth:`state`'s tensors; ModelError when one is missing or its shape
+        does not match ``n_users``, ``n_items`` and one factor size."""
         missing = sorted(set(_STATE_KEYS) - set(state))
         if missing:
             raise ModelError(f"{cls.name} state lacks {missing}; it needs {list(_STATE_KEYS)}")
@@ -204,6 +214,7 @@ class ALS(ImplicitFactorization):
     name: ClassVar[str] = "als"
 
     def estimator(self, train: TrainConfig, on_gpu: bool, num_threads: int) -> Any:
+        """implicit's ``AlternatingLeastSquares`` with this model's settings, seeded by ``train.seed``."""
         from implicit.als import AlternatingLeastSquares
 
         als = self.config.als
