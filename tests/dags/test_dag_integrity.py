@@ -97,7 +97,7 @@ def test_param_defaults_are_valid_config(dag) -> None:
     from recsys_lib.config import load_config
 
     config = load_config(overrides=dag.params.dump())
-    assert config.model.name == "mf_bpr" and config.export.k == 10
+    assert config.model.name == "als" and config.export.k == 10
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 DAG = "recsys_retrain"
 DATASET = "standalone-shop"
-#: Every value differs from the DAG's defaults (model mf_bpr, k 10, 2 shards, 20 epochs, 64 dims).
+#: Every value differs from the DAG's defaults (model als, k 10, 1 shard, 20 epochs, 64 dims).
 CONF = {"dataset": DATASET, "model": "item_knn", "k": 7, "export_shards": 3, "epochs": 3, "embedding_dim": 16}
 ARTIFACTS = Path(os.environ.get("RECSYS_TEST_ARTIFACTS") or REPO / ".test-artifacts")
 

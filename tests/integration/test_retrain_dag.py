@@ -18,7 +18,7 @@ LOGICAL_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 DS = "2026-11-01"
 K = 7
 SHARDS = 3
-CONF = {"dataset": DATASET, "epochs": 8, "k": K, "embedding_dim": 32, "export_shards": SHARDS}
+CONF = {"dataset": DATASET, "model": "mf_bpr", "epochs": 8, "k": K, "embedding_dim": 32, "export_shards": SHARDS}
 
 
 @pytest.fixture(scope="module")

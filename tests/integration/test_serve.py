@@ -31,7 +31,15 @@ def _retrain(retrain_dag, bucket: str, day: int, **conf) -> None:
     from airflow.utils.state import DagRunState
 
     shop_in_store(bucket, DATASET, end=datetime(2026, 10, day, tzinfo=UTC), **SHOP)
-    params = {"dataset": DATASET, "epochs": 3, "embedding_dim": 16, "k": 5, "force_promote": True, **conf}
+    params = {
+        "dataset": DATASET,
+        "model": "mf_bpr",
+        "epochs": 3,
+        "embedding_dim": 16,
+        "k": 5,
+        "force_promote": True,
+        **conf,
+    }
     run = retrain_dag.test(logical_date=datetime(2026, 10, day, tzinfo=UTC), run_conf=params)
     failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
     assert run.state == DagRunState.SUCCESS, f"failed tasks: {failed}"
@@ -39,7 +47,7 @@ def _retrain(retrain_dag, bucket: str, day: int, **conf) -> None:
 
 @pytest.fixture(scope="module")
 def trained(retrain_dag, local_stack) -> str:
-    """The default model (MF-BPR) trained, registered as champion and exported for 2026-10-20."""
+    """MF-BPR trained, registered as champion and exported for 2026-10-20."""
     _retrain(retrain_dag, local_stack.bucket, 20)
     return "2026-10-20"
 
