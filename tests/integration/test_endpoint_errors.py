@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +21,12 @@ RECSYS = str(Path(sys.executable).parent / "recsys")
 RECOMMEND = ["recommend", "--dataset", "shop", "--user", "shopper-1"]
 
 
-def _recsys(*argv: str, env: dict[str, str]) -> tuple[int, list[str], float]:
-    """Exit status, stderr lines and seconds of ``recsys argv`` in a process of its own."""
-    started = time.monotonic()
+def _recsys(*argv: str, env: dict[str, str]) -> tuple[int, list[str]]:
+    """Exit status and stderr lines of ``recsys argv`` in a process of its own (the attempts and
+    timeouts that bound its wait are checked in tests/unit/storage and tests/unit/registry; the
+    300 s here only stops a hang)."""
     done = subprocess.run([RECSYS, *argv], env=env, capture_output=True, text=True, timeout=300)
-    return done.returncode, done.stderr.strip().splitlines(), time.monotonic() - started
+    return done.returncode, done.stderr.strip().splitlines()
 
 
 @pytest.fixture
@@ -58,13 +58,12 @@ def strict_s3(tmp_path: Path) -> Iterator[str]:
 def test_an_s3_endpoint_on_a_closed_port(env: dict[str, str]) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     closed = {**env, "AWS_ENDPOINT_URL_S3": endpoint, "RECSYS_S3_MAX_ATTEMPTS": "2"}
-    status, lines, seconds = _recsys(*RECOMMEND, env=closed)
+    status, lines = _recsys(*RECOMMEND, env=closed)
     assert status == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"recsys: error: cannot reach the S3 endpoint {endpoint} after 2 attempt(s) while ")
     assert "Could not connect to the endpoint URL" in lines[0] and "check AWS_ENDPOINT_URL_S3" in lines[0]
-    assert seconds < 60
 
-    status, lines, _ = _recsys("-v", *RECOMMEND, env=closed)
+    status, lines = _recsys("-v", *RECOMMEND, env=closed)
     assert (
         status == 1 and "Traceback (most recent call last):" in lines and "EndpointConnectionError" in "\n".join(lines)
     )
@@ -72,7 +71,7 @@ def test_an_s3_endpoint_on_a_closed_port(env: dict[str, str]) -> None:
 
 
 def test_credentials_the_s3_server_refuses(env: dict[str, str], strict_s3: str) -> None:
-    status, lines, _ = _recsys(*RECOMMEND, env={**env, "AWS_ENDPOINT_URL_S3": strict_s3})
+    status, lines = _recsys(*RECOMMEND, env={**env, "AWS_ENDPOINT_URL_S3": strict_s3})
     assert status == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"recsys: error: the S3 endpoint {strict_s3} refused the credentials while reading ")
     assert "InvalidAccessKeyId" in lines[0]
@@ -80,7 +79,7 @@ def test_credentials_the_s3_server_refuses(env: dict[str, str], strict_s3: str) 
 
 
 def test_a_bucket_that_does_not_exist(env: dict[str, str], local_stack) -> None:
-    status, lines, _ = _recsys(*RECOMMEND, env={**env, "RECSYS_BUCKET": "no-such-bucket"})
+    status, lines = _recsys(*RECOMMEND, env={**env, "RECSYS_BUCKET": "no-such-bucket"})
     assert status == 1 and len(lines) == 1, lines
     assert lines[0] == (
         f"recsys: error: bucket 'no-such-bucket' does not exist at the S3 endpoint {local_stack.s3.url} (while "
@@ -92,10 +91,9 @@ def test_a_bucket_that_does_not_exist(env: dict[str, str], local_stack) -> None:
 def test_an_mlflow_server_on_a_closed_port(env: dict[str, str]) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     argv = ["export", "--dataset", "shop", "--ds", "2026-05-01", "--set", "registry.max_retries=1"]
-    status, lines, seconds = _recsys(*argv, env={**env, "MLFLOW_TRACKING_URI": uri})
+    status, lines = _recsys(*argv, env={**env, "MLFLOW_TRACKING_URI": uri})
     assert status == 1 and len(lines) == 1, lines  # no traceback, no "Retrying ..." warnings
     assert lines[0] == (
         f"recsys: error: MLflow tracking server {uri} is unreachable while running `recsys export` ([Errno 111] "
         "Connection refused; registry.max_retries=1, registry.request_timeout=30 s); check MLFLOW_TRACKING_URI"
     )
-    assert seconds < 90  # MLflow's own defaults retry for about four minutes
