@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from recsys_lib.config import load_config
 from recsys_lib.params import param_specs
+from recsys_lib.schema import ExportTable
 from recsys_lib.storage.layout import export_table_uri
 
 #: The knobs of the trigger form, by section; each Param's type, bounds, title, help and default
@@ -60,10 +61,12 @@ PARAMS = (
     "diversity_by",
 )
 
-_STORAGE = load_config().storage
+#: The deployment's config, read once at parse time: the Params' defaults and the Asset's location.
+_CONFIG = load_config()
 #: Updated by every publish; its event's extra names dataset, logical date, model and row count.
 RECOMMENDATIONS = Asset(
-    name="recsys_recommendations", uri=export_table_uri(_STORAGE.bucket, _STORAGE.prefix, "user_topk")
+    name="recsys_recommendations",
+    uri=export_table_uri(_CONFIG.storage.bucket, _CONFIG.storage.prefix, ExportTable.USER_TOPK),
 )
 
 
@@ -101,7 +104,7 @@ def _run() -> dict[str, Any]:
         "retry_exponential_backoff": 2.0,
         "execution_timeout": timedelta(hours=4),
     },
-    params={name: Param(**spec) for name, spec in param_specs(PARAMS).items()},
+    params={name: Param(**spec) for name, spec in param_specs(PARAMS, _CONFIG).items()},
     doc_md=__doc__,
 )
 def recsys_retrain() -> None:
