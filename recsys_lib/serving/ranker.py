@@ -98,7 +98,13 @@ class Ranker:
 
     # --- models scoring whole rows, and the popularity fallback -------------------------------------
     def rows(self, scores: torch.Tensor, exclude: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's top ``k`` of ``scores`` (n, n_items) under the rules, skipping ``exclude``."""
+        """Each row's top ``k`` of ``scores`` (n, n_items) under the rules, skipping ``exclude``.
+
+        One row broadcast to every user (stride 0: popularity, the cold-start fallback) is ranked
+        once, and each list read off that order past the user's excluded items: the same lists,
+        without scoring or sorting ``n x n_items`` numbers."""
+        if scores.dim() == 2 and scores.shape[0] > 0 and scores.stride(0) == 0:
+            return self._shared_row(scores[0].detach().cpu().float().numpy(), exclude, k)
         values = self.adjusted(scores.detach().cpu().float().numpy())
         table = torch.from_numpy(values)
 
@@ -111,6 +117,30 @@ class Ranker:
             return pinned
 
         return self._ranked(candidates, pinned_scores, len(values), k, exclude)
+
+    def _shared_row(self, row: np.ndarray, exclude: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rows` for ``exclude.shape[0]`` users who all have the scores ``row`` (n_items,)."""
+        values = self.adjusted(row[None, :])[0]
+        listable = np.flatnonzero(~np.isneginf(values))
+        order = listable[np.argsort(-values[listable], kind="stable")]  # best first, ties to the lower item
+        ordered = values[order]
+
+        def candidates(rows: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+            sub = exclude[rows]
+            most_excluded = int(np.diff(sub.indptr).max(initial=0))
+            prefix = np.arange(min(len(order), fetch + most_excluded))  # enough for every row's fetch
+            keep = ~(sub[:, order[prefix]] != 0).toarray()  # (rows, prefix); explicit zeros do not exclude
+            place = np.cumsum(keep, axis=1) - 1  # each kept item's place in its row's list
+            row, col = np.nonzero(keep & (place < fetch))
+            items = np.full((len(rows), fetch), -1, dtype=np.int64)
+            found = np.full((len(rows), fetch), -np.inf, dtype=np.float32)
+            items[row, place[row, col]], found[row, place[row, col]] = order[col], ordered[col]
+            return items, found
+
+        def pinned_scores(rows: np.ndarray) -> np.ndarray:
+            return np.tile(values[self.rules.pinned], (len(rows), 1))
+
+        return self._ranked(candidates, pinned_scores, exclude.shape[0], k, exclude)
 
     def adjusted(self, scores: np.ndarray) -> np.ndarray:
         """A copy of score rows (n, n_items) as the rules rank them: -inf for items never listed,

@@ -80,8 +80,8 @@ def test_boost_moves_positive_scores_up_and_negative_ones_towards_zero() -> None
 
 
 def _rank(path: str, rules: ListRules, sign: float, k: int, exclude: list[list[int]] | None = None) -> list[list[int]]:
-    """Ranked items of one user per exclude row (default one user), through the vector index or
-    through score rows; both must give the same answer."""
+    """Ranked items of one user per exclude row (default one user), through the vector index,
+    through score rows or through one row shared by every user; all must give the same answer."""
     rows = exclude or [[]]
     matrix = sp.csr_matrix(
         (
@@ -94,12 +94,14 @@ def _rank(path: str, rules: ListRules, sign: float, k: int, exclude: list[list[i
     ranker = Ranker(rules, rules.blocked, VECTORS if path == "vectors" else None)
     if path == "vectors":
         items, _ = ranker.search(np.full((len(rows), 1), sign, dtype=np.float32), k, matrix)
-    else:
+    elif path == "rows":
         items, _ = ranker.rows(torch.from_numpy(sign * np.tile(VECTORS.T, (len(rows), 1))), matrix, k)
+    else:  # one row broadcast to every user, as popularity and the cold-start fallback score
+        items, _ = ranker.rows(torch.from_numpy(sign * VECTORS[:, 0]).expand(len(rows), -1), matrix, k)
     return items.tolist()
 
 
-PATHS = ["vectors", "rows"]
+PATHS = ["vectors", "rows", "shared_row"]
 
 
 def _rules(**settings) -> ListRules:
@@ -226,3 +228,31 @@ def test_diversity_through_both_ranking_paths(path: str) -> None:
     rules = _rules(diversity=0.3, diversity_by="categories")  # categories a, a, b, b, c, none
     assert _rank(path, rules, 1.0, 3)[0][:2] == [0, 2]  # the second pick leaves category a
     assert _rank(path, _rules(diversity=1.0), 1.0, 3) == [[0, 1, 2]]  # 1: relevance alone
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"max_per_category": 1},
+        {"diversity": 0.5, "diversity_by": "categories"},
+        {"pinned_items": ("i5", "i1")},
+        {"new_arrival_days": 14, "new_arrival_boost": 3.0, "max_per_category": 2, "exclude_categories": ("b",)},
+    ],
+)
+def test_a_row_shared_by_every_user_ranks_as_the_same_rows_one_by_one(settings: dict) -> None:
+    """Popularity and the fallback give every user one row: ranked once and read off past each
+    user's exclusions, the lists equal ranking each user's own copy (ties to the lower item,
+    explicit zeros not excluding, short lists padded)."""
+    rng = np.random.default_rng(7)
+    rules = _rules(**settings)
+    ranker = Ranker(rules, rules.blocked)
+    for _ in range(20):
+        row = rng.integers(0, 3, 6).astype(np.float32)  # ties everywhere
+        exclude = sp.random(30, 6, density=0.4, random_state=rng, format="csr", dtype=np.float32)
+        exclude.data[rng.random(exclude.nnz) < 0.2] = 0.0  # stored zeros exclude nothing
+        for k in (1, 3, 8):
+            shared = ranker.rows(torch.from_numpy(row).expand(30, -1), exclude, k)
+            one_by_one = ranker.rows(torch.from_numpy(np.tile(row, (30, 1))), exclude, k)
+            np.testing.assert_array_equal(shared[0], one_by_one[0])
+            np.testing.assert_array_equal(shared[1], one_by_one[1])
