@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsys_lib import schema
 from recsys_lib.config import CheckName, ValidationConfig
@@ -232,16 +235,27 @@ def items_rules(dtypes: Mapping[str, Any], settings: ValidationConfig | None = N
 def dataset_frame(events: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     """``events`` plus the derived columns the dataset rules check: ``category`` (the item's, or
     "(none)") and ``item_id_missing_from_catalogue`` (the item id where it is not in ``items``,
-    else null, so GX's examples are the missing ids)."""
-    catalogue = items.drop_duplicates(schema.ITEM_ID).set_index(schema.ITEM_ID)
-    known = events[schema.ITEM_ID].isin(catalogue.index)
-    category = events[schema.ITEM_ID].map(catalogue[schema.CATEGORY]) if schema.CATEGORY in catalogue else None
+    else null, so GX's examples are the missing ids). Both are categorical: one small code per
+    event, never a string (or Python object) per event."""
+    catalogue = items.drop_duplicates(schema.ITEM_ID)
+    ids = pa.array(events[schema.ITEM_ID].astype("str").array)  # no copy for Arrow-backed ids
+    position = pc.index_in(ids, value_set=pa.array(catalogue[schema.ITEM_ID].astype("str").array))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)  # -1: not in the catalogue
+    known = position >= 0
+    if schema.CATEGORY in catalogue:
+        names, per_item = pd.factorize(catalogue[schema.CATEGORY].fillna(NO_CATEGORY).astype("str"))
+    else:
+        names, per_item = np.zeros(len(catalogue), dtype=np.int64), pd.Index([NO_CATEGORY])
+    none = per_item.get_loc(NO_CATEGORY) if NO_CATEGORY in per_item else len(per_item)
+    per_item = per_item if NO_CATEGORY in per_item else per_item.append(pd.Index([NO_CATEGORY]))
+    codes = np.where(known, names[np.maximum(position, 0)], none)
+    missing_codes, missing_ids = pd.factorize(events[schema.ITEM_ID][~known])
+    missing = np.full(len(events), -1, dtype=np.int64)
+    missing[~known] = missing_codes
     return events.assign(
         **{
-            schema.CATEGORY: (category if category is not None else pd.Series(index=events.index, dtype="str"))
-            .fillna(NO_CATEGORY)
-            .astype("str"),
-            MISSING_ITEM: events[schema.ITEM_ID].where(~known),
+            schema.CATEGORY: pd.Categorical.from_codes(codes, categories=per_item),
+            MISSING_ITEM: pd.Categorical.from_codes(missing, categories=missing_ids),
         }
     )
 

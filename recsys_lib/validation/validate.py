@@ -91,6 +91,7 @@ def validate_tables(
     if start is not None and start > end:
         raise ConfigError(f"interval_start {start.isoformat()} is after interval_end {end.isoformat()}")
     events = events.reset_index(drop=True)
+    n_events = len(events)
     with _Runner(docs_dir) as runner:
         row_rules = events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
         row_results = runner.run("events_rows", events, row_rules, COMPLETE)
@@ -100,7 +101,8 @@ def validate_tables(
         clean = (
             events.drop(index=reasons.index).reset_index(drop=True) if len(reasons) else events
         )  # no copy if all pass
-        outcomes.append(_quarantine_share(len(rejected), len(events), settings))
+        del events  # one copy of the events from here on (the caller's, if it keeps one, aside)
+        outcomes.append(_quarantine_share(len(rejected), n_events, settings))
 
         shape_ok = all(o.success for o in outcomes if o.severity == "fail")
         summary: dict[str, Any] = {}
@@ -118,7 +120,7 @@ def validate_tables(
     report = ValidationReport(
         success=all(o.success for o in outcomes if o.severity == "fail"),
         outcomes=outcomes,
-        row_counts={EVENTS: len(events), ITEMS: len(items)},
+        row_counts={EVENTS: n_events, ITEMS: len(items)},
         quarantined=len(rejected),
         profile=summary,
     )
@@ -183,8 +185,19 @@ class _Runner:
             [result] = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
         else:
             result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+        self._forget_batches()
         by_key = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
         return [(rule, by_key[rule.key]) for rule in rules]
+
+    def _forget_batches(self) -> None:
+        """Drop the frames GX's execution engine cached for the batch just validated, so a suite's
+        frame is freed once its results are in (GX would keep every one until the context goes)."""
+        manager = getattr(self.source.get_execution_engine(), "batch_manager", None)
+        if manager is not None:
+            manager.reset_batch_cache()
+            cached = getattr(manager, "_batch_data_cache", None)  # not cleared by reset_batch_cache in GX 1.x
+            if isinstance(cached, dict):
+                cached.clear()
 
     def __enter__(self) -> _Runner:
         return self
@@ -215,9 +228,10 @@ def _reasons(events: pd.DataFrame, results: list[tuple[Rule, Any]]) -> pd.Series
         if rule.severity != "quarantine" or result.success:
             continue
         index = pd.Index((result.result or {}).get("unexpected_index_list") or [])
-        if rule.check == "exact_duplicate":  # GX flags every copy; the first one is kept
-            first_copies = ~events.duplicated(subset=rule.kwargs["column_list"], keep="first")
-            index = index.difference(events.index[first_copies])
+        if rule.check == "exact_duplicate":  # GX flags every copy; the first one is kept (first among the
+            index = index.sort_values()  # flagged rows: they hold every copy, first copies first)
+            flagged = events.loc[index, rule.kwargs["column_list"]]
+            index = index[flagged.duplicated(keep="first").to_numpy()]
         reason = f"{rule.check} ({rule.column or 'row'}: expected {rule.expected})"
         for row in index:
             broken.setdefault(int(row), []).append(reason)
