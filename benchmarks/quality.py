@@ -208,7 +208,7 @@ def run_model(
         }
     train = TrainConfig.model_validate({"seed": 42, **train_fields})
     model = build_model(name, {"embedding_dim": 64, **model_fields}, features)
-    epochs = model.config.als.iterations if name == "als" else train.epochs
+    epochs = model.planned_epochs(train)
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:
         shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())

@@ -213,6 +213,10 @@ class ALS(ImplicitFactorization):
 
     name: ClassVar[str] = "als"
 
+    def planned_epochs(self, train: TrainConfig) -> int:
+        """``model.als.iterations``: ALS counts its passes there, not in ``train.epochs``."""
+        return self.config.als.iterations
+
     def estimator(self, train: TrainConfig, on_gpu: bool, num_threads: int) -> Any:
         """implicit's ``AlternatingLeastSquares`` with this model's settings, seeded by ``train.seed``."""
         from implicit.als import AlternatingLeastSquares

@@ -173,6 +173,11 @@ class Recommender(ABC):
                 scores[start : start + len(chunk)] = top_s.cpu().numpy()
         return items, scores
 
+    def planned_epochs(self, train: TrainConfig) -> int:
+        """How many epochs :meth:`fit` runs at most under ``train`` (what progress counts up to):
+        ``train.epochs``, unless the model counts its passes elsewhere."""
+        return train.epochs
+
     def check_fits(self, features: FeatureSet) -> None:
         """Raise ModelError unless ``features`` has this model's users and items."""
         if (features.n_users, features.n_items) != (self.n_users, self.n_items):

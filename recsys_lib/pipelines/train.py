@@ -63,8 +63,10 @@ def run(
         "training %s on %d users x %d items (MLflow run %s)", cfg.model.name, features.n_users, features.n_items, run_id
     )
 
+    planned = model.planned_epochs(cfg.train)
+
     def on_epoch_end(epoch: int, metrics: dict[str, float]) -> None:  # the metrics reach MLflow through the logger
-        log.info("epoch %d/%d %s", epoch + 1, cfg.train.epochs, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        log.info("epoch %d/%d %s", epoch + 1, planned, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     try:
         model.fit(features, cfg.train, on_epoch_end=on_epoch_end, logger=RunLogger(tracking_uri(), run_id))
