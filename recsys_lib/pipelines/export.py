@@ -43,6 +43,8 @@ from recsys_lib.serving.repurchase import buy_again
 from recsys_lib.serving.rules import SEPARATE, rules_for
 
 log = logging.getLogger(__name__)
+#: At most one progress line per this many seconds while a shard scores its users.
+PROGRESS_SECONDS = 10.0
 TABLE = USER_TOPK
 USER_TABLES = (USER_TOPK, USER_EMBEDDINGS)  # sharded by user; item tables are one shard
 #: One shard, staged by export_items; its user ids are pseudonymised like USER_TABLES.
@@ -143,13 +145,16 @@ def run_shard(
     if cfg.pseudonymize:
         key = pseudonym_key(pseudonym)
         id_map = lambda ids: pseudonymize(ids, key)  # noqa: E731
-    started, done = time.monotonic(), 0
+    started, done, shown = time.monotonic(), 0, 0.0
 
-    def progress(n: int) -> None:
-        nonlocal done
+    def progress(n: int) -> None:  # a line every PROGRESS_SECONDS, and the last one
+        nonlocal done, shown
         done += n
-        rate = done / max(time.monotonic() - started, 1e-9)
-        log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
+        now = time.monotonic()
+        if now - shown >= PROGRESS_SECONDS or done >= len(users):
+            shown = now
+            rate = done / max(now - started, 1e-9)
+            log.info("shard %d: %d/%d users scored (%.0f users/s)", shard, done, len(users), rate)
 
     rules = rules_for(ctx.config.recommend, features)  # recommend.*: the same in the live service
     scorer = bundle.scorer(features, rules=rules)
