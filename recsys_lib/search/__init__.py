@@ -17,7 +17,7 @@ a heap per query. Here a search has three small parts behind one interface,
 Nothing here knows about models or ids: the package depends on numpy, scipy and torch only.
 """
 
-from recsys_lib.search.index import InnerProductIndex, default_device
+from recsys_lib.search.index import InnerProductIndex, SearchStats, default_device
 from recsys_lib.search.topk import SCORE_CHUNK_BYTES, bounded_chunk, topk_excluding
 
-__all__ = ["SCORE_CHUNK_BYTES", "InnerProductIndex", "bounded_chunk", "default_device", "topk_excluding"]
+__all__ = ["SCORE_CHUNK_BYTES", "InnerProductIndex", "SearchStats", "bounded_chunk", "default_device", "topk_excluding"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +34,27 @@ sample alone misled the choice once in a benchmark, on a hiccup)."""
 def default_device() -> torch.device:
     """The GPU where one is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class SearchStats:
+    """What an index's searches did, per path (``"bf16"``, ``"fp32"``): rows searched, and rows
+    whose candidates the proof could not certify (near-ties within the scan's error), which were
+    scored in full. Rescoring keeps results exact; its share is what a precision costs."""
+
+    rows: Counter[str] = field(default_factory=Counter)
+    rescored: Counter[str] = field(default_factory=Counter)
+
+    def add(self, path: str, rows: int, rescored: int) -> None:
+        """Count one search of ``rows`` rows on ``path``, ``rescored`` of them scored in full."""
+        self.rows[path] += rows
+        self.rescored[path] += rescored
+
+    def rescored_share(self, path: str | None = None) -> float:
+        """Rescored rows over searched rows, on ``path`` or on all paths together (0 before any)."""
+        rows = self.rows[path] if path else self.rows.total()
+        rescored = self.rescored[path] if path else self.rescored.total()
+        return rescored / rows if rows else 0.0
 
 
 class InnerProductIndex:
@@ -73,6 +96,7 @@ class InnerProductIndex:
         self.n_kept = self.table.n_kept
         self.scan: Scan = FusedScan(self.table) if self.fused else tensor.TensorScan(self.table)
         self._trials: dict[tuple[int, str], list[float]] = {}  # (k, path) -> seconds per user
+        self.stats = SearchStats()
 
     def search(
         self, user_vectors: np.ndarray | torch.Tensor, k: int, exclude: sp.csr_matrix | None = None
@@ -94,7 +118,8 @@ class InnerProductIndex:
         started = time.perf_counter()
         with torch.no_grad():
             dtype = torch.bfloat16 if path == "bf16" else torch.float32
-            idx, val = certified_top(self.scan, users, k, dtype, exclude)
+            idx, val, n_open = certified_top(self.scan, users, k, dtype, exclude)
+            self.stats.add(path, n, n_open)
             items = self.table.keep[idx]  # position among kept -> item index; -1 stays -1
         found = items.cpu().numpy(), val.cpu().numpy()
         if self._deciding(k):

@@ -45,10 +45,11 @@ def spare(dtype: torch.dtype, k: int) -> int:
 
 def certified_top(
     scan: Scan, users: torch.Tensor, k: int, dtype: torch.dtype, exclude: sp.csr_matrix | None
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The exact top-``k`` positions and fp32 scores of ``users`` (n, d) among ``scan``'s table,
     skipping ``exclude``'s non-zeros: candidates from a scan in ``dtype``, their exact scores, and a
-    proof per row that nothing left out beats the k-th (rows it leaves open are scored in full)."""
+    proof per row that nothing left out beats the k-th (rows it leaves open are scored in full).
+    Returns the positions, the scores and how many rows the proof left open."""
     n_kept = scan.table.n_kept
     pos, approx, left_out = scan.candidates(users, dtype, min(k + spare(dtype, k), n_kept), exclude)
     low = torch.where(left_out, approx[:, -1], -torch.inf)  # -inf: nothing eligible left out
@@ -60,7 +61,7 @@ def certified_top(
     if len(redo):
         rows = redo.cpu().numpy()
         idx[redo], val[redo] = whole_rows(scan, users[redo], k, exclude[rows] if exclude is not None else None)
-    return idx, val
+    return idx, val, len(redo)
 
 
 def whole_rows(

@@ -187,6 +187,25 @@ def test_rows_left_open_by_the_bf16_proof_are_redone_exactly_in_either_way(monke
         np.testing.assert_array_equal(got[1], ref[1])
 
 
+def test_stats_count_the_rows_searched_and_the_rows_the_proof_left_open():
+    """Ties everywhere leave bf16 rows unproven (rescored in full, counted); distinct real-valued
+    scores leave none open on the fp32 path."""
+    rng = np.random.default_rng(5)
+    users, items = _case(rng, 40, 6000, 4, 1)
+    index = InnerProductIndex(items, device="cpu", precision="bf16")
+    index.search(users, 5)
+    index.search(users[:10], 5)
+    assert index.stats.rows == {"bf16": 50}
+    assert 0 < index.stats.rescored["bf16"] <= 50
+    assert index.stats.rescored_share("bf16") == index.stats.rescored_share() == index.stats.rescored["bf16"] / 50
+
+    users, items = rng.standard_normal((100, 16), np.float32), rng.standard_normal((6000, 16), np.float32)
+    exact = InnerProductIndex(items, device="cpu", precision="fp32")
+    exact.search(users, 10)
+    assert exact.stats.rows == {"fp32": 100} and exact.stats.rescored["fp32"] == 0
+    assert exact.stats.rescored_share("bf16") == 0.0
+
+
 def test_k_zero_returns_empty_rows():
     items = np.eye(8, dtype=np.float32)
     got_items, got_scores = InnerProductIndex(items, device="cpu").search(np.ones((3, 8), np.float32), 0)
