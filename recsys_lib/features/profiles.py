@@ -180,7 +180,8 @@ def _top_shares(codes: np.ndarray, values: np.ndarray, labels: np.ndarray, n_use
     user, value, share = user[order], value[order], share[order]
     top = np.arange(len(user)) - np.searchsorted(user, user) < TOP_N  # rank within the user's rows
     offsets = pa.array(np.concatenate([[0], np.cumsum(np.bincount(user[top], minlength=n_users))]), pa.int32())
-    names = pa.ListArray.from_arrays(offsets, pa.array(labels[value[top]], pa.string()))
+    # the few names, then one index per row: pa.array of millions of numpy strings comes back chunked
+    names = pa.ListArray.from_arrays(offsets, pa.array(labels, pa.string()).take(pa.array(value[top])))
     shares = pa.ListArray.from_arrays(offsets, pa.array(share[top], pa.float32()))
     return pd.Series(pd.arrays.ArrowExtensionArray(names)), pd.Series(pd.arrays.ArrowExtensionArray(shares))
 

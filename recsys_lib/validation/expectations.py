@@ -238,8 +238,11 @@ def dataset_frame(events: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     else null, so GX's examples are the missing ids). Both are categorical: one small code per
     event, never a string (or Python object) per event."""
     catalogue = items.drop_duplicates(schema.ITEM_ID)
-    ids = pa.array(events[schema.ITEM_ID].astype("str").array)  # no copy for Arrow-backed ids
-    position = pc.index_in(ids, value_set=pa.array(catalogue[schema.ITEM_ID].astype("str").array))
+    ids = pa.array(events[schema.ITEM_ID].astype("str").array)  # no copy for Arrow-backed ids (may be chunked)
+    catalogue_ids = pa.array(catalogue[schema.ITEM_ID].astype("str").array)
+    if isinstance(catalogue_ids, pa.ChunkedArray):  # a value set must be one array
+        catalogue_ids = catalogue_ids.combine_chunks()
+    position = pc.index_in(ids, value_set=catalogue_ids)
     position = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)  # -1: not in the catalogue
     known = position >= 0
     if schema.CATEGORY in catalogue:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib import schema
-from recsys_lib.features.profiles import quintile_scores, rfm_segments, user_profiles
+from recsys_lib.features.profiles import _top_shares, quintile_scores, rfm_segments, user_profiles
 
 AS_OF = pd.Timestamp("2024-06-30 12:00", tz="UTC")
 
@@ -179,3 +179,14 @@ def test_every_buyer_gets_a_segment_and_the_rest_are_potential() -> None:
     score, segment = rfm_segments(recency, np.array([1, 1, 1, 1, 1, 0]), np.array([10.0] * 5 + [0.0]))
     assert score.tolist()[:5] == ["511", "411", "311", "211", "111"] and pd.isna(score.iloc[5])
     assert segment.tolist() == ["new", "new", "potential", "hibernating", "hibernating", "browsers"]
+
+
+def test_top_shares_of_millions_of_users_build_one_list_column() -> None:
+    """Found at 1M users x 3 categories: pyarrow turns millions of numpy strings into a chunked
+    array, which a list column cannot take; the names are taken from the few labels instead."""
+    n_users = 1_200_000
+    codes = np.repeat(np.arange(n_users), 3)
+    values = np.tile(np.array([0, 1, 2]), n_users)
+    names, shares = _top_shares(codes, values, np.array(["a", "b", "c"]), n_users)
+    assert len(names) == n_users and names.iloc[-1] == ["a", "b", "c"]
+    assert shares.iloc[0] == pytest.approx([1 / 3] * 3)
