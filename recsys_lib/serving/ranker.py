@@ -103,8 +103,8 @@ class Ranker:
         One row broadcast to every user (stride 0: popularity, the cold-start fallback) is ranked
         once, and each list read off that order past the user's excluded items: the same lists,
         without scoring or sorting ``n x n_items`` numbers."""
-        if scores.dim() == 2 and scores.shape[0] > 0 and scores.stride(0) == 0:
-            return self._shared_row(scores[0].detach().cpu().float().numpy(), exclude, k)
+        if scores.dim() == 2 and scores.shape[0] > 0 and scores.stride(0) == 0 and not scores[0].isnan().any():
+            return self._shared_row(scores[0].detach().cpu().float().numpy(), exclude, k)  # (NaN sorts apart)
         values = self.adjusted(scores.detach().cpu().float().numpy())
         table = torch.from_numpy(values)
 

@@ -251,7 +251,7 @@ def dataset_frame(events: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
         names, per_item = np.zeros(len(catalogue), dtype=np.int64), pd.Index([NO_CATEGORY])
     none = per_item.get_loc(NO_CATEGORY) if NO_CATEGORY in per_item else len(per_item)
     per_item = per_item if NO_CATEGORY in per_item else per_item.append(pd.Index([NO_CATEGORY]))
-    codes = np.where(known, names[np.maximum(position, 0)], none)
+    codes = np.append(names, none)[position]  # -1 (not in the catalogue) takes the appended "(none)"
     missing_codes, missing_ids = pd.factorize(events[schema.ITEM_ID][~known])
     missing = np.full(len(events), -1, dtype=np.int64)
     missing[~known] = missing_codes
@@ -269,6 +269,7 @@ def profile(frame: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"events": len(frame)}
     for column in (schema.EVENT_TYPE, schema.CATEGORY):
         shares = frame[column].value_counts(normalize=True, dropna=False)
+        shares = shares[shares > 0]  # a categorical column also counts the categories no event has
         if len(shares) > MAX_PROFILE_CATEGORIES:
             shares = pd.concat(
                 [

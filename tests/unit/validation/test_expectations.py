@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.validation.expectations import events_rules, items_rules
+from recsys_lib.validation.expectations import (
+    MISSING_ITEM,
+    NO_CATEGORY,
+    dataset_frame,
+    events_rules,
+    items_rules,
+    profile,
+)
 from recsys_lib.validation.validate import distinct_examples, json_value
 
 END = pd.Timestamp("2024-03-02", tz="UTC")
@@ -63,3 +70,32 @@ def test_examples_become_distinct_json_scalars() -> None:
     values = [np.int64(3), np.float64("nan"), None, pd.NA, pd.Timestamp("2024-01-01", tz="UTC"), "x", 3, "y", "z"]
     assert distinct_examples(values) == [3, None, "2024-01-01T00:00:00+00:00", "x", "y"]
     assert json_value(np.bool_(True)) is True
+
+
+def test_the_dataset_frame_maps_categories_and_names_missing_items() -> None:
+    events = pd.DataFrame({schema.ITEM_ID: pd.Series(["a", "b", "zz", None, "a"], dtype="str")})
+    items = pd.DataFrame(
+        {schema.ITEM_ID: pd.Series(["a", "b", "c", "a"], dtype="str"), schema.CATEGORY: ["x", None, "y", "w"]}
+    )
+    frame = dataset_frame(events, items)
+    assert frame[schema.CATEGORY].astype("str").tolist() == ["x", NO_CATEGORY, NO_CATEGORY, NO_CATEGORY, "x"]
+    assert frame[MISSING_ITEM].astype(object).where(frame[MISSING_ITEM].notna(), None).tolist() == [
+        None,
+        None,
+        "zz",
+        None,
+        None,
+    ]
+    # the drift profile lists only the categories events have ("y" is in the catalogue, unused)
+    assert profile(frame.assign(**{schema.EVENT_TYPE: "view"}))[schema.CATEGORY] == {"x": 0.4, NO_CATEGORY: 0.6}
+
+
+def test_an_empty_catalogue_leaves_every_event_missing() -> None:
+    events = pd.DataFrame({schema.ITEM_ID: pd.Series(["a", "b"], dtype="str")})
+    for items in (
+        pd.DataFrame({schema.ITEM_ID: pd.Series([], dtype="str"), schema.CATEGORY: pd.Series([], dtype="str")}),
+        pd.DataFrame({schema.ITEM_ID: pd.Series([], dtype="str")}),
+    ):
+        frame = dataset_frame(events, items)
+        assert frame[schema.CATEGORY].astype("str").tolist() == [NO_CATEGORY, NO_CATEGORY]
+        assert frame[MISSING_ITEM].astype("str").tolist() == ["a", "b"]
