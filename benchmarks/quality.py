@@ -8,10 +8,14 @@ library most teams would use for MF) on the same data and threads as our ``mf_bp
 Reads the data from ../shared/datasets (never copied into the repository). Each model is trained
 with fixed seeds and the hyperparameters of :func:`variants`, early-stopped on validation NDCG@10,
 and scored on the test split with full ranking, history excluded (DESIGN.md section 7a/7b), plus
-the SASRec paper's 100-sampled-negatives protocol (7c) for reference. Prints a table per dataset,
-updates its section of benchmarks/RESULTS.md, and ends with one line:
+the SASRec paper's 100-sampled-negatives protocol (7c) for reference. Every row also shows its
+validation NDCG@10 (full ranking over every validation user, history = train), and the RESULT line
+names the variant with the best **validation** NDCG@10, never the best test row. A ``refit`` row
+retrains on train + validation, so it cannot be validated: it shows its twin's validation score
+and wins a tie with it (whether to refit is a protocol choice, not one made on validation). Prints
+a table per dataset, updates its section of benchmarks/RESULTS.md, and ends with one line:
 
-    RESULT dataset=beauty model=<best> hr@10=<x> ndcg@10=<y>
+    RESULT dataset=beauty model=<best on validation> val_ndcg@10=<v> hr@10=<x> ndcg@10=<y>
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import psutil
 import torch
 from machine import cpu_name
 
+from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
 from recsys_lib.evaluation import evaluate_recommender, evaluate_sampled
 from recsys_lib.features import FeatureSet, build_features
@@ -185,6 +190,9 @@ class Row:
     epoch_seconds: float | None
     fit_seconds: float
     peak_rss_mb: float
+    val_ndcg: float | None = None
+    """NDCG@10 on the validation split (full ranking, history = train); for a refit row, its twin's."""
+    refit: bool = False
 
 
 def build_model(name: str, model_fields: dict[str, Any], features: FeatureSet) -> Recommender:
@@ -220,6 +228,8 @@ def run_model(
         fit_seconds = time.perf_counter() - started
         metrics = evaluate_recommender(model, features, ks=KS)
         sampled = evaluate_sampled(model, features, ks=(10,), seed=0)
+    # validation is read only by models fitted on train alone: a refit has trained on it
+    val = None if train.refit else evaluate_recommender(model, features, schema.VALIDATION, ks=(10,))["ndcg_at_10"]
     history = getattr(model, "history", [])
     seconds = [h["epoch_seconds"] for h in history if "epoch_seconds" in h]  # the refit's are refit_*
     return Row(
@@ -232,16 +242,38 @@ def run_model(
         epoch_seconds=sum(seconds) / len(seconds) if seconds else None,
         fit_seconds=fit_seconds,
         peak_rss_mb=memory.peak / 2**20,
+        val_ndcg=val,
+        refit=train.refit,
     )
 
 
+def with_twin_validation(rows: list[Row]) -> list[Row]:
+    """Refit rows get the validation NDCG@10 of the row they refit (same label without " refit")."""
+    by_label = {r.model: r for r in rows}
+    for row in rows:
+        twin = by_label.get(row.model.removesuffix(" refit"))
+        if row.refit and twin is not None and not twin.refit:
+            row.val_ndcg = twin.val_ndcg
+    return rows
+
+
+def chosen_on_validation(rows: list[Row]) -> Row | None:
+    """The row with the best validation NDCG@10 (a refit row wins the tie with its twin); None
+    when no row has a validation score (only refit rows ran, without their twins)."""
+    validated = [r for r in rows if r.val_ndcg is not None]
+    return max(validated, key=lambda r: (r.val_ndcg or 0.0, r.refit)) if validated else None
+
+
 def table(rows: list[Row]) -> str:
-    head = ["model"] + [f"{m}@{k}" for k in KS for m in ("HR", "NDCG")] + ["MRR@10", "Recall@10", "Cov@10"]
+    head = (
+        ["model", "val NDCG@10"] + [f"{m}@{k}" for k in KS for m in ("HR", "NDCG")] + ["MRR@10", "Recall@10", "Cov@10"]
+    )
     head += ["HR@10 100neg", "NDCG@10 100neg", "epochs (best)", "s/epoch", "fit s", "peak RSS MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r.metrics
-        cells = [r.model] + [f"{m[f'{x}_at_{k}']:.4f}" for k in KS for x in ("hr", "ndcg")]
+        val = "-" if r.val_ndcg is None else f"{r.val_ndcg:.4f}" + (" (twin)" if r.refit else "")
+        cells = [r.model, val] + [f"{m[f'{x}_at_{k}']:.4f}" for k in KS for x in ("hr", "ndcg")]
         cells += [f"{m['mrr_at_10']:.4f}", f"{m['recall_at_10']:.4f}", f"{m['coverage_at_10']:.3f}"]
         cells += [f"{r.sampled['hr_at_10']:.4f}", f"{r.sampled['ndcg_at_10']:.4f}"]
         refit = f" + {r.refit_epochs} refit" if r.refit_epochs else ""
@@ -301,10 +333,16 @@ def section(
 
 
 def result_line(dataset: str, rows: list[Row]) -> str:
-    """``RESULT dataset=... model=<best by NDCG@10> hr@10=... ndcg@10=...`` (labels hyphenated)."""
-    best = max(rows, key=lambda r: r.metrics["ndcg_at_10"])
+    """``RESULT dataset=... model=<best on validation> val_ndcg@10=... hr@10=... ndcg@10=...``
+    (labels hyphenated): the test metrics of the row chosen on validation."""
+    best = chosen_on_validation(rows)
+    if best is None or best.val_ndcg is None:
+        return f"RESULT dataset={dataset} model=none (no row validated: run each refit row with its twin)"
     m, model = best.metrics, best.model.replace(" ", "-")
-    return f"RESULT dataset={dataset} model={model} hr@10={m['hr_at_10']:.4f} ndcg@10={m['ndcg_at_10']:.4f}"
+    return (
+        f"RESULT dataset={dataset} model={model} val_ndcg@10={best.val_ndcg:.4f} "
+        f"hr@10={m['hr_at_10']:.4f} ndcg@10={m['ndcg_at_10']:.4f}"
+    )
 
 
 def update_results(dataset: str, text: str) -> None:
@@ -340,7 +378,9 @@ def main() -> None:
         chosen = [v for v in variants(dataset) if v.model in args.models]
         if args.only:
             chosen = [v for v in chosen if any(part in v.label for part in args.only)]
-        rows = [run_model(variant, features, args.max_epochs, args.validation_users) for variant in chosen]
+        rows = with_twin_validation(
+            [run_model(variant, features, args.max_epochs, args.validation_users) for variant in chosen]
+        )
         speed = recbole_speed(features) if dataset == "beauty" and "sasrec" in args.models else None
         text = section(dataset, features, rows, command.strip(), speed)
         print(text)
