@@ -60,6 +60,7 @@ class Ranker:
         self.index: InnerProductIndex | None = None
         self.boosted_index: InnerProductIndex | None = None
         self._similarity = _diversity_similarity(rules, vectors)
+        self._last_row: tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         if vectors is not None:
             self.index = InnerProductIndex(vectors, bias, allowed=~self.never & ~boosted, device=device)
             if boosted.any():
@@ -120,10 +121,7 @@ class Ranker:
 
     def _shared_row(self, row: np.ndarray, exclude: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`rows` for ``exclude.shape[0]`` users who all have the scores ``row`` (n_items,)."""
-        values = self.adjusted(row[None, :])[0]
-        listable = np.flatnonzero(~np.isneginf(values))
-        order = listable[np.argsort(-values[listable], kind="stable")]  # best first, ties to the lower item
-        ordered = values[order]
+        values, order, ordered = self._row_order(row)
 
         def candidates(rows: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
             sub = exclude[rows]
@@ -141,6 +139,18 @@ class Ranker:
             return np.tile(values[self.rules.pinned], (len(rows), 1))
 
         return self._ranked(candidates, pinned_scores, exclude.shape[0], k, exclude)
+
+    def _row_order(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``row`` as the rules rank it, its listable items best first (ties to the lower item) and
+        their scores; kept for the next chunk, which usually brings the same row."""
+        cached = self._last_row
+        if cached is not None and np.array_equal(cached[0], row):
+            return cached[1]
+        values = self.adjusted(row[None, :])[0]
+        listable = np.flatnonzero(~np.isneginf(values))
+        order = listable[np.argsort(-values[listable], kind="stable")]
+        self._last_row = (row.copy(), (values, order, values[order]))
+        return self._last_row[1]
 
     def adjusted(self, scores: np.ndarray) -> np.ndarray:
         """A copy of score rows (n, n_items) as the rules rank them: -inf for items never listed,
