@@ -267,7 +267,7 @@ def in_child(target: Any, *args: Any) -> dict[str, Any]:
 
 
 # --- trained vectors: the proof on skewed norms ---------------------------------------------------
-def beauty_rescored(ks: list[int], threads: int, out: Any) -> None:
+def beauty_rescored(ks: list[int], threads: int, path: Path, out: Any) -> None:
     """The default model fitted on Beauty (train split); the share of its users whose bf16 scan
     the proof leaves open, at each k, with history (train + validation) masked."""
     pin(threads)
@@ -277,7 +277,7 @@ def beauty_rescored(ks: list[int], threads: int, out: Any) -> None:
     from recsys_lib.search.index import InnerProductIndex
     from recsys_lib.sources.sequences import parse_sequences, sequence_tables
 
-    tables = sequence_tables(parse_sequences(BEAUTY.read_text(), "Beauty.txt"))
+    tables = sequence_tables(parse_sequences(path.read_text(), "Beauty.txt"))
     features = build_features(tables.events, tables.items, FeaturesConfig(split="leave_one_out"))
     model_config = ModelConfig()
     model = create_model(model_config, features.n_users, features.n_items)
@@ -400,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every pool, both sides")
     parser.add_argument("--trials", type=int, default=3, help="interleaved trials per cell (median reported)")
     parser.add_argument("--no-beauty", action="store_true", help="skip the trained-vectors rescoring check")
+    parser.add_argument(
+        "--beauty", type=Path, default=BEAUTY, help="Beauty.txt for that check (default: ../shared/datasets/...)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args(argv)
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
@@ -417,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop_pid(s3.pid)
     beauty = None
-    if not args.no_beauty and BEAUTY.exists():
-        beauty = in_child(beauty_rescored, ks, args.threads)
+    if not args.no_beauty and args.beauty.exists():
+        beauty = in_child(beauty_rescored, ks, args.threads, args.beauty)
+    elif not args.no_beauty:
+        print(f"# {args.beauty} not found: the trained-vectors rescoring check is skipped (--beauty PATH)")
 
     import torch
 
