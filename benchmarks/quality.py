@@ -140,7 +140,6 @@ PUBLISHED = [
     ("S3-Rec (S3-Rec paper)", 0.0647, 0.0327),
     ("eSASRec (2025 README)", 0.0928, 0.0523),
 ]
-RECBOLE_SASREC_EPOCH_S = (237, 258)
 
 
 def load_beauty() -> FeatureSet:
@@ -290,21 +289,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {gpu}, torch {torch.__version__}"
 
 
-def recbole_speed(features: FeatureSet) -> tuple[float, float]:
-    """Seconds per epoch and validation NDCG@10 after two epochs of SASRec at the dimensions of the
-    RecBole measurement in DESIGN.md section 11."""
-    config = ModelConfig.model_validate(
-        {"name": "sasrec", "embedding_dim": 64, "sequential": {"loss": "full_softmax", "n_layers": 2, "n_heads": 2}}
-    )
-    train = TrainConfig(epochs=2, batch_size=256, learning_rate=1e-3, weight_decay=0.0, seed=42)
-    model = create_model(config, features.n_users, features.n_items).fit(features, train)
-    history = model.history  # type: ignore[attr-defined]
-    return sum(h["epoch_seconds"] for h in history) / len(history), history[-1]["val_ndcg_at_10"]
-
-
-def section(
-    dataset: str, features: FeatureSet, rows: list[Row], command: str, speed: tuple[float, float] | None
-) -> str:
+def section(dataset: str, features: FeatureSet, rows: list[Row], command: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"<!-- quality:{dataset} -->",
@@ -319,15 +304,7 @@ def section(
         out += ["", "Published (leave-one-out, full ranking, history excluded; DESIGN.md section 11):", ""]
         out += ["| model | HR@10 | NDCG@10 |", "|---|---|---|"]
         out += [f"| {name} | {hr:.4f} | {ndcg:.4f} |" for name, hr, ndcg in PUBLISHED]
-        if speed is not None:
-            low, high = RECBOLE_SASREC_EPOCH_S
-            seconds, ndcg = speed
-            out += [
-                "",
-                f"Training speed at RecBole's SASRec dimensions (full-softmax cross-entropy, hidden 64, 2 layers, "
-                f"2 heads, max length 50, batch 256): {seconds:.1f} s/epoch here vs RecBole 1.2.1's {low}-{high} s "
-                f"({low / seconds:.1f}x faster); validation NDCG@10 after two epochs {ndcg:.4f} (RecBole: 0.026).",
-            ]
+        out += ["", "Training speed against RecBole 1.2.1, both measured in one run: `benchmarks/recbole_speed.py`."]
     out += ["", f"`{result_line(dataset, rows)}`", f"<!-- /quality:{dataset} -->"]
     return "\n".join(out)
 
@@ -381,8 +358,7 @@ def main() -> None:
         rows = with_twin_validation(
             [run_model(variant, features, args.max_epochs, args.validation_users) for variant in chosen]
         )
-        speed = recbole_speed(features) if dataset == "beauty" and "sasrec" in args.models else None
-        text = section(dataset, features, rows, command.strip(), speed)
+        text = section(dataset, features, rows, command.strip())
         print(text)
         if not args.no_write:
             update_results(dataset, text)
