@@ -5,6 +5,8 @@
 - ``POST /rerank`` ``{user_id?, recent_items?, candidates}``: a search engine's result list in
   the user's order (items the model does not score keep their order after the others);
 - ``GET /similar/{item_id}?k=``: the nearest available items;
+- ``GET /buy-again/{user_id}?k=``: the shopper's likeliest re-orders, as the export's
+  ``buy_again`` table (404 unless ``recommend.repeat_purchases`` separates some items);
 - ``GET /healthz``: the model served, since when, the catalogue, the last load error;
 - ``GET /metrics``: Prometheus counters and latency histograms per endpoint, the model version;
 - ``GET /docs``: the OpenAPI page.
@@ -62,7 +64,9 @@ class Ranking(BaseModel):
     from, the model version that ranked them, and the request's unknown item ids."""
 
     items: list[ScoredItem]
-    source: str = Field(description="model (the user's stored history), session, or popularity (the fallback)")
+    source: str = Field(
+        description="model (the user's stored history), session, popularity (the fallback), or purchases (buy-again)"
+    )
     model_name: str
     model_version: str
     ignored_items: list[str] = Field(description="request item ids the model does not know (ignored)")
@@ -183,6 +187,23 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
             return JSONResponse(status_code=404, content={"error": f"item_id {item_id!r} is not in the catalogue"})
         if ranked is None:
             return JSONResponse(status_code=404, content={"error": f"model {loaded.model} has no item similarity"})
+        return _ranking(ranked, loaded)
+
+    @app.get("/buy-again/{user_id}", response_model=Ranking, responses={404: {"description": "no buy-again list"}})
+    async def buy_again(
+        user_id: Annotated[str, Path(max_length=256)],
+        k: Annotated[int | None, Query(ge=1, le=config.max_k)] = None,
+    ) -> Response:
+        loaded = model()
+        ranked = loaded.scorer.buy_again(user_id, k or default_k)
+        if ranked is None:
+            return JSONResponse(
+                status_code=404,
+                content={
+                    "error": "no buy-again list: recommend.repeat_purchases (or repeat_purchases_by_category) "
+                    "puts no item under 'separate', e.g. repeat_purchases: separate"
+                },
+            )
         return _ranking(ranked, loaded)
 
     @app.get("/healthz", response_model=Health, responses={503: {"description": "no model loaded"}})

@@ -17,6 +17,7 @@ from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
 from recsys_lib.serving import BundleScorer, ModelBundle
 from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.repurchase import reorders
 from recsys_lib.serving.rules import rules_for
 from recsys_lib.storage import ObjectStore
 
@@ -80,11 +81,13 @@ class ChampionSource:
         bundle = self._bundle[1]
         if target.features_uri is not None:
             features = FeatureSet.load(self.store, self.store.key_from_uri(target.features_uri))
-            scorer = bundle.scorer(features, rules=rules_for(self.config.recommend, features))  # the export's rules
+            rules = rules_for(self.config.recommend, features)  # the export's rules and repeat policy
+            scorer = bundle.scorer(features, rules=rules)
+            live = LiveScorer(scorer, reorders(features, rules, self.config.recommend))  # the export's buy_again
         else:
             log.warning("no published export names its features: serving from the model's own history")
-            scorer = BundleScorer.own_users(bundle)
-        return Loaded(LiveScorer(scorer), self.name, target, bundle.model.name, datetime.now(UTC))
+            live = LiveScorer(BundleScorer.own_users(bundle))
+        return Loaded(live, self.name, target, bundle.model.name, datetime.now(UTC))
 
 
 class BundleFolderSource:

@@ -39,8 +39,8 @@ from recsys_lib.pipelines.context import RunContext
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHALLENGER, CHAMPION
 from recsys_lib.serving.bundle import ModelBundle
-from recsys_lib.serving.repurchase import buy_again
-from recsys_lib.serving.rules import SEPARATE, rules_for
+from recsys_lib.serving.repurchase import reorders
+from recsys_lib.serving.rules import rules_for
 
 log = logging.getLogger(__name__)
 #: At most one progress line per this many seconds while a shard scores its users.
@@ -236,8 +236,9 @@ def run_items(
         )
     if cfg.profiles:
         wanted[PROFILES] = profile_tables(ctx, the_plan["snapshot_uri"], pseudonym)
-    if rules is not None and rules.repeat is not None and (rules.repeat == SEPARATE).any():
-        wanted[BUY_AGAIN] = buy_again_tables(ctx, features, rules.repeat == SEPARATE, pseudonym)
+    top = reorders(features, rules, ctx.config.recommend)
+    if top is not None:
+        wanted[BUY_AGAIN] = buy_again_tables(ctx, features, top, pseudonym)
     for table, tables in wanted.items():
         first = next(tables, None)  # None: the model has no item vectors (or no notion of similarity)
         if first is not None:
@@ -261,20 +262,12 @@ def profile_tables(ctx: RunContext, snapshot_uri: str, pseudonym: str | None) ->
 
 
 def buy_again_tables(
-    ctx: RunContext, features: FeatureSet, eligible: np.ndarray, pseudonym: str | None
+    ctx: RunContext, features: FeatureSet, top: pd.DataFrame, pseudonym: str | None
 ) -> Iterator[pa.Table]:
-    """Each shopper's likely re-orders of ``eligible`` items (bool, features' items) as one table
-    (:mod:`recsys_lib.serving.repurchase`), as of the features' newest interaction; unavailable
-    items left out; user ids hashed as in the user tables."""
-    as_of = features.data_end()
-    if as_of is None or features.purchases.empty:
+    """The ``buy_again`` list (:func:`~recsys_lib.serving.repurchase.reorders`) as one table, user
+    ids hashed as in the user tables; nothing when no shopper has a re-order to list."""
+    if top.empty:
         return
-    eligible = eligible.copy()
-    eligible[features.unavailable_items()] = False
-    settings = ctx.config.recommend
-    top = buy_again(
-        features.purchases, features.n_items, as_of, eligible, settings.buy_again_k, settings.buy_again_timing
-    )
     users = features.user_ids[top[schema.USER_IDX].to_numpy(np.int64)].astype(str)
     if ctx.config.export.pseudonymize:
         users = pseudonymize(users, pseudonym_key(pseudonym))

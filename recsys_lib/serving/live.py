@@ -21,12 +21,13 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recsys_lib import schema
 from recsys_lib.features import UserHistory
 from recsys_lib.serving.rules import reason_kinds
 from recsys_lib.serving.scorer import BundleScorer
 
-#: Where a request's list came from.
-MODEL, SESSION, POPULARITY = "model", "session", "popularity"
+#: Where a request's list came from (``purchases``: the shopper's own, for ``buy_again``).
+MODEL, SESSION, POPULARITY, PURCHASES = "model", "session", "popularity", "purchases"
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,16 @@ class _Scored:
 
 class LiveScorer:
     """Answers :meth:`recommend` (or :meth:`recommend_many` for a batch of requests), :meth:`rerank`
-    and :meth:`similar`, one call at a time (a lock: the index scores into buffers of its own)."""
+    and :meth:`similar`, one call at a time (a lock: the index scores into buffers of its own), and
+    :meth:`buy_again` from ``reorders``: the export's ``buy_again`` rows
+    (:func:`~recsys_lib.serving.repurchase.reorders` over the scorer's features), None when no item
+    has the ``separate`` repeat policy."""
 
-    def __init__(self, scorer: BundleScorer):
+    def __init__(self, scorer: BundleScorer, reorders: pd.DataFrame | None = None):
         self.scorer = scorer
+        self._reorders = reorders
+        if reorders is not None:  # rows by user then rank: each user's rows start where searchsorted says
+            self._reorder_users = reorders[schema.USER_IDX].to_numpy(np.int64)
         self.model = scorer.model
         self.item_ids = np.asarray(scorer.bundle.item_ids).astype(str)
         self._items = {item: i for i, item in enumerate(self.item_ids.tolist())}  # a request looks up a few
@@ -195,6 +202,24 @@ class LiveScorer:
             [None] * len(order),
             kind,
             ctx.ignored + ignored,
+        )
+
+    def buy_again(self, user_id: str, k: int) -> Ranked | None:
+        """The shopper's ``k`` likeliest re-orders, best first, as the export's ``buy_again`` rows
+        (empty for someone without any); None when the repeat policy separates no item."""
+        if self._reorders is None:
+            return None
+        row = self._user_row(user_id)
+        lo, hi = np.searchsorted(self._reorder_users, [row, row + 1]) if row >= 0 else (0, 0)
+        mine = self._reorders.iloc[lo : min(hi, lo + k)]
+        n = len(mine)
+        return Ranked(
+            self.scorer.item_ids[mine[schema.ITEM_IDX].to_numpy(np.int64)].astype(str).tolist(),
+            mine[schema.SCORE].astype(float).tolist(),
+            [None] * n,
+            PURCHASES,
+            [],
+            [schema.BUY_AGAIN] * n,
         )
 
     def similar(self, item_id: str, k: int) -> Ranked | None:

@@ -12,6 +12,9 @@ highest for items a shopper buys habitually, when about one interval has passed 
 did; ``timing`` (``recommend.buy_again_timing``) weighs that second factor: 0 ranks by purchase
 days alone (the "own most frequent purchases" baseline, ties to the most recent), 1 lets an item
 just bought score low. Pure: frames in, arrays out; ``as_of`` is passed, never read from the clock.
+
+:func:`reorders` is the ``buy_again`` list the export publishes and the live service's
+``GET /buy-again`` answers with: one function, so both list the same.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib import schema
+from recsys_lib.config import RecommendConfig
+from recsys_lib.features import FeatureSet
+from recsys_lib.serving.rules import SEPARATE, ListRules
 
 DAY_US = 86_400 * 1_000_000
 FALLBACK_INTERVAL_DAYS = 30.0  # when no item in the data was ever bought on two days
@@ -74,3 +80,20 @@ def buy_again(
     return top[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX, schema.SCORE, "purchases", "last"]].reset_index(
         drop=True
     )
+
+
+def reorders(features: FeatureSet, rules: ListRules | None, settings: RecommendConfig) -> pd.DataFrame | None:
+    """The ``buy_again`` list of every buyer of ``features``: :func:`buy_again` over the available
+    items whose repeat policy in ``rules`` (over features' items) is ``separate`` (None when no
+    item's is), as of the features' newest interaction, ``recommend.buy_again_k`` per buyer scored
+    with ``recommend.buy_again_timing``. Rows in features' index spaces, by user then rank (empty
+    without purchases)."""
+    if rules is None or rules.repeat is None or not (rules.repeat == SEPARATE).any():
+        return None
+    eligible = rules.repeat == SEPARATE
+    eligible[features.unavailable_items()] = False
+    as_of = features.data_end()
+    if as_of is None:  # no interaction, so no purchase either: an empty list
+        as_of = pd.Timestamp(0, tz="UTC")
+    k, timing = settings.buy_again_k, settings.buy_again_timing
+    return buy_again(features.purchases, features.n_items, as_of, eligible, k, timing)

@@ -70,7 +70,9 @@ def test_the_live_service_with_the_same_settings_answers_the_same_lists(exported
             assert listed == rows.sort_values(schema.RANK)[schema.ITEM_ID].tolist(), user
 
 
-def test_separate_repeat_purchases_publish_a_buy_again_table(retrain_dag, shop) -> None:
+def test_separate_repeat_purchases_publish_a_buy_again_table_the_service_answers_too(
+    retrain_dag, shop, tmp_path
+) -> None:
     from airflow.utils.state import DagRunState
 
     from recsys_lib.storage import layout
@@ -89,3 +91,11 @@ def test_separate_repeat_purchases_publish_a_buy_again_table(retrain_dag, shop) 
     assert again.groupby(schema.USER_ID)[schema.RANK].max().max() <= 10
     topk = read_recommendations(store, DATASET, "2026-10-21")
     assert not set(zip(topk[schema.USER_ID], topk[schema.ITEM_ID], strict=True)) & bought_pairs
+    # `recsys serve` with the same policy answers GET /buy-again with the published rows
+    with running_service(DATASET, tmp_path / "serve.log", "--set", 'recommend.repeat_purchases="separate"') as service:
+        for user, rows in list(again.groupby(schema.USER_ID))[:30]:
+            got = service.get(f"/buy-again/{user}", params={"k": 10})
+            assert got.status_code == 200, got.text
+            items = got.json()["items"]
+            assert [i["item_id"] for i in items] == rows.sort_values(schema.RANK)[schema.ITEM_ID].tolist(), user
+            assert [i["score"] for i in items] == pytest.approx(rows.sort_values(schema.RANK)[schema.SCORE].tolist())

@@ -14,7 +14,8 @@ import httpx
 import pytest
 import uvicorn
 
-from recsys_lib.config import ModelConfig, ServeConfig, TrainConfig
+from recsys_lib import schema
+from recsys_lib.config import ModelConfig, RecommendConfig, ServeConfig, TrainConfig
 from recsys_lib.errors import ModelError
 from recsys_lib.features import FeatureSet
 from recsys_lib.live.app import Ranking, create_app
@@ -23,6 +24,8 @@ from recsys_lib.live.source import Loaded, Target
 from recsys_lib.models import create_model
 from recsys_lib.serving import ModelBundle
 from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.repurchase import reorders
+from recsys_lib.serving.rules import compile_rules
 
 QUICK = TrainConfig(epochs=2, batch_size=64, seed=3)
 LIMITS = ServeConfig(max_k=20, max_recent_items=5, max_candidates=50, poll_seconds=0.2)
@@ -46,9 +49,15 @@ class Versions:
         return Loaded(scorer, self.name, target, scorer.model.name, datetime.now(UTC))
 
 
-def _scorer(small: FeatureSet, name: str) -> LiveScorer:
+SEPARATE = RecommendConfig(repeat_purchases="separate", buy_again_k=3)
+
+
+def _scorer(small: FeatureSet, name: str, settings: RecommendConfig | None = None) -> LiveScorer:
+    """``name`` trained on ``small``; with ``settings``, served under its rules and buy-again list."""
     model = create_model(ModelConfig(name=name, embedding_dim=8), small.n_users, small.n_items).fit(small, QUICK)
-    return LiveScorer(ModelBundle.from_training(model, small).scorer(small))
+    rules = compile_rules(settings, small.items) if settings else None
+    buy_again = reorders(small, rules, settings) if settings else None
+    return LiveScorer(ModelBundle.from_training(model, small).scorer(small, rules=rules), buy_again)
 
 
 def _free_port() -> int:
@@ -59,7 +68,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def versions(small: FeatureSet) -> Versions:
-    return Versions({"1": _scorer(small, "mf_bpr"), "2": _scorer(small, "sasrec"), "3": _scorer(small, "item_knn")})
+    return Versions(
+        {"1": _scorer(small, "mf_bpr", SEPARATE), "2": _scorer(small, "sasrec"), "3": _scorer(small, "item_knn")}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +193,32 @@ def test_a_new_champion_is_picked_up_and_a_failed_load_keeps_the_old_one(
         _wait_for_version(service, "1")
 
 
+def test_buy_again_answers_each_shoppers_reorders_and_404s_without_a_separate_policy(
+    service: httpx.Client, versions: Versions, small: FeatureSet
+) -> None:
+    listed = reorders(small, compile_rules(SEPARATE, small.items), SEPARATE)
+    assert listed is not None and listed[schema.USER_IDX].nunique() > 5  # the fixture's shoppers buy
+    for user in listed[schema.USER_IDX].unique()[:5]:
+        mine = listed[listed[schema.USER_IDX] == user]
+        got = service.get(f"/buy-again/{small.user_ids[user]}", params={"k": 2})
+        assert got.status_code == 200
+        body = got.json()
+        Ranking.model_validate(body)
+        assert [i["item_id"] for i in body["items"]] == [str(small.item_ids[i]) for i in mine[schema.ITEM_IDX][:2]]
+        assert [i["score"] for i in body["items"]] == pytest.approx(mine[schema.SCORE][:2].tolist())
+        assert {i["reason_kind"] for i in body["items"]} == {"buy_again"} and body["source"] == "purchases"
+    assert service.get("/buy-again/someone-new").json()["items"] == []
+    assert service.get("/buy-again/u0001", params={"k": 21}).status_code == 422  # serve.max_k
+    try:
+        versions.alias = "3"  # served without a separate policy
+        _wait_for_version(service, "3")
+        missing = service.get("/buy-again/u0001")
+        assert missing.status_code == 404 and "repeat_purchases" in missing.json()["error"]
+    finally:
+        versions.alias = "1"
+        _wait_for_version(service, "1")
+
+
 def test_metrics_count_requests_and_time_them_per_endpoint(service: httpx.Client) -> None:
     service.post("/recommend", json={"user_id": "u0001"})
     service.post("/recommend", json={"k": -1})
@@ -194,7 +231,7 @@ def test_metrics_count_requests_and_time_them_per_endpoint(service: httpx.Client
 
 def test_openapi_documents_the_endpoints_and_their_limits(service: httpx.Client) -> None:
     spec = service.get("/openapi.json").json()
-    assert {"/recommend", "/rerank", "/similar/{item_id}", "/healthz"} <= set(spec["paths"])
+    assert {"/recommend", "/rerank", "/similar/{item_id}", "/buy-again/{user_id}", "/healthz"} <= set(spec["paths"])
     k = spec["components"]["schemas"]["RecommendRequest"]["properties"]["k"]
     assert "at most 20" in k["description"]
 

@@ -15,7 +15,7 @@ from recsys_lib.features import build_features
 from recsys_lib.models import create_model
 from recsys_lib.serving import ModelBundle
 from recsys_lib.serving.live import LiveScorer
-from recsys_lib.serving.repurchase import buy_again, buy_again_scores, item_intervals
+from recsys_lib.serving.repurchase import buy_again, buy_again_scores, item_intervals, reorders
 from recsys_lib.serving.rules import compile_rules
 
 DAY0 = pd.Timestamp("2026-01-01", tz="UTC")
@@ -109,3 +109,20 @@ def test_without_timing_purchase_days_rank_and_recency_breaks_ties() -> None:
     two = PURCHASES.assign(days=1)  # all tie on days: the more recent last purchase first
     top = buy_again(two[two[schema.USER_IDX] == 0], 3, _day(50), np.ones(3, bool), k=2, timing=0.0)
     assert top[schema.ITEM_IDX].tolist() == [1, 0]  # bought on day 49, then day 20
+
+
+def test_the_live_scorer_lists_the_reorders_the_export_publishes() -> None:
+    features, bundle = _shop()  # u0 bought "a" (tea) on two days, u1-u5 once
+    settings = RecommendConfig(repeat_purchases="allow", repeat_purchases_by_category={"tea": "separate"})
+    rules = compile_rules(settings, features.items)
+    listed = reorders(features, rules, settings)  # the rows the export's buy_again table holds
+    assert listed is not None
+    assert listed[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX]].values.tolist() == [[u, 1, 0] for u in range(6)]
+    live = LiveScorer(bundle.scorer(features, rules=rules), listed)
+    got = live.buy_again("u0", 5)
+    assert got is not None and got.item_ids == ["a"] and got.source == "purchases"
+    assert got.scores == pytest.approx([listed[schema.SCORE][0]]) and got.reason_kinds == ["buy_again"]
+    assert live.buy_again("u3", 5).item_ids == ["a"] and live.buy_again("nobody", 5).item_ids == []  # type: ignore[union-attr]
+    # no item separated: no list to publish or serve
+    assert reorders(features, compile_rules(RecommendConfig(), features.items), RecommendConfig()) is None
+    assert LiveScorer(bundle.scorer(features)).buy_again("u0", 5) is None
