@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench-quality bench-export clean
+.PHONY: install demo test lint bench-quality bench-export bench-recbole clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py recsys_lib/search/_fused_scan.cpp
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench-quality: $(STAMP)
 bench-export: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/export.py $(BENCH_ARGS)
+
+## bench-recbole: our SASRec vs RecBole 1.2.1's (installed into .venv-recbole), one run; ~25 min on 2 cores
+bench-recbole: $(STAMP)
+	$(BIN)/python benchmarks/recbole_speed.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check recsys_lib dags tests benchmarks
