@@ -73,7 +73,7 @@ def main() -> None:
     users = evaluation_users(features, schema.TEST)
     protocols = {
         "new items": relevant_items(features, schema.TEST, users),
-        "with re-orders": _all_test_items(features, users),
+        "with re-orders": relevant_items(features, schema.TEST, users, reorders=True),
     }
     print(f"machine: {cpu_name()}; UCI Online Retail: {len(users):,} test users; test from {test_start}")
     timing = choose_timing(features, events)
@@ -122,13 +122,6 @@ def main() -> None:
     )
 
 
-def _all_test_items(features, users: np.ndarray, split: str = schema.TEST) -> list[np.ndarray]:
-    """Every item of each user in ``split``, re-orders of history items included."""
-    pairs = getattr(features, split)
-    by_user = pairs.groupby(schema.USER_IDX)[schema.ITEM_IDX].apply(lambda s: np.unique(s.to_numpy(np.int64)))
-    return [by_user.get(u, np.empty(0, np.int64)) for u in users]
-
-
 def choose_timing(features, events: pd.DataFrame) -> float:
     """The repurchase model's ``timing`` with the best NDCG@10 on the validation window (re-orders
     counted), from the purchases before it; the test window is not read. Prints the candidates."""
@@ -136,7 +129,7 @@ def choose_timing(features, events: pd.DataFrame) -> float:
     bought = events[(events[schema.EVENT_TYPE] == schema.PURCHASE) & (events[schema.TIMESTAMP] < start)]
     past = purchase_pairs(bought, features.user_ids, features.item_ids)
     users = evaluation_users(features, schema.VALIDATION)
-    relevant = _all_test_items(features, users, schema.VALIDATION)
+    relevant = relevant_items(features, schema.VALIDATION, users, reorders=True)
     scores = {}
     for timing in TIMINGS:
         ranked = buy_again(past, features.n_items, start, np.ones(features.n_items, bool), K, timing)

@@ -59,18 +59,22 @@ def evaluation_users(features: FeatureSet, split: str = schema.TEST) -> np.ndarr
     return np.intersect1d(users, known).astype(np.int64)
 
 
-def relevant_items(features: FeatureSet, split: str, users: np.ndarray) -> list[np.ndarray]:
-    """For each of ``users``: sorted items of their ``split`` pairs that are not in their history.
+def relevant_items(features: FeatureSet, split: str, users: np.ndarray, *, reorders: bool = False) -> list[np.ndarray]:
+    """For each of ``users``: sorted items of their ``split`` pairs that are not in their history;
+    with ``reorders``, all of them, history items included (the protocol where a re-order counts as
+    a hit: for lists that may repeat, ``recommend.repeat_purchases: allow`` or a ``buy_again`` list).
 
     The list is aligned with ``users``; a user whose split items are all in their history gets an
-    empty array.
+    empty array (never with ``reorders``: every user of the split has items).
     """
     users = np.asarray(users, dtype=np.int64)
     split_users, split_items = _split_pairs(features, split)
-    seen = evaluation_history(features, split).matrix().tocoo()
     n = features.n_items
     keys = np.unique(split_users * n + split_items)
-    keys = keys[np.isin(keys // n, users) & ~np.isin(keys, seen.row.astype(np.int64) * n + seen.col)]  # sorted
+    keys = keys[np.isin(keys // n, users)]  # sorted
+    if not reorders:
+        seen = evaluation_history(features, split).matrix().tocoo()
+        keys = keys[~np.isin(keys, seen.row.astype(np.int64) * n + seen.col)]
     bounds = np.searchsorted(keys // n, np.stack([users, users + 1]))  # (2, n_users) per-user ranges
     items = keys % n
     return [items[start:end] for start, end in zip(bounds[0], bounds[1], strict=True)]

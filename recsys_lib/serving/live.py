@@ -44,7 +44,7 @@ class Ranked:
     """Request items (``recent_items``, ``exclude``, ``candidates``) the model does not know."""
     reason_kinds: list[str | None] = field(default_factory=list)
     """Why each item is listed (``co_purchase``, ``similar_item``, ``popular``, ``new_arrival``,
-    ``rule``; see :data:`~recsys_lib.schema.REASON_KINDS`), as the export's ``reason_kind``."""
+    ``buy_again``, ``rule``; see :data:`~recsys_lib.schema.REASON_KINDS`), as the export's ``reason_kind``."""
 
 
 @dataclass(frozen=True)

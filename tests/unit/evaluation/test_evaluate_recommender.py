@@ -14,6 +14,11 @@ def test_relevant_items_drop_train_history(features):
     assert [r.tolist() for r in relevant] == [[4, 5], [], []]
 
 
+def test_with_reorders_every_split_item_is_relevant_history_items_included(features):
+    relevant = relevant_items(features, "test", np.array([0, 1, 2]), reorders=True)
+    assert [r.tolist() for r in relevant] == [[1, 4, 5], [2], []]  # u0 re-bought 1, u1 re-bought 2
+
+
 def test_evaluate_ranks_the_catalogue_minus_history(features, fixed_scores):
     # history items 0 and 1 score highest but must be skipped: u0's list becomes 5, 2, 4, 3
     model = fixed_scores([9.0, 8.0, 3.0, 1.0, 2.0, 7.0])

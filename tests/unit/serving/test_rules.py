@@ -53,6 +53,7 @@ def test_filters_block_exactly_the_items_their_rule_names() -> None:
         ({"only_brands": ("z",)}, "recommend.only_brands"),
         ({"pinned_items": ("i9",)}, "recommend.pinned_items"),
         ({"blocked_items": ("i7",)}, "recommend.blocked_items"),
+        ({"repeat_purchases_by_category": {"toys": "separate"}}, "recommend.repeat_purchases_by_category"),
     ],
 )
 def test_a_rule_naming_what_the_catalogue_lacks_fails_naming_the_key(settings: dict, key: str) -> None:
