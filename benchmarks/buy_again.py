@@ -14,10 +14,14 @@ Two protocols on the same test users:
 Rows: the baseline (own purchases by count, then recency), the repurchase model alone
 (``recsys_lib.serving.repurchase``, as of the test window's start, history purchases only; its
 ``timing`` weight chosen among 0, 0.25, 0.5, 1 on the validation window, test not read), and
-item-kNN and MF-BPR (default settings, fitted once) with ``recommend.repeat_purchases`` exclude and
-allow. Top 10, NDCG@10, HR@10 and recall@10. Quality figures only (no timing). Ends with ``RESULT
-protocol=reorders baseline_ndcg10=<x> repurchase_ndcg10=<y> timing=<t> mf_allow_ndcg10=<z>
-knn_exclude_ndcg10=<w>`` (the repurchase model with the validation-chosen timing).
+item-kNN and MF-BPR (default settings, fitted once) with ``recommend.repeat_purchases`` exclude,
+allow, and allow with ``recommend.buy_again_share`` (that share of each list's places for the
+repurchase model's re-orders) chosen per model among 0, 0.2, ..., 1 on the validation window (re-orders
+counted; scored from train, purchases before the window). Top 10, NDCG@10, HR@10 and recall@10.
+Quality figures only (no timing). Ends with ``RESULT protocol=reorders baseline_ndcg10=<x>
+repurchase_ndcg10=<y> timing=<t> mf_allow_ndcg10=<z> knn_exclude_ndcg10=<w> mf_blend_ndcg10=<b>
+mf_blend_share=<s>`` (the repurchase model with the validation-chosen timing; MF-BPR's blend at its
+validation-chosen share).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from recsys_lib.sources import uci_retail
 
 K = 10
 TIMINGS = (0.0, 0.25, 0.5, 1.0)  # the repurchase model's "is it due?" weight, chosen on validation
+SHARES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # recommend.buy_again_share under allow, chosen on validation
 
 
 def top_from_frame(frame: pd.DataFrame, users: np.ndarray, score: str) -> np.ndarray:
@@ -89,15 +94,24 @@ def main() -> None:
             buy_again(past, features.n_items, test_start, everything, K, timing), users, schema.SCORE
         ),
     }
+    blended: dict[str, float] = {}
     for name in ("item_knn", "mf_bpr"):
         model = create_model(ModelConfig(name=name), features.n_users, features.n_items)
         bundle = ModelBundle.from_training(model.fit(features, TrainConfig()), features)
-        for policy in ("exclude", "allow"):
-            rules = compile_rules(RecommendConfig(repeat_purchases=policy), features.items)
+        share = blended[name] = choose_share(name, bundle, features, events, timing)
+        for label, settings in (
+            ("repeats exclude", RecommendConfig()),
+            ("repeats allow", RecommendConfig(repeat_purchases="allow")),
+            (
+                f"repeats allow, buy_again_share {share:g} (chosen on validation)",
+                RecommendConfig(repeat_purchases="allow", buy_again_share=share, buy_again_timing=timing),
+            ),
+        ):
+            rules = compile_rules(settings, features.items)
             scorer = bundle.scorer(
                 history, history_splits=history_splits(schema.TEST), exclude_unavailable=False, rules=rules
             )
-            lists[f"{name}, repeats {policy}"] = scorer.topk_in_chunks(users, K, 1024)[0]
+            lists[f"{name}, {label}"] = scorer.topk_in_chunks(users, K, 1024)[0]
     print("\n| list | protocol | NDCG@10 | HR@10 | recall@10 |")
     print("|---|---|---:|---:|---:|")
     results: dict[tuple[str, str], dict[str, float]] = {}
@@ -113,21 +127,54 @@ def main() -> None:
                 f"{metrics['hr_at_10']:.4f} | {metrics['recall_at_10']:.4f} |"
             )
     reorders = {n: m for (n, p), m in results.items() if p == "with re-orders"}
-    chosen = next(n for n in reorders if "chosen on validation" in n)
+    mf_blend = next(n for n in reorders if n.startswith("mf_bpr, repeats allow, "))
+    chosen = next(n for n in reorders if n.startswith("repurchase model") and "chosen on validation" in n)
     print(
         f"RESULT protocol=reorders baseline_ndcg10={reorders['own most frequent purchases']['ndcg_at_10']:.4f} "
         f"repurchase_ndcg10={reorders[chosen]['ndcg_at_10']:.4f} timing={timing:g} "
         f"mf_allow_ndcg10={reorders['mf_bpr, repeats allow']['ndcg_at_10']:.4f} "
-        f"knn_exclude_ndcg10={reorders['item_knn, repeats exclude']['ndcg_at_10']:.4f}"
+        f"knn_exclude_ndcg10={reorders['item_knn, repeats exclude']['ndcg_at_10']:.4f} "
+        f"mf_blend_ndcg10={reorders[mf_blend]['ndcg_at_10']:.4f} "
+        f"mf_blend_share={blended['mf_bpr']:g}"
     )
+
+
+def purchases_before(features, events: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+    """The features' purchase pairs (``FeatureSet.purchases``) of the events before ``start``."""
+    bought = events[(events[schema.EVENT_TYPE] == schema.PURCHASE) & (events[schema.TIMESTAMP] < start)]
+    return purchase_pairs(bought, features.user_ids, features.item_ids)
+
+
+def choose_share(name: str, bundle: ModelBundle, features, events: pd.DataFrame, timing: float) -> float:
+    """``recommend.buy_again_share`` under ``allow`` with the best NDCG@10 on the validation window
+    (re-orders counted: the protocol of lists that may repeat), scored from train with the purchases
+    before the window; the test window is not read. Prints the candidates."""
+    start = features.validation[schema.TIMESTAMP].min()
+    history = dataclasses.replace(features, purchases=purchases_before(features, events, start))
+    users = evaluation_users(features, schema.VALIDATION)
+    relevant = relevant_items(features, schema.VALIDATION, users, reorders=True)
+    scores = {}
+    for share in SHARES:
+        settings = RecommendConfig(repeat_purchases="allow", buy_again_share=share, buy_again_timing=timing)
+        scorer = bundle.scorer(
+            history,
+            history_splits=history_splits(schema.VALIDATION),
+            exclude_unavailable=False,
+            rules=compile_rules(settings, features.items),
+        )
+        top = scorer.topk_in_chunks(users, K, 1024)[0]
+        scores[share] = ranking_metrics(top, relevant, [K], features.n_items)["ndcg_at_10"]
+        print(
+            f"validation ({len(users):,} users): {name}, allow, buy_again_share {share:g}: NDCG@10 {scores[share]:.4f}"
+        )
+    return max(SHARES, key=lambda s: scores[s])
 
 
 def choose_timing(features, events: pd.DataFrame) -> float:
     """The repurchase model's ``timing`` with the best NDCG@10 on the validation window (re-orders
     counted), from the purchases before it; the test window is not read. Prints the candidates."""
     start = features.validation[schema.TIMESTAMP].min()
-    bought = events[(events[schema.EVENT_TYPE] == schema.PURCHASE) & (events[schema.TIMESTAMP] < start)]
-    past = purchase_pairs(bought, features.user_ids, features.item_ids)
+    past = purchases_before(features, events, start)
     users = evaluation_users(features, schema.VALIDATION)
     relevant = relevant_items(features, schema.VALIDATION, users, reorders=True)
     scores = {}

@@ -480,6 +480,14 @@ class RecommendConfig(_Frozen):
     favours items whose typical repurchase interval has about passed. 0 was best on UCI Online
     Retail's validation window (benchmarks/RESULTS.md, "Re-orders"); shops of consumables with
     regular cycles may prefer more."""
+    buy_again_share: float = Field(0.0, ge=0.0, le=1.0)
+    """With re-orders allowed back into the list (``allow``), the share of its places that go to the
+    shopper's likeliest re-orders by the repurchase model (:mod:`recsys_lib.serving.repurchase`),
+    spread evenly from the top (0.3: places 2, 5 and 9 of 10; 1: the re-orders first), the model's
+    items in the others; 0 (the default) leaves re-orders to compete on the model's own scores.
+    Pinned items stay first and category caps hold; a placed re-order's ``score`` is its repurchase
+    score and its ``reason_kind`` ``buy_again``. On UCI Online Retail's validation window see
+    benchmarks/RESULTS.md, "Re-orders"."""
     diversity: float | None = Field(None, gt=0.0, le=1.0)
     """Maximal marginal relevance (lambda): each next item maximises ``lambda x relevance - (1 -
     lambda) x its largest similarity to the items already listed``, over the best 4k candidates.
@@ -701,6 +709,7 @@ PARAM_ALIASES: dict[str, str] = {
     "repeat_purchases": "recommend.repeat_purchases",
     "repeat_purchases_by_category": "recommend.repeat_purchases_by_category",
     "buy_again_k": "recommend.buy_again_k",
+    "buy_again_share": "recommend.buy_again_share",
     "diversity": "recommend.diversity",
     "diversity_by": "recommend.diversity_by",
     # outcome reports (outcomes.*)

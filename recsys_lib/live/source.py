@@ -83,7 +83,7 @@ class ChampionSource:
             features = FeatureSet.load(self.store, self.store.key_from_uri(target.features_uri))
             rules = rules_for(self.config.recommend, features)  # the export's rules and repeat policy
             scorer = bundle.scorer(features, rules=rules)
-            live = LiveScorer(scorer, reorders(features, rules, self.config.recommend))  # the export's buy_again
+            live = LiveScorer(scorer, reorders(features, rules))  # the export's buy_again
         else:
             log.warning("no published export names its features: serving from the model's own history")
             live = LiveScorer(BundleScorer.own_users(bundle))

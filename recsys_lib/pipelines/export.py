@@ -236,7 +236,7 @@ def run_items(
         )
     if cfg.profiles:
         wanted[PROFILES] = profile_tables(ctx, the_plan["snapshot_uri"], pseudonym)
-    top = reorders(features, rules, ctx.config.recommend)
+    top = reorders(features, rules)
     if top is not None:
         wanted[BUY_AGAIN] = buy_again_tables(ctx, features, top, pseudonym)
     for table, tables in wanted.items():

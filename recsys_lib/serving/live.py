@@ -138,21 +138,23 @@ class LiveScorer:
             contexts = [self._context(r.user_id, r.recent_items, r.exclude) for r in requests]
             kinds, vectors, scores, scored = self._represent(contexts)
             exclusion = self._exclusion([c.excluded for c in contexts])
-            top = np.full((len(requests), k), -1, dtype=np.int64)
-            top_scores = np.full((len(requests), k), -np.inf, dtype=np.float32)
+            depth = self.scorer.blend_depth(k)  # k without re-orders to interleave
+            top = np.full((len(requests), depth), -1, dtype=np.int64)
+            top_scores = np.full((len(requests), depth), -np.inf, dtype=np.float32)
             by_vector = [i for i, v in enumerate(vectors) if v is not None]
             ranker = self.scorer.ranker  # the export's ranking, rules included
             if by_vector:
                 stacked = np.concatenate([vectors[i] for i in by_vector])
-                top[by_vector], top_scores[by_vector] = ranker.search(stacked, k, exclusion[by_vector])
+                top[by_vector], top_scores[by_vector] = ranker.search(stacked, depth, exclusion[by_vector])
             rest = [i for i, v in enumerate(vectors) if v is None]
             if rest:
                 fallback = self.scorer.fallback[None, :]
                 rows = torch.cat([row if (row := scores[i]) is not None else fallback for i in rest])
-                top[rest], top_scores[rest] = ranker.rows(rows, exclusion[rest], k)
+                top[rest], top_scores[rest] = ranker.rows(rows, exclusion[rest], depth)
+            user_rows = np.array([self._user_row(r.user_id) for r in requests], dtype=np.int64)
+            top, top_scores = self.scorer.blend(user_rows, top, top_scores, exclusion, k)  # the export's re-orders
             reason_rows = self._reasons(scored, top)
             cold = np.array([kind == POPULARITY for kind in kinds])
-            user_rows = np.array([self._user_row(r.user_id) for r in requests], dtype=np.int64)
             rebought = self.scorer.rebought(user_rows, top)
             why = reason_kinds(top, reason_rows, self.model.reason_kind, cold, self.scorer.ranker.rules, rebought)
         answers = []

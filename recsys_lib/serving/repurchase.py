@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib import schema
-from recsys_lib.config import RecommendConfig
 from recsys_lib.features import FeatureSet
 from recsys_lib.serving.rules import SEPARATE, ListRules
 
@@ -82,18 +81,19 @@ def buy_again(
     )
 
 
-def reorders(features: FeatureSet, rules: ListRules | None, settings: RecommendConfig) -> pd.DataFrame | None:
-    """The ``buy_again`` list of every buyer of ``features``: :func:`buy_again` over the available
-    items whose repeat policy in ``rules`` (over features' items) is ``separate`` (None when no
-    item's is), as of the features' newest interaction, ``recommend.buy_again_k`` per buyer scored
-    with ``recommend.buy_again_timing``. Rows in features' index spaces, by user then rank (empty
-    without purchases)."""
-    if rules is None or rules.repeat is None or not (rules.repeat == SEPARATE).any():
+def reorders(features: FeatureSet, rules: ListRules | None, policy: int = SEPARATE) -> pd.DataFrame | None:
+    """Every buyer's likeliest re-orders of the items whose repeat policy in ``rules`` (over
+    features' items) is ``policy``: :data:`~recsys_lib.serving.rules.SEPARATE` for the
+    ``buy_again`` list, :data:`~recsys_lib.serving.rules.ALLOW` for the re-orders
+    ``recommend.buy_again_share`` places in the list. :func:`buy_again` over those items, available
+    and not blocked by a rule, as of the features' newest interaction, ``rules.buy_again_k`` per
+    buyer scored with ``rules.buy_again_timing``; rows in features' index spaces, by user then rank
+    (empty without purchases). None when no item has that policy."""
+    if rules is None or rules.repeat is None or not (rules.repeat == policy).any():
         return None
-    eligible = rules.repeat == SEPARATE
+    eligible = (rules.repeat == policy) & ~rules.blocked
     eligible[features.unavailable_items()] = False
     as_of = features.data_end()
     if as_of is None:  # no interaction, so no purchase either: an empty list
         as_of = pd.Timestamp(0, tz="UTC")
-    k, timing = settings.buy_again_k, settings.buy_again_timing
-    return buy_again(features.purchases, features.n_items, as_of, eligible, k, timing)
+    return buy_again(features.purchases, features.n_items, as_of, eligible, rules.buy_again_k, rules.buy_again_timing)

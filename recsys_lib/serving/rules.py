@@ -53,6 +53,13 @@ class ListRules:
     """Per item, what happens once a shopper bought it (``recommend.repeat_purchases`` and its
     per-category overrides): :data:`EXCLUDE`, :data:`ALLOW` or :data:`SEPARATE` codes; None: all
     excluded. Read where the exclusions are built (the scorer), not by the ranking."""
+    buy_again_k: int = 10
+    """Re-orders per shopper in a ``buy_again`` list (``recommend.buy_again_k``)."""
+    buy_again_timing: float = 0.0
+    """The repurchase score's timing weight (``recommend.buy_again_timing``)."""
+    buy_again_share: float = 0.0
+    """Share of a list's places for re-orders allowed back (``recommend.buy_again_share``; see
+    :func:`interleave_reorders`)."""
 
     @classmethod
     def none(cls, n_items: int) -> ListRules:
@@ -104,6 +111,9 @@ class ListRules:
             pinned[pinned >= 0],
             self.diversity,
             self.similar_by,
+            buy_again_k=self.buy_again_k,
+            buy_again_timing=self.buy_again_timing,
+            buy_again_share=self.buy_again_share,
         )
 
 
@@ -176,6 +186,9 @@ def compile_rules(settings: RecommendConfig, catalogue: pd.DataFrame, age_days: 
         settings.diversity,
         settings.diversity_by,
         repeat,
+        settings.buy_again_k,
+        settings.buy_again_timing,
+        settings.buy_again_share,
     )
 
 
@@ -310,6 +323,106 @@ def pin(
     merged = np.concatenate([np.broadcast_to(pinned, (n, len(pinned))), items], axis=1)
     values = np.concatenate([pinned_scores.astype(np.float32), scores], axis=1)
     return _compact(merged, values, np.concatenate([allowed, rest], axis=1), k)
+
+
+def reorder_places(share: float, k: int) -> np.ndarray:
+    """(k,) bool: which places of a list (after its pinned items) go to re-orders when ``share`` of
+    them should, spread evenly from the top: place p (1-based) does when the re-orders placed so far
+    fall short of ``round(share x p)`` (0.3 of 10: places 2, 5, 9; 0.5: 1, 3, 5, ...; 1: all)."""
+    want = np.floor(share * np.arange(1, k + 1) + 0.5).astype(np.int64)
+    places: np.ndarray = np.diff(want, prepend=0) > 0
+    return places
+
+
+def interleave_reorders(
+    items: np.ndarray,
+    scores: np.ndarray,
+    reorders: list[tuple[np.ndarray, np.ndarray]],
+    share: float,
+    k: int,
+    rules: ListRules,
+    excluded: list[set[int]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's list of ``k``: its pinned items first (as ``items`` has them), then the places
+    :func:`reorder_places` gives re-orders taken in order from ``reorders[row]`` (items, scores:
+    the shopper's likeliest re-orders, best first) and the other places from the rest of ``items``
+    (the model's list, fetched deeper than ``k``); an item listed once is skipped after, as is one
+    in ``excluded[row]`` or blocked by ``rules``, and one that would pass ``rules``' category cap.
+    When either source runs out the other fills the list. ``items``/``scores`` (n, >= k), model
+    index space, -1 / -inf padded; returns (n, k) of the same."""
+    n = items.shape[0]
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+    places = reorder_places(share, k)
+    pinned = set(rules.pinned.tolist())
+    for row in range(n):
+        again_items, again_scores = reorders[row]
+        keep = np.fromiter((int(i) not in excluded[row] for i in again_items), bool, len(again_items))
+        keep &= ~rules.blocked[again_items]
+        valid = items[row] >= 0
+        sources = {
+            "model": list(zip(items[row][valid].tolist(), scores[row][valid].tolist(), strict=True)),
+            "again": list(zip(again_items[keep].tolist(), again_scores[keep].tolist(), strict=True)),
+        }
+        filling = _Filling(k, rules)
+        cursor = {"model": 0, "again": 0}
+        model = sources["model"]
+        while cursor["model"] < len(model) and model[cursor["model"]][0] in pinned and not filling.full:
+            filling.add(*model[cursor["model"]])  # the ranker put the row's pinned items first
+            cursor["model"] += 1
+        for place in range(k):
+            if filling.full:
+                break
+            for name in ("again", "model") if places[place] else ("model", "again"):
+                cursor[name], took = filling.take(sources[name], cursor[name])
+                if took:
+                    break
+            else:
+                break  # neither source has an item left that may be listed
+        out_items[row, : len(filling.items)] = filling.items
+        out_scores[row, : len(filling.items)] = filling.scores
+    return out_items, out_scores
+
+
+class _Filling:
+    """One list being filled: each item once, at most ``rules.max_per_category`` per category."""
+
+    def __init__(self, k: int, rules: ListRules):
+        self.k = k
+        self.category, self.cap = (rules.category, rules.max_per_category) if rules.caps else (None, None)
+        self.items: list[int] = []
+        self.scores: list[float] = []
+        self._seen: set[int] = set()
+        self._per_category: dict[int, int] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.k
+
+    def fits(self, item: int) -> bool:
+        """Whether ``item`` may join: not listed yet, and its category (if capped) below the cap."""
+        if item in self._seen:
+            return False
+        if self.category is None or self.cap is None or self.category[item] < 0:
+            return True
+        return self._per_category.get(int(self.category[item]), 0) < self.cap
+
+    def add(self, item: int, score: float) -> None:
+        self.items.append(item)
+        self.scores.append(score)
+        self._seen.add(item)
+        if self.category is not None and self.category[item] >= 0:
+            code = int(self.category[item])
+            self._per_category[code] = self._per_category.get(code, 0) + 1
+
+    def take(self, source: list[tuple[int, float]], start: int) -> tuple[int, bool]:
+        """Add the first item of ``source`` from ``start`` that fits; (the cursor after it, True),
+        or (the end, False) when none does."""
+        for j in range(start, len(source)):
+            if self.fits(source[j][0]):
+                self.add(*source[j])
+                return j + 1, True
+        return len(source), False
 
 
 def reason_kinds(

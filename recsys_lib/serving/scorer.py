@@ -24,7 +24,8 @@ from recsys_lib.errors import ModelError
 from recsys_lib.features import UserHistory
 from recsys_lib.search import InnerProductIndex, bounded_chunk
 from recsys_lib.serving.ranker import Ranker
-from recsys_lib.serving.rules import ALLOW, ListRules, reason_kinds
+from recsys_lib.serving.repurchase import reorders
+from recsys_lib.serving.rules import ALLOW, ListRules, interleave_reorders, reason_kinds
 
 if TYPE_CHECKING:
     from recsys_lib.features import FeatureSet
@@ -86,6 +87,8 @@ class BundleScorer:
         self.user_ids, self.item_ids = features.user_ids, features.item_ids
         if rebuy.nnz:
             self.rebuy = (rebuy @ to_model).tocsr()  # (features users, model items)
+        if rules is not None and rules.buy_again_share > 0:
+            self._bind_reorders(reorders(features, rules, ALLOW), item_map, features.n_users, rules.buy_again_share)
 
     @classmethod
     def own_users(cls, bundle: ModelBundle, device: torch.device | str | None = None) -> BundleScorer:
@@ -144,6 +147,55 @@ class BundleScorer:
         self._dim = 0 if vectors is None else vectors.shape[1]
         self.ranker = Ranker(rules, never, vectors, model.item_bias() if vectors is not None else None, device)
         self.index: InnerProductIndex | None = self.ranker.index  # None: the model has no item vectors
+        self._reorders: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _bind_reorders
+        self._share = 0.0
+
+    def _bind_reorders(self, listed: pd.DataFrame | None, item_map: np.ndarray, n_users: int, share: float) -> None:
+        """Hold each user's likeliest allowed re-orders (``listed``, :func:`reorders` rows) for
+        :meth:`blend`, as (indptr over users, model items, repurchase scores)."""
+        if listed is None or listed.empty:
+            return
+        items = item_map[listed[schema.ITEM_IDX].to_numpy(np.int64)]
+        known = items >= 0  # an item the model does not know cannot be placed in its lists
+        users = listed[schema.USER_IDX].to_numpy(np.int64)[known]
+        indptr = np.searchsorted(users, np.arange(n_users + 1))  # rows come by user then rank
+        self._reorders = (indptr, items[known], listed[schema.SCORE].to_numpy(np.float32)[known])
+        self._share = share
+
+    def blend_depth(self, k: int) -> int:
+        """How deep :meth:`blend` needs the model's lists to fill ``k`` places: ``k``, plus twice
+        the places re-orders may take (each can also take a place or a category's room the model
+        list counted on)."""
+        return k if self._reorders is None else k + 2 * int(np.ceil(self._share * k))
+
+    def blend(
+        self, users: np.ndarray, items: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The lists of ``users`` (rows of this scorer, -1 for none) with their likeliest re-orders
+        interleaved (``recommend.buy_again_share``; :func:`~recsys_lib.serving.rules.interleave_reorders`),
+        cut to ``k``: ``items``/``scores`` are the ranker's (model items, :meth:`blend_depth` deep),
+        ``exclude`` (n, model items) what each row never lists. Without re-orders to place, the lists
+        cut to ``k``."""
+        if self._reorders is None:
+            return items[:, :k], scores[:, :k]
+        indptr, again, again_scores = self._reorders
+        users = np.asarray(users, dtype=np.int64)
+        rows = np.flatnonzero(users >= 0)
+        rows = rows[indptr[users[rows] + 1] > indptr[users[rows]]]  # the rows with a re-order to place
+        out_items, out_scores = items[:, :k].copy(), scores[:, :k].copy()
+        if len(rows):
+            spans = [(indptr[u], indptr[u + 1]) for u in users[rows]]
+            blended = interleave_reorders(
+                items[rows],
+                scores[rows],
+                [(again[lo:hi], again_scores[lo:hi]) for lo, hi in spans],
+                self._share,
+                k,
+                self.ranker.rules,
+                [set(exclude[r].indices.tolist()) for r in rows],
+            )
+            out_items[rows], out_scores[rows] = blended
+        return out_items, out_scores
 
     def user_vectors(self, users: np.ndarray) -> np.ndarray | None:
         """(n_known, d) vectors of the ``users`` the model knows, in order (None for models
@@ -169,21 +221,25 @@ class BundleScorer:
         items = np.full((len(users), k), -1, dtype=np.int64)
         scores = np.full((len(users), k), -np.inf, dtype=np.float32)
         known = np.flatnonzero(model_users >= 0)
+        depth = self.blend_depth(k)  # k without re-orders to interleave
         if len(known):
             seen = self.seen[users[known]]
             if self.index is not None:
                 vectors = self.user_vectors(users) if user_vectors is None else user_vectors
                 if vectors is None:
                     raise ModelError(f"{self.model.name} has item vectors but no user vectors")
-                top, top_scores = self.ranker.search(vectors, k, seen)
+                top, top_scores = self.ranker.search(vectors, depth, seen)
             else:
                 with torch.no_grad():
                     s = self.model.score_users(torch.from_numpy(model_users[known]), self.history).float()
-                top, top_scores = self.ranker.rows(s, seen, k)
+                top, top_scores = self.ranker.rows(s, seen, depth)
+            top, top_scores = self.blend(users[known], top, top_scores, seen, k)
             items[known], scores[known] = self.back[top], top_scores
         cold = np.flatnonzero(model_users < 0)
         if len(cold):
-            found, found_scores = self.ranker.rows(self.fallback.expand(len(cold), -1), self.seen[users[cold]], k)
+            seen = self.seen[users[cold]]
+            found, found_scores = self.ranker.rows(self.fallback.expand(len(cold), -1), seen, depth)
+            found, found_scores = self.blend(users[cold], found, found_scores, seen, k)
             items[cold], scores[cold] = self.back[found], found_scores
         return items, scores
 

@@ -56,7 +56,7 @@ def _scorer(small: FeatureSet, name: str, settings: RecommendConfig | None = Non
     """``name`` trained on ``small``; with ``settings``, served under its rules and buy-again list."""
     model = create_model(ModelConfig(name=name, embedding_dim=8), small.n_users, small.n_items).fit(small, QUICK)
     rules = compile_rules(settings, small.items) if settings else None
-    buy_again = reorders(small, rules, settings) if settings else None
+    buy_again = reorders(small, rules) if rules else None
     return LiveScorer(ModelBundle.from_training(model, small).scorer(small, rules=rules), buy_again)
 
 
@@ -196,7 +196,7 @@ def test_a_new_champion_is_picked_up_and_a_failed_load_keeps_the_old_one(
 def test_buy_again_answers_each_shoppers_reorders_and_404s_without_a_separate_policy(
     service: httpx.Client, versions: Versions, small: FeatureSet
 ) -> None:
-    listed = reorders(small, compile_rules(SEPARATE, small.items), SEPARATE)
+    listed = reorders(small, compile_rules(SEPARATE, small.items))
     assert listed is not None and listed[schema.USER_IDX].nunique() > 5  # the fixture's shoppers buy
     for user in listed[schema.USER_IDX].unique()[:5]:
         mine = listed[listed[schema.USER_IDX] == user]

@@ -115,7 +115,7 @@ def test_the_live_scorer_lists_the_reorders_the_export_publishes() -> None:
     features, bundle = _shop()  # u0 bought "a" (tea) on two days, u1-u5 once
     settings = RecommendConfig(repeat_purchases="allow", repeat_purchases_by_category={"tea": "separate"})
     rules = compile_rules(settings, features.items)
-    listed = reorders(features, rules, settings)  # the rows the export's buy_again table holds
+    listed = reorders(features, rules)  # the rows the export's buy_again table holds
     assert listed is not None
     assert listed[[schema.USER_IDX, schema.RANK, schema.ITEM_IDX]].values.tolist() == [[u, 1, 0] for u in range(6)]
     live = LiveScorer(bundle.scorer(features, rules=rules), listed)
@@ -124,5 +124,36 @@ def test_the_live_scorer_lists_the_reorders_the_export_publishes() -> None:
     assert got.scores == pytest.approx([listed[schema.SCORE][0]]) and got.reason_kinds == ["buy_again"]
     assert live.buy_again("u3", 5).item_ids == ["a"] and live.buy_again("nobody", 5).item_ids == []  # type: ignore[union-attr]
     # no item separated: no list to publish or serve
-    assert reorders(features, compile_rules(RecommendConfig(), features.items), RecommendConfig()) is None
+    assert reorders(features, compile_rules(RecommendConfig(), features.items)) is None
     assert LiveScorer(bundle.scorer(features)).buy_again("u0", 5) is None
+
+
+def test_a_share_of_the_list_goes_to_the_likeliest_reorders_in_the_export_and_live_alike() -> None:
+    """u0 re-buys "d" and "c", which few others touch; "a" and "b" are everyone's."""
+    rows = [("u0", "d", "purchase", 1), ("u0", "d", "purchase", 4), ("u0", "c", "purchase", 2)]
+    rows += [(f"u{u}", item, "purchase", 3) for u in range(1, 6) for item in ("a", "b")]
+    rows += [(f"u{u}", "c", "view", 5) for u in range(1, 4)]
+    events = pd.DataFrame(rows, columns=[schema.USER_ID, schema.ITEM_ID, schema.EVENT_TYPE, "day"])
+    events[schema.TIMESTAMP] = DAY0 + pd.to_timedelta(events.pop("day"), unit="D")
+    items = pd.DataFrame({schema.ITEM_ID: list("abcd"), schema.CATEGORY: "tea", schema.PRICE: 1.0})
+    features = build_features(events, items, FeaturesConfig(validation_fraction=0.0, test_fraction=0.05))
+    bundle = ModelBundle.from_training(
+        create_model(ModelConfig(name="popularity"), features.n_users, features.n_items).fit(features, TrainConfig()),
+        features,
+    )
+    u0 = int(np.flatnonzero(features.user_ids == "u0")[0])
+
+    def listed(share: float) -> tuple[list[str], list[str]]:
+        settings = RecommendConfig(repeat_purchases="allow", buy_again_share=share)
+        scorer = bundle.scorer(features, rules=compile_rules(settings, features.items))
+        top, _ = scorer.topk(np.array([u0]), 4)
+        got = [str(features.item_ids[i]) for i in top[0] if i >= 0]
+        kinds = scorer.reason_kinds(np.array([u0]), top, scorer.reasons(np.array([u0]), top))[0][: len(got)]
+        live = LiveScorer(scorer).recommend("u0", [], 4)  # the live service lists the same
+        assert live.item_ids == got and live.reason_kinds == list(kinds)
+        return got, list(kinds)
+
+    assert listed(0.0)[0][:2] == ["a", "b"]  # re-orders compete on popularity: behind everyone's "a" and "b"
+    got, kinds = listed(1.0)  # re-orders first, by purchase days: "d" (2 days), then "c" (1)
+    assert got == ["d", "c", "a", "b"] and kinds == ["buy_again", "buy_again", "popular", "popular"]
+    assert listed(0.5)[0] == ["d", "a", "c", "b"]  # places 1 and 3

@@ -19,7 +19,7 @@ from recsys_lib.models import create_model
 from recsys_lib.serving import ModelBundle
 from recsys_lib.serving.live import LiveScorer
 from recsys_lib.serving.ranker import Ranker
-from recsys_lib.serving.rules import ListRules, boost_scores, compile_rules
+from recsys_lib.serving.rules import ListRules, boost_scores, compile_rules, interleave_reorders, reorder_places
 
 CATALOGUE = pd.DataFrame(
     {
@@ -257,3 +257,42 @@ def test_a_row_shared_by_every_user_ranks_as_the_same_rows_one_by_one(settings: 
             one_by_one = ranker.rows(torch.from_numpy(np.tile(row, (30, 1))), exclude, k)
             np.testing.assert_array_equal(shared[0], one_by_one[0])
             np.testing.assert_array_equal(shared[1], one_by_one[1])
+
+
+@pytest.mark.parametrize(
+    ("share", "places"),
+    [(0.0, []), (0.3, [2, 5, 9]), (0.5, [1, 3, 5, 7, 9]), (1.0, list(range(1, 11)))],
+)
+def test_reorders_take_their_share_of_places_spread_from_the_top(share: float, places: list[int]) -> None:
+    assert (np.flatnonzero(reorder_places(share, 10)) + 1).tolist() == places
+
+
+def _interleaved(model: list[int], again: list[int], share: float, k: int, excluded=(), **settings) -> list[int]:
+    """One row: the model's list (scores 10, 9, ...) with the re-orders ``again`` (scores 0.9, 0.8, ...)."""
+    rules = compile_rules(RecommendConfig(**settings), CATALOGUE)
+    items = np.array([model], dtype=np.int64)
+    scores = np.array([[10.0 - j for j in range(len(model))]], dtype=np.float32)
+    reorders = [(np.array(again, dtype=np.int64), np.array([0.9 - 0.1 * j for j in range(len(again))], np.float32))]
+    out, out_scores = interleave_reorders(items, scores, reorders, share, k, rules, [set(excluded)])
+    listed = out[0][out[0] >= 0].tolist()
+    by_item = dict(zip(model, scores[0].tolist(), strict=True)) | dict(zip(again, reorders[0][1].tolist(), strict=True))
+    assert out_scores[0][: len(listed)].tolist() == pytest.approx([by_item[i] for i in listed])  # each keeps its score
+    return listed
+
+
+def test_reorders_interleave_with_the_models_list_each_item_once() -> None:
+    assert _interleaved([2, 3, 4], [0, 1], share=0.5, k=4) == [0, 2, 1, 3]  # places 1 and 3 are re-orders
+    assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=4) == [0, 1, 2, 3]  # re-orders first, then the model
+    assert _interleaved([0, 3, 4], [0, 1], share=0.5, k=4) == [0, 3, 1, 4]  # the model's 0 is not listed twice
+    assert _interleaved([2, 3], [0, 1], share=0.5, k=6) == [0, 2, 1, 3]  # both run out: the list stays short
+    assert _interleaved([2, 3, 4, 5], [0], share=1.0, k=4) == [0, 2, 3, 4]  # the model fills what re-orders leave
+
+
+def test_interleaved_reorders_keep_the_rules() -> None:
+    # i5 pinned: the ranker put it first, and it stays first
+    assert _interleaved([5, 2, 3], [0, 1], share=0.5, k=4, pinned_items=("i5",)) == [5, 0, 2, 1]
+    # at most one of category "a" (i0, i1): the second re-order gives way to the model
+    assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=4, max_per_category=1) == [0, 2, 4]
+    # a blocked re-order, or one the request excludes, is never listed
+    assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=3, blocked_items=("i0",)) == [1, 2, 3]
+    assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=3, excluded={1}) == [0, 2, 3]
