@@ -134,10 +134,14 @@ def recsys_retrain() -> None:
 
     @task
     def build_features(snapshot: dict[str, Any]) -> dict[str, Any]:
+        from recsys_lib.errors import ConfigError
         from recsys_lib.pipelines import features
 
         r = _run()
-        return features.run(r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"])
+        try:
+            return features.run(r["params"], r["ds"], snapshot_uri=snapshot["snapshot_uri"])
+        except ConfigError as exc:  # a rule the catalogue cannot meet does not get better with retries
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool="gpu", pool_slots=1, queue="gpu")
     def train(snapshot: dict[str, Any], feats: dict[str, Any]) -> dict[str, Any]:

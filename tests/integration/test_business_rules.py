@@ -11,7 +11,7 @@ import pytest
 
 from recsys_lib import schema
 from recsys_lib.export.reader import read_recommendations
-from recsys_lib.storage import ObjectStore
+from recsys_lib.storage import ObjectStore, layout
 from tests.integration.conftest import running_service, shop_in_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -70,12 +70,24 @@ def test_the_live_service_with_the_same_settings_answers_the_same_lists(exported
             assert listed == rows.sort_values(schema.RANK)[schema.ITEM_ID].tolist(), user
 
 
+def test_a_rule_naming_what_the_catalogue_lacks_stops_the_run_before_training(retrain_dag, shop) -> None:
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    store, _, _ = shop
+    key = layout.latest_pointer_key("user_topk", DATASET)
+    pointer = store.get_bytes(key) if store.exists(key) else None
+    conf = {"dataset": DATASET, "model": "popularity", "k": 10, "recommend.exclude_categories": ["no such aisle"]}
+    run = retrain_dag.test(logical_date=datetime(2026, 10, 19, tzinfo=UTC), run_conf=conf)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == DagRunState.FAILED and states["build_features"] == TaskInstanceState.FAILED, states
+    assert states["train"] != TaskInstanceState.SUCCESS and states["publish"] != TaskInstanceState.SUCCESS
+    assert (store.get_bytes(key) if store.exists(key) else None) == pointer  # nothing published
+
+
 def test_separate_repeat_purchases_publish_a_buy_again_table_the_service_answers_too(
     retrain_dag, shop, tmp_path
 ) -> None:
     from airflow.utils.state import DagRunState
-
-    from recsys_lib.storage import layout
 
     store, _, _ = shop
     day = datetime(2026, 10, 21, tzinfo=UTC)
