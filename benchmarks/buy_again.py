@@ -74,7 +74,9 @@ def main() -> None:
     events = tables.events
     before = events[(events[schema.EVENT_TYPE] == schema.PURCHASE) & (events[schema.TIMESTAMP] < test_start)]
     past = purchase_pairs(before, features.user_ids, features.item_ids)  # history purchases only: no leak
-    history = dataclasses.replace(features, purchases=past)  # what the scorer may allow back: bought before test
+    # what the scorer may allow back: bought before test; no test pairs, so the re-orders the blend
+    # places are scored as of the test window's start (FeatureSet.data_end), not its end
+    history = dataclasses.replace(features, purchases=past, test=features.test.iloc[:0])
     users = evaluation_users(features, schema.TEST)
     protocols = {
         "new items": relevant_items(features, schema.TEST, users),
@@ -150,7 +152,12 @@ def choose_share(name: str, bundle: ModelBundle, features, events: pd.DataFrame,
     (re-orders counted: the protocol of lists that may repeat), scored from train with the purchases
     before the window; the test window is not read. Prints the candidates."""
     start = features.validation[schema.TIMESTAMP].min()
-    history = dataclasses.replace(features, purchases=purchases_before(features, events, start))
+    history = dataclasses.replace(  # nothing from the window on: re-orders scored as of its start
+        features,
+        purchases=purchases_before(features, events, start),
+        validation=features.validation.iloc[:0],
+        test=features.test.iloc[:0],
+    )
     users = evaluation_users(features, schema.VALIDATION)
     relevant = relevant_items(features, schema.VALIDATION, users, reorders=True)
     scores = {}

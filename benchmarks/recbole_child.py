@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Any
 
 
 def say(message: dict[str, object]) -> None:
@@ -26,6 +27,16 @@ def say(message: dict[str, object]) -> None:
 def main() -> None:
     data_dir, threads, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     del sys.argv[1:]  # RecBole's Config reads ``--key=value`` settings from the command line
+    import torch
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="recbole-") as cwd:
+        os.chdir(cwd)  # RecBole writes log_tensorboard/ and saved/ into the cwd
+        serve(data_dir, settings)
+
+
+def serve(data_dir: str, settings: dict[str, Any]) -> None:
+    """Set RecBole's SASRec up on the data, say ``ready``, then answer ``epoch`` requests."""
     import numpy as np
     import recbole
     import torch
@@ -35,8 +46,6 @@ def main() -> None:
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
-    torch.set_num_threads(threads)
-    os.chdir(tempfile.mkdtemp(prefix="recbole-"))  # RecBole writes log_tensorboard/ and saved/ into the cwd
     started = time.perf_counter()
     config = Config(
         model="SASRec",

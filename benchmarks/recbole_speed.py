@@ -203,8 +203,8 @@ class Side:
     def _read(self) -> dict[str, Any]:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            if line.startswith(MARK):
-                message: dict[str, Any] = json.loads(line[len(MARK) :])
+            if MARK in line:  # anywhere: a progress bar may have left a line open
+                message: dict[str, Any] = json.loads(line[line.index(MARK) + len(MARK) :])
                 return message
         raise RuntimeError(f"{self.name} exited with code {self.process.wait()} before answering")
 
@@ -223,13 +223,18 @@ class Side:
         return result
 
     def stop(self) -> None:
+        """Ask the child to stop; kill it if it is still running two minutes later (mid-epoch)."""
         assert self.process.stdin is not None
         try:
             self.process.stdin.write("stop\n")
             self.process.stdin.close()
-        except BrokenPipeError:
+        except (BrokenPipeError, OSError):
             pass
-        self.process.wait(timeout=120)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     @property
     def trained_s(self) -> float:

@@ -486,8 +486,9 @@ class RecommendConfig(_Frozen):
     spread evenly from the top (0.3: places 2, 5 and 9 of 10; 1: the re-orders first), the model's
     items in the others; 0 (the default) leaves re-orders to compete on the model's own scores.
     Pinned items stay first and category caps hold; a placed re-order's ``score`` is its repurchase
-    score and its ``reason_kind`` ``buy_again``. On UCI Online Retail's validation window see
-    benchmarks/RESULTS.md, "Re-orders"."""
+    score and its ``reason_kind`` ``buy_again``; at most ``buy_again_k`` re-orders per list. Needs
+    an item under ``allow``. On UCI Online Retail's validation window the best share was 1
+    (benchmarks/RESULTS.md, "Re-orders")."""
     diversity: float | None = Field(None, gt=0.0, le=1.0)
     """Maximal marginal relevance (lambda): each next item maximises ``lambda x relevance - (1 -
     lambda) x its largest similarity to the items already listed``, over the best 4k candidates.
@@ -506,6 +507,12 @@ class RecommendConfig(_Frozen):
                 raise ValueError(f"recommend.{include} and recommend.{exclude} both name {both}")
         if self.new_arrival_boost != 1.0 and self.new_arrival_days is None:
             raise ValueError("recommend.new_arrival_boost needs recommend.new_arrival_days (e.g. 14)")
+        policies = {self.repeat_purchases, *self.repeat_purchases_by_category.values()}
+        if self.buy_again_share > 0 and "allow" not in policies:
+            raise ValueError(
+                f"recommend.buy_again_share ({self.buy_again_share}) places re-orders that the repeat policy "
+                "allows back, but no item's is allow (e.g. recommend.repeat_purchases: allow)"
+            )
         pinned_and_blocked = sorted(set(self.pinned_items) & set(self.blocked_items))
         if pinned_and_blocked:
             raise ValueError(f"recommend.pinned_items and recommend.blocked_items both name {pinned_and_blocked}")

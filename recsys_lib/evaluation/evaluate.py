@@ -65,7 +65,7 @@ def relevant_items(features: FeatureSet, split: str, users: np.ndarray, *, reord
     a hit: for lists that may repeat, ``recommend.repeat_purchases: allow`` or a ``buy_again`` list).
 
     The list is aligned with ``users``; a user whose split items are all in their history gets an
-    empty array (never with ``reorders``: every user of the split has items).
+    empty array (with ``reorders``, only a user without pairs in the split does).
     """
     users = np.asarray(users, dtype=np.int64)
     split_users, split_items = _split_pairs(features, split)

@@ -201,7 +201,8 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
                 status_code=404,
                 content={
                     "error": "no buy-again list: recommend.repeat_purchases (or repeat_purchases_by_category) "
-                    "puts no item under 'separate', e.g. repeat_purchases: separate"
+                    "puts no item under 'separate' (e.g. repeat_purchases: separate), or the service answers "
+                    "from a model's own history (no published export names its features)"
                 },
             )
         return _ranking(ranked, loaded)

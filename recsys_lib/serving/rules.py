@@ -329,7 +329,7 @@ def reorder_places(share: float, k: int) -> np.ndarray:
     """(k,) bool: which places of a list (after its pinned items) go to re-orders when ``share`` of
     them should, spread evenly from the top: place p (1-based) does when the re-orders placed so far
     fall short of ``round(share x p)`` (0.3 of 10: places 2, 5, 9; 0.5: 1, 3, 5, ...; 1: all)."""
-    want = np.floor(share * np.arange(1, k + 1) + 0.5).astype(np.int64)
+    want = np.floor(share * np.arange(1, k + 1) + 0.5 + 1e-9).astype(np.int64)  # halves round up, not by float noise
     places: np.ndarray = np.diff(want, prepend=0) > 0
     return places
 
@@ -356,7 +356,7 @@ def interleave_reorders(
     places = reorder_places(share, k)
     pinned = set(rules.pinned.tolist())
     for row in range(n):
-        again_items, again_scores = reorders[row]
+        again_items, again_scores = np.asarray(reorders[row][0], dtype=np.int64), reorders[row][1]
         keep = np.fromiter((int(i) not in excluded[row] for i in again_items), bool, len(again_items))
         keep &= ~rules.blocked[again_items]
         valid = items[row] >= 0
@@ -368,7 +368,7 @@ def interleave_reorders(
         cursor = {"model": 0, "again": 0}
         model = sources["model"]
         while cursor["model"] < len(model) and model[cursor["model"]][0] in pinned and not filling.full:
-            filling.add(*model[cursor["model"]])  # the ranker put the row's pinned items first
+            filling.add(*model[cursor["model"]], capped=False)  # the ranker's pins: first, outside the caps
             cursor["model"] += 1
         for place in range(k):
             if filling.full:
@@ -407,11 +407,12 @@ class _Filling:
             return True
         return self._per_category.get(int(self.category[item]), 0) < self.cap
 
-    def add(self, item: int, score: float) -> None:
+    def add(self, item: int, score: float, capped: bool = True) -> None:
+        """List ``item``; ``capped``: count it towards its category's cap (pinned items do not)."""
         self.items.append(item)
         self.scores.append(score)
         self._seen.add(item)
-        if self.category is not None and self.category[item] >= 0:
+        if capped and self.category is not None and self.category[item] >= 0:
             code = int(self.category[item])
             self._per_category[code] = self._per_category.get(code, 0) + 1
 

@@ -69,6 +69,8 @@ def test_a_rule_naming_what_the_catalogue_lacks_fails_naming_the_key(settings: d
         ({"recommend.min_price": 10, "recommend.max_price": 5}, "recommend.min_price"),
         ({"recommend.only_categories": ["a"], "recommend.exclude_categories": ["a"]}, "recommend.only_categories"),
         ({"recommend.new_arrival_boost": 2.0}, "recommend.new_arrival_days"),
+        ({"recommend.buy_again_share": 0.3}, "recommend.buy_again_share"),  # without allow: places nothing
+        ({"recommend.buy_again_share": 1.5, "recommend.repeat_purchases": "allow"}, "recommend.buy_again_share"),
     ],
 )
 def test_bad_settings_fail_at_the_boundary_naming_the_key(override: dict, key: str) -> None:
@@ -293,6 +295,10 @@ def test_interleaved_reorders_keep_the_rules() -> None:
     assert _interleaved([5, 2, 3], [0, 1], share=0.5, k=4, pinned_items=("i5",)) == [5, 0, 2, 1]
     # at most one of category "a" (i0, i1): the second re-order gives way to the model
     assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=4, max_per_category=1) == [0, 2, 4]
+    # a pinned item does not count towards its category's cap (as in the ranker): i1 still fits
+    assert _interleaved([0, 2, 3], [1], share=1.0, k=3, pinned_items=("i0",), max_per_category=1) == [0, 1, 2]
+    # a re-order placed first is not listed again where the model's list has it
+    assert _interleaved([2, 0, 3], [0], share=0.5, k=3) == [0, 2, 3]
     # a blocked re-order, or one the request excludes, is never listed
     assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=3, blocked_items=("i0",)) == [1, 2, 3]
     assert _interleaved([2, 3, 4], [0, 1], share=1.0, k=3, excluded={1}) == [0, 2, 3]
