@@ -49,7 +49,7 @@ from queue import Empty
 from typing import Any
 
 import numpy as np
-from machine import cpu_name
+from machine import cpu_name, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -381,13 +381,8 @@ def result_line(cells: list[dict], sizes: list[tuple[int, int]]) -> str:
 
 
 def update_results(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start, end = "<!-- export -->", "<!-- /export -->"
-    if start in current and end in current:
-        current = current[: current.index(start)] + text + current[current.index(end) + len(end) :]
-    else:
-        current = current.rstrip() + "\n\n" + text + "\n"
-    RESULTS.write_text(current)
+    """Replace this section of RESULTS.md (or append it)."""
+    replace_section(RESULTS, "export", text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import psutil
 import torch
-from machine import cpu_name
+from machine import cpu_name, replace_section
 
 from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
@@ -323,15 +323,8 @@ def result_line(dataset: str, rows: list[Row]) -> str:
 
 
 def update_results(dataset: str, text: str) -> None:
-    """Replace this dataset's section of RESULTS.md (or append it)."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start, end = f"<!-- quality:{dataset} -->", f"<!-- /quality:{dataset} -->"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        current = before + text + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(current)
+    """Replace this section of RESULTS.md (or append it)."""
+    replace_section(RESULTS, f"quality:{dataset}", text)
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_name, replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEAUTY = ROOT.parent / "shared" / "datasets" / "amazon_beauty_s3rec_5core" / "Beauty.txt"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -340,8 +342,6 @@ def result_line(sides: list[Side], budget_s: float) -> str:
 
 
 def section(sides: list[Side], budget_s: float, command: str) -> str:
-    from machine import cpu_name
-
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     recbole, ours = sides
     per_epoch = "\n".join(
@@ -372,15 +372,8 @@ def section(sides: list[Side], budget_s: float, command: str) -> str:
 
 
 def update_results(text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it)."""
-    current = RESULTS.read_text()
-    start, end = "<!-- recbole_speed -->", "<!-- /recbole_speed -->"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        current = before + text + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(current)
+    """Replace this section of RESULTS.md (or append it)."""
+    replace_section(RESULTS, "recbole_speed", text)
 
 
 def main() -> None:
