@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="recsys-scale-") as state:
         stack = start_stack(Path(state), bucket="recsys")
         env = {**os.environ, **stack.client_env(), "PYTHONUNBUFFERED": "1"}
+        if args.log_dir:
+            args.log_dir.mkdir(parents=True, exist_ok=True)  # before landing: a missing folder once lost a run
         try:
             for n in sizes:
                 dataset = f"scale-{n}"
