@@ -14,6 +14,7 @@ full-ranking evaluation) or over the target plus uniform negatives drawn per seq
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch import nn
 from recsys_lib.models.neural import NeuralRecommender
 from recsys_lib.models.sequences import PAD, next_item_loader, recent_items
 from recsys_lib.training import RecommenderModule
+from recsys_lib.training.optim import RowAdam
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader
@@ -38,6 +40,8 @@ class SequenceNet(nn.Module):
     """A network that reads item sequences: one hidden vector per position, scored against the
     item vectors by dot product (what :class:`NextItemModule` trains and the recommender serves)."""
 
+    n_items: int
+
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L) item indices, right-aligned, -1 padded -> hidden states (B, L, dim)."""
         raise NotImplementedError
@@ -45,6 +49,42 @@ class SequenceNet(nn.Module):
     def item_weights(self) -> torch.Tensor:
         """(n_items, dim) item vectors the hidden states are scored against."""
         raise NotImplementedError
+
+    def item_lookup(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """For a training step that scores a few items (sampled softmax): a function from item
+        indices (any shape; -1 reads some row, for positions the loss drops) to their vectors
+        (..., dim), all from one draw of :meth:`item_weights`."""
+        weights = self.item_weights()
+        return lambda items: weights[items.clamp(min=0)]
+
+
+class _ItemTableNet(SequenceNet):
+    """A sequence network whose item vectors are the rows of one id table (tied input and output
+    embeddings; the last row is padding). With ``sparse``, a step's gradient reaches the table's
+    rows as a row-sparse tensor holding only the rows it read (inputs, targets, sampled negatives),
+    so :class:`~recsys_lib.training.optim.RowAdam` updates those rows and the step's cost does not
+    grow with the catalogue."""
+
+    def __init__(self, n_items: int, dim: int, *, sparse: bool):
+        super().__init__()
+        self.n_items = n_items
+        self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse)
+
+    def _init_items(self) -> None:
+        """Draw the item rows (after the layers a subclass builds: seeded weights stay as they were)."""
+        nn.init.normal_(self.item.weight, std=_INIT_STD)
+        with torch.no_grad():
+            self.item.weight[self.n_items].zero_()
+
+    def item_weights(self) -> torch.Tensor:
+        """``(n_items, dim)`` item vectors (tied input and output embeddings), without the padding row."""
+        return self.item.weight[: self.n_items]
+
+    def item_lookup(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Item indices -> their rows of the table (row-sparse gradients when the table is sparse);
+        -1 reads the zero padding row, which no gradient reaches (no item row is touched for it)."""
+        table, sparse, pad = self.item.weight, self.item.sparse, self.n_items
+        return lambda items: F.embedding(items.masked_fill(items < 0, pad), table, padding_idx=pad, sparse=sparse)
 
 
 class _AttentionBlock(nn.Module):
@@ -116,26 +156,19 @@ class _LiGRBlock(_AttentionBlock):
 _BLOCKS: dict[str, type[_AttentionBlock]] = {"pre_norm": _Block, "ligr": _LiGRBlock}
 
 
-class SASRecNet(SequenceNet):
+class SASRecNet(_ItemTableNet):
     """Item + position embeddings, causal transformer blocks, final LayerNorm."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
-        super().__init__()
-        self.n_items, self.dim = n_items, dim
-        self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items)  # last row: padding
+        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax")
+        self.dim = dim
         self.position = nn.Embedding(cfg.max_length, dim)
         self.drop = nn.Dropout(cfg.dropout)
         block = _BLOCKS[cfg.block]
         self.blocks = nn.ModuleList(block(dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(dim)
-        for embedding in (self.item, self.position):
-            nn.init.normal_(embedding.weight, std=_INIT_STD)
-        with torch.no_grad():
-            self.item.weight[n_items].zero_()
-
-    def item_weights(self) -> torch.Tensor:
-        """(n_items, dim) output embeddings (tied with the input ones, padding row left out)."""
-        return self.item.weight[: self.n_items]
+        self._init_items()
+        nn.init.normal_(self.position.weight, std=_INIT_STD)
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L) item indices, right-aligned, -1 padded -> hidden states (B, L, dim)."""
@@ -155,23 +188,15 @@ class SASRecNet(SequenceNet):
         return hidden
 
 
-class GRU4RecNet(SequenceNet):
+class GRU4RecNet(_ItemTableNet):
     """Item embeddings, a GRU over the sequence, a projection back to the embedding space."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
-        super().__init__()
-        self.n_items = n_items
-        self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax")
         self.drop = nn.Dropout(cfg.dropout)
         self.gru = nn.GRU(dim, dim, num_layers=cfg.n_layers, batch_first=True)
         self.project = nn.Linear(dim, dim)
-        nn.init.normal_(self.item.weight, std=_INIT_STD)
-        with torch.no_grad():
-            self.item.weight[n_items].zero_()
-
-    def item_weights(self) -> torch.Tensor:
-        """``(n_items, dim)`` item embeddings, without the padding row (index ``n_items``)."""
-        return self.item.weight[: self.n_items]
+        self._init_items()
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L), right-aligned, -1 padded -> (B, L, dim); the left padding feeds zero vectors."""
@@ -182,32 +207,36 @@ class GRU4RecNet(SequenceNet):
 
 
 class NextItemModule(RecommenderModule):
-    """Next-item cross-entropy at every non-padded position, full or sampled softmax; AdamW."""
+    """Next-item cross-entropy at every non-padded position, full or sampled softmax; AdamW (RowAdam
+    for a row-sparse item table)."""
 
     def __init__(self, net: SequenceNet, cfg: SequentialConfig, train: TrainConfig):
         super().__init__()
         self.net, self.cfg, self.train_cfg = net, cfg, train
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        """Cross-entropy of the next item at every non-padded position of ``(inputs, targets)`` (B,
-        L), over the catalogue or the sampled negatives per ``sequential.loss``; logs
-        ``train_loss`` per epoch."""
-        inputs, targets = batch  # (B, L) each, -1 padded
-        valid = targets != PAD  # (B, L) positions with a next item to predict
-        hidden = self.net.encode(inputs)  # (B, L, dim)
-        weights = self.net.item_weights()  # (n_items, dim)
-        if self.cfg.loss == "full_softmax":
-            logits = hidden[valid] @ weights.T  # (N, n_items)
-            target = targets[valid]  # (N,)
-        else:
-            logits, target = self._sampled_logits(hidden, targets, weights)
-            logits, target = logits[valid], target[valid]  # (N, 1 + n_negatives), (N,)
-        loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(target))
+        """:meth:`loss` of ``(inputs, targets)``; logs ``train_loss`` per epoch."""
+        loss, n_targets = self.loss(*batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n_targets)
         return loss
 
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Cross-entropy of the next item at every non-padded position of ``inputs``/``targets``
+        (B, L), -1 padded, over the catalogue or the sampled negatives per ``sequential.loss``;
+        returns it with the number of positions it averages over."""
+        valid = targets != PAD  # (B, L) positions with a next item to predict
+        hidden = self.net.encode(inputs)  # (B, L, dim)
+        if self.cfg.loss == "full_softmax":
+            logits = hidden[valid] @ self.net.item_weights().T  # (N, n_items)
+            target = targets[valid]  # (N,)
+        else:
+            logits, target = self._sampled_logits(hidden, targets, self.net.item_lookup())
+            logits, target = logits[valid], target[valid]  # (N, 1 + n_negatives), (N,)
+        loss = F.cross_entropy(logits.float(), target, label_smoothing=self.cfg.label_smoothing)
+        return loss, len(target)
+
     def _sampled_logits(
-        self, hidden: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+        self, hidden: torch.Tensor, targets: torch.Tensor, lookup: Callable[[torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits of the target (column 0) and of ``n_negatives`` uniform negatives drawn per
         sequence and shared by its positions; a negative that is the target is masked out.
@@ -217,18 +246,26 @@ class NextItemModule(RecommenderModule):
         the whole batch is cheaper still but learned ~2.5x slower per epoch there.
         """
         b = hidden.shape[0]
-        negatives = torch.randint(0, len(weights), (b, self.cfg.n_negatives), device=hidden.device)  # (B, K)
-        positive = (hidden * weights[targets.clamp(min=0)]).sum(-1, keepdim=True)  # (B, L, 1)
-        negative = hidden @ weights[negatives].transpose(1, 2)  # (B, L, dim) @ (B, dim, K) -> (B, L, K)
+        negatives = torch.randint(0, self.net.n_items, (b, self.cfg.n_negatives), device=hidden.device)  # (B, K)
+        positive = (hidden * lookup(targets)).sum(-1, keepdim=True)  # (B, L, 1); padded targets dropped later
+        negative = hidden @ lookup(negatives).transpose(1, 2)  # (B, L, dim) @ (B, dim, K) -> (B, L, K)
         negative = negative.masked_fill(negatives[:, None, :] == targets[:, :, None], -torch.inf)
         return torch.cat([positive, negative], dim=-1), torch.zeros_like(targets)
 
     def configure_optimizers(self) -> Any:
-        """AdamW with weight decay on the weight matrices only; optional per-step cosine decay."""
+        """AdamW with weight decay on the weight matrices only, or, when the item table takes
+        row-sparse gradients (sampled softmax), :class:`RowAdam`: the same AdamW for every other
+        parameter and lazy Adam for the table's touched rows. Optional per-step cosine decay."""
         decay = [p for n, p in self.net.named_parameters() if p.ndim >= 2 and "norm" not in n]
         rest = [p for n, p in self.net.named_parameters() if not (p.ndim >= 2 and "norm" not in n)]
         groups = [{"params": decay, "weight_decay": self.train_cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(groups, lr=self.train_cfg.learning_rate)
+        # sparse COO gradients rule out gradient clipping and torch.compile, which nothing here uses
+        row_sparse = any(isinstance(m, nn.Embedding) and m.sparse for m in self.net.modules())
+        optimizer: torch.optim.Optimizer = (
+            RowAdam(groups, lr=self.train_cfg.learning_rate)
+            if row_sparse
+            else torch.optim.AdamW(groups, lr=self.train_cfg.learning_rate)
+        )
         if self.train_cfg.lr_schedule == "constant":
             return optimizer
         steps = max(int(self.trainer.estimated_stepping_batches), 1)

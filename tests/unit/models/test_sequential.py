@@ -1,4 +1,5 @@
-"""SASRec and GRU4Rec: next-item examples, length-bucketed batches, causality, and learning order."""
+"""SASRec and GRU4Rec: next-item examples, length-bucketed batches, causality, learning order, and
+sampled-softmax steps that touch only the item rows they read."""
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,9 @@ from recsys_lib.evaluation import evaluate_recommender
 from recsys_lib.features import FeatureSet, UserHistory, build_features
 from recsys_lib.models import GRU4Rec, PopularityRecommender, SASRec
 from recsys_lib.models.sequences import PAD, next_item_examples, next_item_loader
-from recsys_lib.models.sequential import SASRecNet
+from recsys_lib.models.sequential import GRU4RecNet, NextItemModule, SASRecNet
 from recsys_lib.training.batches import LengthBucketBatches
+from recsys_lib.training.optim import RowAdam
 
 
 def _history(*sequences: list[int], n_items: int = 10) -> UserHistory:
@@ -144,3 +146,68 @@ def test_refit_trains_the_selected_epochs_again_on_train_plus_validation():
 
     plain = SASRec(features.n_users, features.n_items, config).fit(features, train.model_copy(update={"refit": False}))
     assert not torch.equal(model.net.item_weights(), plain.net.item_weights())
+
+
+_INPUTS = torch.tensor([[PAD, PAD, 3, 5], [7, 9, 11, 2]])
+_TARGETS = torch.tensor([[PAD, 3, 5, 8], [9, 11, 2, 13]])  # a padded target: it must touch no row
+
+
+def _sampled_net(net_class, *, sparse: bool, weight_decay: float = 0.1):
+    torch.manual_seed(0)
+    cfg = SequentialConfig(loss="sampled_softmax", n_negatives=4, dropout=0.0)
+    net = net_class(1000, 8, cfg)
+    net.item.sparse = sparse
+    return NextItemModule(net, cfg, TrainConfig(learning_rate=0.01, weight_decay=weight_decay))
+
+
+@pytest.mark.parametrize("net_class", [SASRecNet, GRU4RecNet], ids=["sasrec", "gru4rec"])
+def test_a_sampled_softmax_step_moves_exactly_the_item_rows_it_read(net_class):
+    """The item table's gradient is row-sparse (inputs, targets, negatives), so RowAdam updates
+    those rows and leaves the rest of the catalogue as it was: the step's cost does not grow with it."""
+    module = _sampled_net(net_class, sparse=True)
+    net = module.net
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, RowAdam)
+    before = net.item.weight.detach().clone()
+    drawn = []
+    real_randint = torch.randint
+
+    def recording_randint(*args, **kwargs):
+        out = real_randint(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    torch.randint = recording_randint
+    try:
+        loss, n_targets = module.loss(_INPUTS, _TARGETS)
+    finally:
+        torch.randint = real_randint
+    loss.backward()
+    assert net.item.weight.grad.is_sparse
+    optimizer.step()
+    moved = set(torch.nonzero((net.item.weight.detach() != before).any(-1)).ravel().tolist())
+    read = {3, 5, 7, 9, 11, 2, 8, 13} | set(drawn[0].ravel().tolist())
+    assert n_targets == 7
+    assert moved == read  # not row 0 (the padded target), not the padding row, nothing else
+    assert net.item.weight[1000].abs().sum() == 0
+
+
+@pytest.mark.parametrize("net_class", [SASRecNet, GRU4RecNet], ids=["sasrec", "gru4rec"])
+def test_the_row_sparse_gradient_equals_the_dense_one(net_class):
+    sparse, dense = _sampled_net(net_class, sparse=True), _sampled_net(net_class, sparse=False)
+    losses = []
+    for module in (sparse, dense):
+        torch.manual_seed(1)  # the same negatives
+        loss, _ = module.loss(_INPUTS, _TARGETS)
+        loss.backward()
+        losses.append(loss.detach())
+    assert losses[0] == losses[1]
+    assert not dense.net.item.weight.grad.is_sparse
+    torch.testing.assert_close(sparse.net.item.weight.grad.to_dense(), dense.net.item.weight.grad)
+
+
+def test_full_softmax_keeps_a_dense_item_table_and_adamw():
+    cfg = SequentialConfig(loss="full_softmax")
+    module = NextItemModule(SASRecNet(50, 8, cfg), cfg, TrainConfig())
+    assert not module.net.item.sparse
+    assert type(module.configure_optimizers()) is torch.optim.AdamW
