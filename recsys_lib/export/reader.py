@@ -13,10 +13,17 @@ joins always come from the same export.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from recsys_lib import schema
 from recsys_lib.errors import ConfigError, ExportNotFoundError, InvalidObjectError, ObjectNotFoundError, StorageError
@@ -24,6 +31,7 @@ from recsys_lib.export.publish import MANIFEST, SUCCESS
 from recsys_lib.storage import ObjectStore, layout, parquet_to_frame
 
 _RETRIES = 3
+T = TypeVar("T", pd.DataFrame, pa.Table)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -113,29 +121,79 @@ def read_recommendations(
     a part altered in place is never served), and the row count must add up. A partition
     re-published while being read is retried from the new manifest.
     """
+    _, parts = _read_published(store, dataset, ds, table, parquet_to_frame)
+    columns = schema.export_columns(table)
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(columns))
+    if user_ids is not None:
+        df = df[df[schema.USER_ID].isin([str(u) for u in user_ids])].reset_index(drop=True)
+    if table in schema.EMBEDDING_TABLES:
+        return df
+    return df.astype({c: t for c, t in columns.items() if c in df.columns and not t.startswith("list<")})
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A published embedding table as arrays: ``ids`` (n,) str and their ``vectors`` (n, d) float32,
+    with the partition's ``manifest`` (the model name and version they come from)."""
+
+    ids: np.ndarray
+    vectors: np.ndarray
+    manifest: dict[str, Any]
+
+
+def read_embeddings(
+    store: ObjectStore, dataset: str, ds: str | None = None, table: str = schema.ExportTable.USER_EMBEDDINGS
+) -> Embeddings:
+    """An embedding table (``user_embeddings`` or ``item_embeddings``) of a published export, checked
+    like :func:`read_recommendations` but decoded straight from Arrow into one float32 matrix (no
+    Python object per row: two million users' vectors are one array). InvalidObjectError when the
+    vectors do not all have the same length."""
+    if table not in schema.EMBEDDING_TABLES:
+        raise ConfigError(f"{table!r} is not an embedding table: one of {sorted(schema.EMBEDDING_TABLES)}")
+    manifest, parts = _read_published(store, dataset, ds, table, _parquet_to_arrow)
+    id_column = schema.EMBEDDING_TABLES[table]
+    joined = pa.concat_tables(parts) if parts else None
+    if joined is None or joined.num_rows == 0:
+        return Embeddings(np.empty(0, dtype=object), np.empty((0, 0), np.float32), manifest)
+    lists = joined.column(schema.EMBEDDING).combine_chunks()
+    lengths = pc.list_value_length(lists)
+    dim, longest = pc.min(lengths).as_py(), pc.max(lengths).as_py()
+    if dim != longest or dim is None or dim < 1:
+        where = store.uri(layout.export_prefix(table, dataset, manifest["dt"]))
+        raise InvalidObjectError(f"{where} holds vectors of {dim} to {longest} values; not one embedding size")
+    values = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    ids = joined.column(id_column).to_numpy(zero_copy_only=False).astype(str)
+    return Embeddings(ids, values.reshape(joined.num_rows, dim), manifest)
+
+
+def _read_published(
+    store: ObjectStore, dataset: str, ds: str | None, table: str, decode: Callable[[bytes], T]
+) -> tuple[dict[str, Any], list[T]]:
+    """The manifest of ``table``'s partition ``ds`` (the latest export set's when None) and each
+    part it lists, checked against it and decoded by ``decode``; retried from the new manifest when
+    the partition is re-published while being read. StorageError when the rows do not add up."""
     for attempt in range(_RETRIES):
         manifest = read_manifest(store, dataset, ds, table)
         prefix = layout.export_prefix(table, dataset, manifest["dt"])
         try:
-            frames = [_read_part(store, prefix, part) for part in manifest["files"]]
+            parts = [decode(_verified(store, prefix, part)) for part in manifest["files"]]
         except ObjectNotFoundError:
             if attempt == _RETRIES - 1:
                 raise
             continue  # replaced by a newer publish while reading: follow the new manifest
-        columns = schema.export_columns(table)
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
-        if len(df) != manifest["rows"]:
-            raise StorageError(f"{store.uri(prefix)} has {len(df)} rows but its manifest says {manifest['rows']}")
-        if user_ids is not None:
-            df = df[df[schema.USER_ID].isin([str(u) for u in user_ids])].reset_index(drop=True)
-        if table in schema.EMBEDDING_TABLES:
-            return df
-        return df.astype({c: t for c, t in columns.items() if c in df.columns and not t.startswith("list<")})
+        rows = sum(len(p) for p in parts)
+        if rows != manifest["rows"]:
+            raise StorageError(f"{store.uri(prefix)} has {rows} rows but its manifest says {manifest['rows']}")
+        return manifest, parts
     raise AssertionError("unreachable")
 
 
-def _read_part(store: ObjectStore, prefix: str, part: dict[str, Any]) -> pd.DataFrame:
-    """One listed part, after checking its bytes against the manifest (SHA-256: about 1 GB/s, a
+def _parquet_to_arrow(data: bytes) -> pa.Table:
+    return pq.read_table(io.BytesIO(data))
+
+
+def _verified(store: ObjectStore, prefix: str, part: dict[str, Any]) -> bytes:
+    """One listed part's bytes, after checking them against the manifest (SHA-256: about 1 GB/s, a
     few per cent of the Parquet decoding it guards)."""
     uri = store.uri(prefix + part["name"])
     data = store.get_bytes(prefix + part["name"])
@@ -145,7 +203,7 @@ def _read_part(store: ObjectStore, prefix: str, part: dict[str, Any]) -> pd.Data
         raise InvalidObjectError(
             f"{uri} does not match the SHA-256 its manifest records (altered after publish); not served"
         )
-    return parquet_to_frame(data)
+    return data
 
 
 def _count(value: Any) -> bool:

@@ -82,6 +82,11 @@ class Health(BaseModel):
     model: str | None = Field(description="the model kind, e.g. mf_bpr")
     loaded_at: str | None
     features_dt: str | None = Field(description="the export date whose history and catalogue it serves from")
+    user_vectors: str | None = Field(
+        None,
+        description="the published table whose user vectors answer known users without a session "
+        "(exactly the export's rows); null: the model computes them per request",
+    )
     catalogue_size: int | None
     available_items: int | None
     last_checked: str | None
@@ -218,6 +223,7 @@ def create_app(holder: ModelHolder, config: ServeConfig, *, default_k: int, poll
             model=loaded.model if loaded else None,
             loaded_at=loaded.loaded_at.isoformat() if loaded else None,
             features_dt=loaded.target.features_dt if loaded else None,
+            user_vectors=loaded.user_vectors if loaded else None,
             catalogue_size=loaded.scorer.n_items if loaded else None,
             available_items=loaded.scorer.n_available if loaded else None,
             last_checked=holder.last_checked.isoformat() if holder.last_checked else None,

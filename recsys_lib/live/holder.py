@@ -64,10 +64,11 @@ class ModelHolder:
                 return False
             before, self.current, self.last_error = self._serving(), loaded, None
             log.info(
-                "now serving %s version %s with the features of %s (was %s)",
+                "now serving %s version %s with the features of %s, user vectors %s (was %s)",
                 loaded.name,
                 loaded.version,
                 target.features_dt or "its training",
+                loaded.user_vectors or "computed per request",
                 before,
             )
             return True

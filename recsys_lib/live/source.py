@@ -1,6 +1,7 @@
 """Where the live service's model comes from: the registry's champion, bound to the features the
-newest published export was scored from (history and catalogue), so that a request without a
-session gets exactly the exported row."""
+newest published export was scored from (history and catalogue) and, when that export is of the
+same model version, to the user vectors it published, so that a request without a session gets
+exactly the exported row."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recsys_lib import schema
 from recsys_lib.config import PipelineConfig
-from recsys_lib.errors import ExportNotFoundError
-from recsys_lib.export.reader import read_manifest
+from recsys_lib.errors import ConfigError, ExportNotFoundError
+from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
+from recsys_lib.export.reader import read_embeddings, read_manifest
 from recsys_lib.features import FeatureSet
 from recsys_lib.registry import mlflow_registry as registry
 from recsys_lib.registry.promotion import CHAMPION
 from recsys_lib.serving import BundleScorer, ModelBundle
-from recsys_lib.serving.live import LiveScorer
+from recsys_lib.serving.live import LiveScorer, UserVectors
 from recsys_lib.serving.repurchase import reorders
 from recsys_lib.serving.rules import rules_for
 from recsys_lib.storage import ObjectStore
@@ -49,6 +52,13 @@ class Loaded:
     def version(self) -> str:
         """The served model version (``local`` for a bundle folder)."""
         return self.target.version
+
+    @property
+    def user_vectors(self) -> str | None:
+        """Where known users' vectors come from when they have no session (the export's
+        ``user_embeddings``); None: the model computes them per request."""
+        vectors = self.scorer.user_vectors
+        return None if vectors is None else vectors.source
 
 
 class ChampionSource:
@@ -83,11 +93,42 @@ class ChampionSource:
             features = FeatureSet.load(self.store, self.store.key_from_uri(target.features_uri))
             rules = rules_for(self.config.recommend, features)  # the export's rules and repeat policy
             scorer = bundle.scorer(features, rules=rules)
-            live = LiveScorer(scorer, reorders(features, rules))  # the export's buy_again
+            vectors = published_user_vectors(self.store, self.config.data.dataset, target, scorer)
+            live = LiveScorer(scorer, reorders(features, rules), vectors)  # the export's buy_again
         else:
             log.warning("no published export names its features: serving from the model's own history")
             live = LiveScorer(BundleScorer.own_users(bundle))
         return Loaded(live, self.name, target, bundle.model.name, datetime.now(UTC))
+
+
+def published_user_vectors(
+    store: ObjectStore, dataset: str, target: Target, scorer: BundleScorer
+) -> UserVectors | None:
+    """The user vectors the export of ``target.features_dt`` published, if it was scored by
+    ``target.version`` (the alias may have moved since) and its user ids can be matched to
+    ``scorer``'s (pseudonymised ids need the export's key, ``$RECSYS_PSEUDONYM_KEY``); None
+    otherwise (and for a model without vectors), and requests compute them."""
+    if scorer.index is None or target.features_dt is None:
+        return None
+    dt = target.features_dt
+    try:
+        found = read_embeddings(store, dataset, dt, schema.ExportTable.USER_EMBEDDINGS)
+    except ExportNotFoundError:
+        return None  # export.embeddings off, or published before there were any
+    version = (found.manifest.get("model") or {}).get("version")
+    if str(version) != target.version:
+        log.info(
+            "the %s export's user vectors are version %s's, not %s's: computed per request", dt, version, target.version
+        )
+        return None
+    ids = scorer.user_ids.astype(str)
+    if found.manifest.get("pseudonymized"):
+        try:
+            ids = pseudonymize(ids, pseudonym_key())
+        except ConfigError as exc:
+            log.warning("the %s export's user ids are pseudonymised (%s): user vectors computed per request", dt, exc)
+            return None
+    return UserVectors.align(ids, found.ids, found.vectors, f"{schema.ExportTable.USER_EMBEDDINGS} of {dt}")
 
 
 class BundleFolderSource:

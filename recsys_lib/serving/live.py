@@ -6,9 +6,11 @@ that score from a history alone (``Recommender.scores_from_history``: item-kNN, 
 two-tower) score the user's stored history followed by those items, so a visitor the model has
 never met is personalised by the session alone. MF has a learned vector per user: a known user
 keeps it (the session is only excluded), a new visitor gets the mean of the session items' vectors
-(folding the session in). Popularity, and anyone with neither history nor a session, get the
-bundle's popularity fallback. Available items only; the user's history, the session and
-``exclude`` are never recommended.
+(folding the session in). A known user without a session is scored with the vector the export
+published for them (:class:`UserVectors`) when the service has it: a neural encoder run on one
+user rounds its float32 bits differently from the export's batch, the published vector does not.
+Popularity, and anyone with neither history nor a session, get the bundle's popularity fallback.
+Available items only; the user's history, the session and ``exclude`` are never recommended.
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class UserVectors:
+    """The user vectors an export published (its ``user_embeddings``), by scorer user row."""
+
+    row_of: np.ndarray
+    """(n users of the scorer,) int64: each user's row of :attr:`vectors`, -1 for none."""
+    vectors: np.ndarray
+    """(m, d) float32."""
+    source: str
+    """Where they come from, for ``/healthz`` and logs (e.g. ``user_embeddings of 2026-10-21``)."""
+
+    @classmethod
+    def align(cls, user_ids: np.ndarray, ids: np.ndarray, vectors: np.ndarray, source: str) -> UserVectors:
+        """``vectors`` (row j is user ``ids[j]``) for the users ``user_ids`` (the scorer's, in the
+        export's id space: pseudonymised when the export is)."""
+        row_of = pd.Index(np.asarray(ids).astype(str)).get_indexer(np.asarray(user_ids).astype(str))
+        return cls(row_of.astype(np.int64), np.ascontiguousarray(vectors, dtype=np.float32), source)
+
+
+@dataclass(frozen=True)
 class Request:
     """One ``/recommend`` request: who, their session (oldest first), how many, what never."""
 
@@ -61,6 +82,7 @@ class Request:
 class _Context:
     """Who is asking, in the model's index space."""
 
+    row: int  # the scorer's user row, -1 for a user the features do not know
     model_user: int  # the model's user index, -1 for a user the model does not know
     session: np.ndarray  # model item indices of the known recent items, oldest first
     excluded: np.ndarray  # model item indices never to return: history, session, exclude
@@ -81,9 +103,13 @@ class LiveScorer:
     and :meth:`similar`, one call at a time (a lock: the index scores into buffers of its own), and
     :meth:`buy_again` from ``reorders``: the export's ``buy_again`` rows
     (:func:`~recsys_lib.serving.repurchase.reorders` over the scorer's features), None when no item
-    has the ``separate`` repeat policy."""
+    has the ``separate`` repeat policy. ``user_vectors``: the export's published user vectors of
+    the same model version and features, for known users' requests without a session (ignored for
+    a model without vectors)."""
 
-    def __init__(self, scorer: BundleScorer, reorders: pd.DataFrame | None = None):
+    def __init__(
+        self, scorer: BundleScorer, reorders: pd.DataFrame | None = None, user_vectors: UserVectors | None = None
+    ):
         self.scorer = scorer
         self._reorders = reorders
         if reorders is not None:  # rows by user then rank: each user's rows start where searchsorted says
@@ -94,6 +120,9 @@ class LiveScorer:
         users = np.asarray(scorer.user_ids, dtype=object)
         self._users = pd.Index(np.where(pd.isna(users), "\0nobody", users.astype(str)))  # one lookup per request
         self._vectors = self.model.item_vectors()  # cached: sequence and two-tower models compute them
+        if user_vectors is not None:
+            _check_fits(user_vectors, len(users), self._vectors)
+        self.user_vectors = user_vectors if scorer.index is not None else None
         self._lock = threading.Lock()
 
     @property
@@ -130,7 +159,7 @@ class LiveScorer:
         """:meth:`recommend` for several requests at once: one encoder pass and one search for all
         (a live service batches the requests that arrived while it was busy). Each answer equals
         its request's alone, except that a neural encoder's float32 bits may round differently in
-        a batch (see :meth:`recommend`'s tests)."""
+        a batch for requests it encodes (sessions; known users without :class:`UserVectors`)."""
         if not requests:
             return []
         k = max(r.k for r in requests)
@@ -256,7 +285,7 @@ class LiveScorer:
         session = recent[recent >= 0].astype(np.int64)
         history = self.scorer.seen[row].indices if row >= 0 else np.empty(0, np.int64)
         never = np.unique(np.concatenate([history, session, excluded[excluded >= 0]]).astype(np.int64))
-        return _Context(model_user, session, never, ignored)
+        return _Context(row, model_user, session, never, ignored)
 
     def _sequence(self, ctx: _Context) -> np.ndarray:
         """The user's stored history (model items, oldest first) followed by the session."""
@@ -292,8 +321,26 @@ class LiveScorer:
             users = np.array([contexts[i].model_user for i in by_user], dtype=np.int64)
             scored = _Scored(by_user, users, self.scorer.history)
         if scored.at:  # only one of the two groups is ever non-empty: a model reads histories or not
-            self._fill(scored.at, scored.users, scored.history, vectors, scores)
+            todo = self._published(scored.at, contexts, vectors)
+            if todo:
+                self._fill([scored.at[j] for j in todo], scored.users[todo], scored.history, vectors, scores)
         return kinds, vectors, scores, scored
+
+    def _published(self, at: list[int], contexts: list[_Context], vectors: list[np.ndarray | None]) -> list[int]:
+        """Set the vector of each request ``at[j]`` of a known user without a session to the one the
+        export published; return the positions j still to compute."""
+        stored = self.user_vectors
+        if stored is None:
+            return list(range(len(at)))
+        todo = []
+        for j, i in enumerate(at):
+            ctx = contexts[i]
+            found = int(stored.row_of[ctx.row]) if ctx.row >= 0 and not len(ctx.session) else -1
+            if found >= 0:
+                vectors[i] = stored.vectors[found : found + 1]
+            else:
+                todo.append(j)
+        return todo
 
     def _fill(
         self,
@@ -335,6 +382,14 @@ class LiveScorer:
         if found is not None:
             out[scored.at] = found
         return out
+
+
+def _check_fits(vectors: UserVectors, n_users: int, items: np.ndarray | None) -> None:
+    """ValueError unless ``vectors`` are for ``n_users`` users and as long as the ``items``' vectors."""
+    if len(vectors.row_of) != n_users:
+        raise ValueError(f"{vectors.source} is aligned to {len(vectors.row_of)} users, the scorer has {n_users}")
+    if items is not None and len(vectors.vectors) and vectors.vectors.shape[1] != items.shape[1]:
+        raise ValueError(f"{vectors.source} has {vectors.vectors.shape[1]}-value vectors, the items {items.shape[1]}")
 
 
 def _history(sequences: list[np.ndarray], n_items: int) -> UserHistory:

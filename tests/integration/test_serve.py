@@ -66,6 +66,7 @@ def test_requests_without_a_session_get_exactly_the_published_rows(service, loca
     health = service.get("/healthz").json()
     assert health["status"] == "ok" and health["model_version"] == champion.version
     assert health["model"] == "mf_bpr" and health["features_dt"] == trained
+    assert health["user_vectors"] == f"user_embeddings of {trained}"
 
     from recsys_lib.storage import ObjectStore
 
@@ -146,5 +147,17 @@ def test_a_new_visitor_with_a_session_and_a_new_champion(service, retrain_dag, l
     assert health["status"] == "ok" and health["model"] == "sasrec" and health["features_dt"] == "2026-10-21"
     got = service.post("/recommend", json={"user_id": "nobody-yet", "recent_items": viewed}).json()
     assert got["source"] == "session" and got["model_version"] == health["model_version"]
+
+    # a sequence model's sessionless answers are its export's rows, score bits included: the service
+    # scores known users with the vectors the export published (its encoder rounds per batch)
+    assert health["user_vectors"] == "user_embeddings of 2026-10-21"
+    export = read_recommendations(ObjectStore(local_stack.bucket), DATASET, "2026-10-21")
+    assert set(export[schema.MODEL_VERSION]) == {health["model_version"]}
+    for user, rows in export.groupby(schema.USER_ID):
+        rows = rows.sort_values(schema.RANK)
+        body = service.post("/recommend", json={"user_id": user, "k": len(rows)}).json()
+        assert [i["item_id"] for i in body["items"]] == rows[schema.ITEM_ID].tolist(), user
+        scores = np.array([i["score"] for i in body["items"]], dtype=np.float32)
+        np.testing.assert_array_equal(scores, rows[schema.SCORE].to_numpy(np.float32))
     metrics = service.get("/metrics").text
     assert 'recsys_requests_total{endpoint="/recommend",status="200"}' in metrics

@@ -8,7 +8,8 @@ import pytest
 
 from recsys_lib import schema
 from recsys_lib.config import FeaturesConfig, ModelConfig, TrainConfig
-from recsys_lib.export import read_manifest, read_recommendations
+from recsys_lib.errors import ConfigError, InvalidObjectError
+from recsys_lib.export import read_embeddings, read_manifest, read_recommendations
 from recsys_lib.export.batch import user_tables
 from recsys_lib.export.embeddings import item_embedding_tables
 from recsys_lib.export.publish import publish, stage_parts
@@ -88,3 +89,37 @@ def test_published_item_embeddings_read_back_through_the_manifest(mock_s3: Objec
         read_manifest(mock_s3, "shop", "2026-01-01", table="item_embeddings")["columns"][schema.EMBEDDING]
         == "list<float32>"
     )
+
+
+def test_published_user_vectors_read_back_as_one_float32_matrix(mock_s3: ObjectStore):
+    bundle, features = _fitted("sasrec")
+    chunks = _user_chunks(bundle, features, chunk_size=7)
+    parts = stage_parts(
+        mock_s3, "user_embeddings", "shop", "2026-01-01", "a1", (c["user_embeddings"] for c in chunks), 10
+    )
+    publish(
+        mock_s3, "user_embeddings", "shop", "2026-01-01", "a1", parts, model={"version": "1"}, snapshot_uri="s3://b/"
+    )
+    found = read_embeddings(mock_s3, "shop", "2026-01-01")
+    assert found.vectors.dtype == np.float32 and found.manifest["model"] == {"version": "1"}
+    assert found.ids.tolist() == features.user_ids.astype(str).tolist()
+    np.testing.assert_array_equal(found.vectors, bundle.scorer(features).user_vectors(np.arange(features.n_users)))
+
+
+def test_vectors_of_different_lengths_are_not_one_embedding_table(mock_s3: ObjectStore):
+    ragged = pa.table(
+        {
+            schema.USER_ID: ["a", "b"],
+            schema.EMBEDDING: pa.array([[0.1, 0.2], [0.3]], pa.list_(pa.float32())),
+            schema.MODEL_NAME: ["m", "m"],
+            schema.MODEL_VERSION: ["1", "1"],
+        }
+    )
+    parts = stage_parts(mock_s3, "user_embeddings", "shop", "2026-01-01", "a1", [ragged], 10)
+    publish(
+        mock_s3, "user_embeddings", "shop", "2026-01-01", "a1", parts, model={"version": "1"}, snapshot_uri="s3://b/"
+    )
+    with pytest.raises(InvalidObjectError, match="vectors of 1 to 2 values"):
+        read_embeddings(mock_s3, "shop", "2026-01-01")
+    with pytest.raises(ConfigError, match="'user_topk' is not an embedding table"):
+        read_embeddings(mock_s3, "shop", "2026-01-01", "user_topk")

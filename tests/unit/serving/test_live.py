@@ -6,14 +6,16 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from recsys_lib import schema
 from recsys_lib.config import ModelConfig, TrainConfig
+from recsys_lib.export.batch import USER_EMBEDDINGS, USER_TOPK, user_tables
 from recsys_lib.features import FeatureSet
 from recsys_lib.models import MODELS, create_model
 from recsys_lib.serving import ALL_SPLITS, ModelBundle
-from recsys_lib.serving.live import MODEL, POPULARITY, SESSION, LiveScorer
+from recsys_lib.serving.live import MODEL, POPULARITY, SESSION, LiveScorer, Request, UserVectors
 
 QUICK = TrainConfig(epochs=2, batch_size=64, seed=3)
 
@@ -51,6 +53,43 @@ def test_a_request_without_a_session_gets_the_exported_row(live: LiveScorer, cat
         else:
             np.testing.assert_array_equal(np.array(got.scores, dtype=np.float32), scores[row][keep])
         assert got.source == MODEL and got.ignored == []
+
+
+def test_with_the_published_user_vectors_every_model_answers_the_exported_row_bit_for_bit(
+    live: LiveScorer, catalogue: FeatureSet
+) -> None:
+    """What ``recsys serve`` does when the newest export published user vectors of the served
+    version: a known user's request without a session is scored with the exported vector, so
+    neural encoders too give the exported items, order and score bits. The export here is
+    ``user_tables``, the batch export's own rows, in chunks of 16 users."""
+    users = np.arange(catalogue.n_users)
+    chunks = list(user_tables(live.scorer, users, 7, model_name="m", model_version="1", chunk_size=16, embeddings=True))
+    topk = pa.concat_tables([c[USER_TOPK] for c in chunks]).to_pandas()
+    published = None
+    if live.scorer.index is not None:  # a model with vectors publishes them
+        table = pa.concat_tables([c[USER_EMBEDDINGS] for c in chunks])
+        ids = table.column(schema.USER_ID).to_numpy(zero_copy_only=False)
+        vectors = np.stack(table.column(schema.EMBEDDING).to_numpy(zero_copy_only=False))
+        published = UserVectors.align(catalogue.user_ids.astype(str), ids, vectors, "user_embeddings of the test")
+    served = LiveScorer(live.scorer, user_vectors=published)
+    for user, rows in topk.groupby(schema.USER_ID):
+        rows = rows.sort_values(schema.RANK)
+        got = served.recommend(str(user), [], 7)
+        assert got.item_ids == rows[schema.ITEM_ID].tolist() and got.source == MODEL
+        np.testing.assert_array_equal(np.array(got.scores, dtype=np.float32), rows[schema.SCORE].to_numpy(np.float32))
+    # a batch mixing a session (scored live) and a sessionless user answers each as alone
+    requests = [Request(str(catalogue.user_ids[0]), ["i0003"], 5, []), Request(str(catalogue.user_ids[1]), [], 5, [])]
+    together = served.recommend_many(requests)
+    assert together == [served.recommend(r.user_id, r.recent_items, r.k) for r in requests]
+
+
+def test_published_user_vectors_must_fit_the_scorer(live: LiveScorer) -> None:
+    n = len(live.scorer.user_ids)
+    with pytest.raises(ValueError, match="aligned to 3 users"):
+        LiveScorer(live.scorer, user_vectors=UserVectors(np.zeros(3, np.int64), np.zeros((3, 8), np.float32), "t"))
+    if live.scorer.index is not None:
+        with pytest.raises(ValueError, match="5-value vectors"):
+            LiveScorer(live.scorer, user_vectors=UserVectors(np.zeros(n, np.int64), np.zeros((1, 5), np.float32), "t"))
 
 
 def test_never_recommends_history_session_excluded_or_unavailable_items(
@@ -146,8 +185,6 @@ def test_item_knn_says_why(small: FeatureSet) -> None:
 
 def test_a_batch_of_requests_gets_what_each_would_get_alone(live: LiveScorer, catalogue: FeatureSet) -> None:
     """The service scores the requests that arrived together in one pass: mixed kinds and k."""
-    from recsys_lib.serving.live import Request
-
     users = [str(u) for u in catalogue.user_ids[:3]]
     requests = [
         Request(users[0], [], 5, []),
