@@ -155,13 +155,16 @@ def read_embeddings(
     joined = pa.concat_tables(parts) if parts else None
     if joined is None or joined.num_rows == 0:
         return Embeddings(np.empty(0, dtype=object), np.empty((0, 0), np.float32), manifest)
-    lists = joined.column(schema.EMBEDDING).combine_chunks()
+    lists = joined.column(schema.EMBEDDING)  # chunked: one list array's int32 offsets end at 2**31 values
+    where = store.uri(layout.export_prefix(table, dataset, manifest["dt"]))
+    if lists.null_count:
+        raise InvalidObjectError(f"{where} holds {lists.null_count} rows without a vector")
     lengths = pc.list_value_length(lists)
     dim, longest = pc.min(lengths).as_py(), pc.max(lengths).as_py()
     if dim != longest or dim is None or dim < 1:
-        where = store.uri(layout.export_prefix(table, dataset, manifest["dt"]))
         raise InvalidObjectError(f"{where} holds vectors of {dim} to {longest} values; not one embedding size")
-    values = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    pieces = [pc.list_flatten(chunk).to_numpy(zero_copy_only=False) for chunk in lists.chunks]
+    values = np.concatenate(pieces).astype(np.float32, copy=False)  # a copy of its own, writable
     ids = joined.column(id_column).to_numpy(zero_copy_only=False).astype(str)
     return Embeddings(ids, values.reshape(joined.num_rows, dim), manifest)
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from recsys_lib import schema
 from recsys_lib.config import PipelineConfig
-from recsys_lib.errors import ConfigError, ExportNotFoundError
+from recsys_lib.errors import ConfigError, ExportNotFoundError, StorageError
 from recsys_lib.export.pseudonym import pseudonym_key, pseudonymize
 from recsys_lib.export.reader import read_embeddings, read_manifest
 from recsys_lib.features import FeatureSet
@@ -36,6 +38,10 @@ class Target:
     features_dt: str | None = None
     """Date of the export whose features are served from; None: the history the model was trained
     on, and every item available (no export names its features yet)."""
+    run_id: str | None = None
+    """The MLflow run that logged the version (version numbers restart with a new registry)."""
+    attempt: str | None = None
+    """The export attempt that published ``features_dt`` (a date re-published is a new target)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,14 @@ class ChampionSource:
             return Target(found.version)
         if not manifest.get("features_uri"):  # published before manifests named their features
             return Target(found.version)
-        return Target(found.version, str(manifest["features_uri"]), str(manifest["dt"]))
+        attempt = manifest.get("attempt")
+        return Target(
+            found.version,
+            str(manifest["features_uri"]),
+            str(manifest["dt"]),
+            found.run_id,
+            None if attempt is None else str(attempt),
+        )
 
     def load(self, target: Target) -> Loaded:
         """``target`` ready to serve; ModelError, StorageError or RegistryUnavailableError when a
@@ -104,10 +117,11 @@ class ChampionSource:
 def published_user_vectors(
     store: ObjectStore, dataset: str, target: Target, scorer: BundleScorer
 ) -> UserVectors | None:
-    """The user vectors the export of ``target.features_dt`` published, if it was scored by
-    ``target.version`` (the alias may have moved since) and its user ids can be matched to
-    ``scorer``'s (pseudonymised ids need the export's key, ``$RECSYS_PSEUDONYM_KEY``); None
-    otherwise (and for a model without vectors), and requests compute them."""
+    """The user vectors the export of ``target.features_dt`` published, if the same export attempt
+    published them (not an earlier publish of that date) from the served model (``target``'s
+    version and run) and its user ids match ``scorer``'s (pseudonymised ids need the export's key,
+    ``$RECSYS_PSEUDONYM_KEY``). None otherwise, for a model without vectors, and when they cannot
+    be read (they are optional: the load goes on and requests compute the vectors)."""
     if scorer.index is None or target.features_dt is None:
         return None
     dt = target.features_dt
@@ -115,10 +129,17 @@ def published_user_vectors(
         found = read_embeddings(store, dataset, dt, schema.ExportTable.USER_EMBEDDINGS)
     except ExportNotFoundError:
         return None  # export.embeddings off, or published before there were any
-    version = (found.manifest.get("model") or {}).get("version")
-    if str(version) != target.version:
+    except (StorageError, ValueError, pa.ArrowException) as exc:
+        log.warning("the %s export's user vectors cannot be read (%s): computed per request", dt, exc)
+        return None
+    model = found.manifest.get("model") or {}
+    published = (str(model.get("version")), model.get("run_id"), found.manifest.get("attempt"))
+    if published != (target.version, target.run_id, target.attempt):
         log.info(
-            "the %s export's user vectors are version %s's, not %s's: computed per request", dt, version, target.version
+            "the %s export's user vectors (version, run, attempt %s) are not the served %s: computed per request",
+            dt,
+            published,
+            (target.version, target.run_id, target.attempt),
         )
         return None
     ids = scorer.user_ids.astype(str)
@@ -128,7 +149,18 @@ def published_user_vectors(
         except ConfigError as exc:
             log.warning("the %s export's user ids are pseudonymised (%s): user vectors computed per request", dt, exc)
             return None
-    return UserVectors.align(ids, found.ids, found.vectors, f"{schema.ExportTable.USER_EMBEDDINGS} of {dt}")
+    vectors = UserVectors.align(ids, found.ids, found.vectors, f"{schema.ExportTable.USER_EMBEDDINGS} of {dt}")
+    matched = int((vectors.row_of >= 0).sum())
+    if matched != len(found.ids):  # the same features made both: every exported id is one of the scorer's
+        log.warning(
+            "only %d of the %s export's %d user vectors match a user of its features (a different pseudonym "
+            "key?): computed per request",
+            matched,
+            dt,
+            len(found.ids),
+        )
+        return None
+    return vectors
 
 
 class BundleFolderSource:

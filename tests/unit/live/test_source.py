@@ -3,6 +3,7 @@ the user vectors a published export hands the champion."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -23,6 +24,7 @@ from recsys_lib.serving.live import LiveScorer
 from recsys_lib.storage import ObjectStore
 
 DT = "2026-10-21"
+SERVED = Target("7", "s3://b/f/", DT, run_id="r", attempt="a1")  # what the export below published
 KEY = "a-test-key-that-is-long-enough-to-be-a-secret"
 
 
@@ -69,31 +71,45 @@ def _exported(store: ObjectStore, small: FeatureSet, *, pseudonymized: bool = Fa
     return scorer
 
 
-def test_the_champion_answers_known_users_with_the_vectors_its_export_published(mock_s3, small) -> None:
+def test_the_champion_answers_known_users_with_the_vectors_its_export_published(mock_s3, small, monkeypatch) -> None:
     """GRU4Rec's encoder run on one user rounds differently from the export's batch of 16; with the
-    published vectors the live answer is the exported row, bit for bit."""
+    published vectors the live answer is the exported row, bit for bit, and no sessionless request
+    runs the encoder."""
     scorer = _exported(mock_s3, small)
     found = read_embeddings(mock_s3, "shop", DT)
     assert found.vectors.dtype == np.float32 and found.vectors.shape == (small.n_users, 8)
-    assert found.manifest["model"]["version"] == "7"
-    vectors = published_user_vectors(mock_s3, "shop", Target("7", "s3://b/f/", DT), scorer)
+    assert found.manifest["model"]["version"] == "7" and found.vectors.flags.writeable
+    vectors = published_user_vectors(mock_s3, "shop", SERVED, scorer)
     assert vectors is not None and vectors.source == f"user_embeddings of {DT}"
     live = LiveScorer(scorer, user_vectors=vectors)
+
+    def no_encoder(*args: object) -> None:
+        raise AssertionError("a known user without a session ran the encoder")
+
+    monkeypatch.setattr(scorer.model, "user_vectors", no_encoder)
     for user, rows in read_recommendations(mock_s3, "shop", DT).groupby("user_id"):
         got = live.recommend(str(user), [], 5)
         assert got.item_ids == rows["item_id"].tolist()
         np.testing.assert_array_equal(np.array(got.scores, dtype=np.float32), rows["score"].to_numpy(np.float32))
 
 
-def test_another_versions_vectors_are_not_used(mock_s3, small) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"version": "8"},  # the alias moved since the export
+        {"run_id": "another-run"},  # version 7 of a registry that was reset
+        {"attempt": "a2"},  # the date was published again (without vectors): a1's are stale
+        {"features_dt": "2026-10-22"},  # no export that day
+    ],
+)
+def test_vectors_of_another_model_or_export_are_not_used(mock_s3, small, change) -> None:
     scorer = _exported(mock_s3, small)
-    assert published_user_vectors(mock_s3, "shop", Target("8", "s3://b/f/", DT), scorer) is None  # the alias moved
-    assert published_user_vectors(mock_s3, "shop", Target("7", "s3://b/f/", "2026-10-22"), scorer) is None  # no export
+    assert published_user_vectors(mock_s3, "shop", dataclasses.replace(SERVED, **change), scorer) is None
 
 
 def test_pseudonymised_vectors_need_the_exports_key(mock_s3, small, monkeypatch, caplog) -> None:
     scorer = _exported(mock_s3, small, pseudonymized=True)
-    target = Target("7", "s3://b/f/", DT)
+    target = SERVED
     monkeypatch.delenv("RECSYS_PSEUDONYM_KEY", raising=False)
     with caplog.at_level(logging.WARNING):
         assert published_user_vectors(mock_s3, "shop", target, scorer) is None
@@ -102,3 +118,8 @@ def test_pseudonymised_vectors_need_the_exports_key(mock_s3, small, monkeypatch,
     vectors = published_user_vectors(mock_s3, "shop", target, scorer)
     assert vectors is not None and (vectors.row_of >= 0).all()
     np.testing.assert_array_equal(vectors.vectors[vectors.row_of], scorer.user_vectors(np.arange(small.n_users)))
+    monkeypatch.setenv("RECSYS_PSEUDONYM_KEY", KEY.upper())  # not the export's key: no id matches
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert published_user_vectors(mock_s3, "shop", target, scorer) is None
+    assert f"only 0 of the {DT} export's {small.n_users} user vectors match" in caplog.text
