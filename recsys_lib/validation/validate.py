@@ -30,12 +30,15 @@ from recsys_lib.errors import ConfigError
 from recsys_lib.validation.expectations import (
     EVENTS,
     ITEMS,
+    ROW_FINGERPRINT,
     Rule,
     dataset_frame,
     dataset_rules,
+    duplicate_columns,
     events_rules,
     items_rules,
     profile,
+    row_fingerprints,
 )
 from recsys_lib.validation.report import JsonScalar, RuleOutcome, ValidationReport
 
@@ -94,7 +97,12 @@ def validate_tables(
     n_events = len(events)
     with _Runner(docs_dir) as runner:
         row_rules = events_rules(events.dtypes, interval_end=end, interval_start=start, event_types=event_types)
-        row_results = runner.run("events_rows", events, row_rules, COMPLETE)
+        checked = events
+        if any(r.key[1] == ROW_FINGERPRINT for r in row_rules):  # no copy: the frame shares the columns
+            checked = events.assign(**{ROW_FINGERPRINT: row_fingerprints(events, duplicate_columns(events.dtypes))})
+        row_results = runner.run("events_rows", checked, row_rules, COMPLETE)
+        del checked
+        row_results = [(rule, _exact_duplicates(events, rule, result)) for rule, result in row_results]
         outcomes = [_outcome(rule, result) for rule, result in row_results]
         reasons = _reasons(events, row_results)
         rejected = events.loc[reasons.index].assign(**{REASON: reasons.astype("str")})
@@ -185,19 +193,25 @@ class _Runner:
             [result] = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
         else:
             result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-        self._forget_batches()
+        self._forget(result)
         by_key = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in result.results}
         return [(rule, by_key[rule.key]) for rule in rules]
 
-    def _forget_batches(self) -> None:
-        """Drop the frames GX's execution engine cached for the batch just validated, so a suite's
-        frame is freed once its results are in (GX would keep every one until the context goes)."""
-        manager = getattr(self.source.get_execution_engine(), "batch_manager", None)
+    def _forget(self, result: Any) -> None:
+        """Drop what GX's execution engine cached for the batch just validated, so a suite's frame
+        and per-row metrics are freed once its results are in (GX would keep them until the context
+        goes): the batch data, and the metric cache, which holds every per-row Series a rule
+        computed (value lengths, condition masks: ~45 bytes per event after the row-level suite)."""
+        engine = self.source.get_execution_engine()
+        manager = getattr(engine, "batch_manager", None)
         if manager is not None:
             manager.reset_batch_cache()
             cached = getattr(manager, "_batch_data_cache", None)  # not cleared by reset_batch_cache in GX 1.x
             if isinstance(cached, dict):
                 cached.clear()
+        metrics = getattr(engine, "_metric_cache", None)
+        if isinstance(metrics, dict):
+            metrics.clear()
 
     def __enter__(self) -> _Runner:
         return self
@@ -221,6 +235,23 @@ def _to_gx(rule: Rule) -> Any:
     return cls(**kwargs)
 
 
+def _exact_duplicates(events: pd.DataFrame, rule: Rule, result: Any) -> Any:
+    """``result`` of the exact-duplicate rule made exact: GX flagged the rows whose fingerprints
+    repeat; only those that repeat by value stay flagged (every copy, as GX counts them), and the
+    examples are the rows themselves. Other rules' results pass through."""
+    if rule.check != "exact_duplicate" or result.success or not result.result:
+        return result
+    index = pd.Index(result.result.get("unexpected_index_list") or []).sort_values()
+    rows = events.loc[index, duplicate_columns(events.dtypes)]
+    copies = rows.duplicated(keep=False).to_numpy()
+    index, rows = index[copies], rows[copies]
+    result.success = not len(index)
+    result.result["unexpected_index_list"] = index.tolist()
+    result.result["unexpected_count"] = len(index)
+    result.result["partial_unexpected_list"] = rows.head(20).to_dict("records")  # {column: value} per row
+    return result
+
+
 def _reasons(events: pd.DataFrame, results: list[tuple[Rule, Any]]) -> pd.Series:
     """Per rejected row (by index), the checks it broke joined by "; " (sorted by row)."""
     broken: dict[int, list[str]] = {}
@@ -228,9 +259,9 @@ def _reasons(events: pd.DataFrame, results: list[tuple[Rule, Any]]) -> pd.Series
         if rule.severity != "quarantine" or result.success:
             continue
         index = pd.Index((result.result or {}).get("unexpected_index_list") or [])
-        if rule.check == "exact_duplicate":  # GX flags every copy; the first one is kept (first among the
+        if rule.check == "exact_duplicate":  # every copy is flagged; the first one is kept (first among the
             index = index.sort_values()  # flagged rows: they hold every copy, first copies first)
-            flagged = events.loc[index, rule.kwargs["column_list"]]
+            flagged = events.loc[index, duplicate_columns(events.dtypes)]
             index = index[flagged.duplicated(keep="first").to_numpy()]
         reason = f"{rule.check} ({rule.column or 'row'}: expected {rule.expected})"
         for row in index:
@@ -306,7 +337,7 @@ def json_value(value: Any) -> JsonScalar:
         return f"{value[:MAX_EXAMPLE_CHARS]}... ({len(value)} characters)"
     if isinstance(value, str | int | float | bool):
         return value
-    if isinstance(value, dict):  # compound rules report each row as {column: value}
+    if isinstance(value, dict):  # the exact-duplicate rule reports each row as {column: value}
         return str({k: json_value(v) for k, v in value.items()})
     return str(value)
 

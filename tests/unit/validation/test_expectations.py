@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from recsys_lib import schema
@@ -99,3 +100,24 @@ def test_an_empty_catalogue_leaves_every_event_missing() -> None:
         frame = dataset_frame(events, items)
         assert frame[schema.CATEGORY].astype("str").tolist() == [NO_CATEGORY, NO_CATEGORY]
         assert frame[MISSING_ITEM].astype("str").tolist() == ["a", "b"]
+
+
+def test_row_fingerprints_are_equal_exactly_for_equal_rows() -> None:
+    from recsys_lib.validation.expectations import row_fingerprints
+
+    rows = pd.DataFrame(
+        {
+            "user": pd.array(["u1", "u1", "u1", None, None, "u2", "u1"], dtype="str"),
+            "when": pd.to_datetime(["2026-01-01"] * 5 + ["2026-01-01", "2026-01-02"], utc=True),
+            "price": [0.0, -0.0, 0.0, np.nan, float("nan"), 0.0, 0.0],
+            "quantity": pd.array([1, 1, 1, None, None, 1, 1], dtype="Int64"),
+        }
+    )
+    prints = row_fingerprints(rows, list(rows.columns))
+    assert prints.dtype == np.uint64
+    assert prints[0] == prints[1] == prints[2]  # -0.0 is 0.0
+    assert prints[3] == prints[4]  # missing values equal each other, whatever the NaN's bits
+    assert len({prints[0], prints[3], prints[5], prints[6]}) == 4  # another user, another day
+    crossed = pd.DataFrame({"a": ["x", "y", "x"], "b": ["y", "x", "y"]})
+    prints = row_fingerprints(crossed, ["a", "b"])
+    assert prints[0] == prints[2] != prints[1]  # values exchanged between the columns make another row

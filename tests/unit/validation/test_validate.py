@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -304,3 +305,18 @@ def test_impressions_and_clicks_are_validated_but_not_counted_as_behaviour(shop:
     assert result.report.profile == before  # the profile is of behaviour only
     assert len(result.events) == 4 * len(events)  # the impressions are in the snapshot
     assert {o.check for o in result.report.outcomes} >= {"volume", "event_type_drift"}
+
+
+def test_a_fingerprint_collision_quarantines_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row given the same fingerprint: GX flags them all, the value comparison keeps only
+    the true duplicate, and the outcome counts and shows the copies themselves."""
+    from recsys_lib.validation import validate as V
+
+    events, items = generate_shop(n_users=30, n_items=20, n_categories=3, end=END, seed=4)
+    events = pd.concat([events, events.iloc[[5]]], ignore_index=True)
+    monkeypatch.setattr(V, "row_fingerprints", lambda frame, columns: np.zeros(len(frame), np.uint64))
+    result = V.validate_tables(events, items, interval_end=END, interval_start=END - timedelta(days=60))
+    assert result.report.quarantined == 1 and len(result.events) == len(events) - 1
+    [rule] = [o for o in result.report.outcomes if o.check == "exact_duplicate"]
+    assert (rule.success, rule.unexpected_count, rule.column) == (False, 2, None)
+    assert rule.examples and str(events.loc[5, "user_id"]) in str(rule.examples[0])
