@@ -9,16 +9,22 @@
   residual MLP and a LayerNorm (position t sees items 1..t only).
 
 Trained like the sequence models (next-item cross-entropy at every position, full or sampled
-softmax, :class:`~recsys_lib.models.sequential.NextItemModule`); scored by dot product.
+softmax, :class:`~recsys_lib.models.sequential.NextItemModule`); scored by dot product. A step
+computes the item tower for the items it reads only (the history's and, with sampled softmax, the
+targets and negatives), and with sampled softmax the id table takes row-sparse gradients: the
+step's cost does not grow with the catalogue. Full softmax scores every item, so its step builds
+every item's vector.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recsys_lib import schema
@@ -44,13 +50,22 @@ class TwoTowerNet(SequenceNet):
     brand: torch.Tensor
     price_bucket: torch.Tensor
     known: torch.Tensor  # (n_items,) bool: the item had train interactions
+    title_ends: torch.Tensor  # (n_items,) end of each item's tokens; derived, not in the state
 
     def __init__(
-        self, n_items: int, dim: int, content: ItemContent, known: np.ndarray, cfg: TwoTowerConfig, dropout: float
+        self,
+        n_items: int,
+        dim: int,
+        content: ItemContent,
+        known: np.ndarray,
+        cfg: TwoTowerConfig,
+        dropout: float,
+        *,
+        sparse: bool = False,
     ):
         super().__init__()
         self.n_items, self.id_dropout = n_items, cfg.id_dropout
-        self.item_id = nn.Embedding(n_items, dim)
+        self.item_id = nn.Embedding(n_items, dim, sparse=sparse)
         self.title_embedding = nn.EmbeddingBag(cfg.title_buckets + 1, dim, mode="mean", padding_idx=0)
         self.category_embedding = nn.Embedding(cfg.category_buckets + 1, dim, padding_idx=0)
         self.brand_embedding = nn.Embedding(cfg.category_buckets + 1, dim, padding_idx=0)
@@ -78,6 +93,8 @@ class TwoTowerNet(SequenceNet):
         for name, values in fields.items():
             self.register_buffer(name, torch.as_tensor(values, dtype=torch.int64))
         self.register_buffer("known", torch.as_tensor(known, dtype=torch.bool))  # (n_items,) had train interactions
+        ends = np.append(np.asarray(content.title_offsets, dtype=np.int64)[1:], len(content.title_tokens))
+        self.register_buffer("title_ends", torch.as_tensor(ends[:n_items], dtype=torch.int64), persistent=False)
 
     def item_weights(self) -> torch.Tensor:
         """(n_items, dim) content vectors plus id vectors of known items (randomly hidden in training,
@@ -94,11 +111,47 @@ class TwoTowerNet(SequenceNet):
         use_id = self.known & (torch.rand(self.n_items, device=content.device) >= self.id_dropout)
         return content + self.item_id.weight * use_id.unsqueeze(-1)
 
+    def tower(self, items: torch.Tensor) -> torch.Tensor:
+        """(n,) item indices -> (n, dim): the rows :meth:`item_weights` has for them (the same
+        content, id vectors and, in training, an id-dropout draw per row), computed for those
+        items alone; the id rows are read as row-sparse gradients when the table is sparse."""
+        starts, lengths = self.title_offsets[items], self.title_ends[items] - self.title_offsets[items]
+        offsets = torch.cumsum(lengths, 0) - lengths  # each item's start among the gathered tokens
+        gathered = torch.arange(int(lengths.sum()), device=items.device)
+        gathered = gathered + torch.repeat_interleave(starts - offsets, lengths)
+        content = self.title_embedding(self.title_tokens[gathered], offsets)  # (n, dim) token mean
+        content = content + self.category_embedding(self.category[items]) + self.brand_embedding(self.brand[items])
+        content = content + self.price_embedding(self.price_bucket[items])
+        ids = F.embedding(items, self.item_id.weight, sparse=self.item_id.sparse)
+        known = self.known[items]
+        if not self.training:
+            vectors: torch.Tensor = content + ids * known.unsqueeze(-1)
+            return vectors
+        content = torch.where(known.unsqueeze(-1), content, content.detach())  # see item_weights
+        use_id = known & (torch.rand(len(items), device=content.device) >= self.id_dropout)
+        return content + ids * use_id.unsqueeze(-1)
+
+    def item_lookup(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Item indices (any shape; -1 for positions the loss drops: a zero vector) -> their
+        :meth:`tower` vectors (..., dim), each distinct item computed once per call. Each call draws its own id dropout
+        (targets and negatives apart, as the history's in :meth:`encode` always was)."""
+        return self._lookup
+
+    def _lookup(self, items: torch.Tensor) -> torch.Tensor:
+        """-1 (padding) reads a zero vector and touches no row: no gradient reaches a real item for it."""
+        flat = items.reshape(-1)
+        present = flat >= 0
+        out = self.item_id.weight.new_zeros((len(flat), self.item_id.embedding_dim))
+        if bool(present.any()):
+            distinct, where = torch.unique(flat[present], return_inverse=True)
+            out[present] = self.tower(distinct)[where].to(out.dtype)
+        return out.view(*items.shape, -1)  # (..., dim)
+
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L) right-aligned, -1 padded -> (B, L, dim): the tower applied to the running mean
-        of the item vectors up to each position."""
+        of the item vectors up to each position (the item tower of the history's items only)."""
         present = (seq >= 0).unsqueeze(-1)  # (B, L, 1)
-        x = self.drop(self.item_weights()[seq.clamp(min=0)]) * present  # (B, L, dim)
+        x = self.drop(self._lookup(seq)) * present  # (B, L, dim)
         mean = x.cumsum(dim=1) / present.cumsum(dim=1).clamp(min=1)  # (B, L, dim) causal mean
         hidden: torch.Tensor = self.norm(mean + self.user_mlp(mean))
         return hidden
@@ -134,7 +187,13 @@ class TwoTower(SequenceRecommender):
         it, every field is missing)."""
         cfg = self.config
         return TwoTowerNet(
-            self.n_items, cfg.embedding_dim, self.content, self.known, cfg.two_tower, cfg.sequential.dropout
+            self.n_items,
+            cfg.embedding_dim,
+            self.content,
+            self.known,
+            cfg.two_tower,
+            cfg.sequential.dropout,
+            sparse=cfg.sequential.loss == "sampled_softmax",
         )
 
     def prepare_state(self, state: dict[str, torch.Tensor]) -> None:

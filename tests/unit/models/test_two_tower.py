@@ -65,3 +65,68 @@ def test_the_state_carries_the_content_so_a_rebuilt_model_scores_alike():
     users, history = torch.arange(20), features.history()
     assert torch.equal(rebuilt.score_users(users, history), model.score_users(users, history))
     assert rebuilt.known.sum() == model.known.sum() < features.n_items
+
+
+def _prepared(loss: str = "sampled_softmax") -> TwoTower:
+    features = _shop_with_a_new_item()
+    config = ModelConfig(
+        name="two_tower", embedding_dim=8, sequential=SequentialConfig(loss=loss, n_negatives=4, dropout=0.0)
+    )
+    torch.manual_seed(0)
+    model = TwoTower(features.n_users, features.n_items, config)
+    model.prepare(features)
+    model.net = model.build_net()
+    return model
+
+
+def test_the_tower_of_a_few_items_is_their_rows_of_the_whole_catalogues():
+    """Scoring and a training step compute the item tower for the items they read only; in
+    evaluation those vectors are the rows item_weights() builds for the whole catalogue."""
+    net = _prepared().net.eval()
+    items = torch.tensor([5, 0, 42, 5, len(net.known) - 1])  # the new item last: content only
+    torch.testing.assert_close(net.tower(items), net.item_weights()[items], rtol=0, atol=0)
+    seq = torch.tensor([[-1, -1, 3, 5], [7, 9, 11, 2]])
+    expected = net.item_weights()[seq.clamp(min=0)] * (seq >= 0).unsqueeze(-1)  # padding: a zero vector
+    torch.testing.assert_close(net.item_lookup()(seq), expected, rtol=0, atol=0)
+
+
+def test_a_sampled_softmax_step_moves_exactly_the_id_rows_it_read():
+    """With sampled softmax the id table's gradient is row-sparse and RowAdam moves only the rows
+    of the step's history, targets and negatives; no item outside them is built by the tower."""
+    from recsys_lib.models.sequential import NextItemModule
+    from recsys_lib.training.optim import RowAdam
+
+    model = _prepared()
+    net = model.net.train()
+    net.id_dropout = 0.0  # every known item's id row is read
+    module = NextItemModule(net, model.config.sequential, TrainConfig(learning_rate=0.01, weight_decay=0.1))
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, RowAdam)
+    towered: list[int] = []
+    real_tower = net.tower
+    net.tower = lambda items: towered.extend(items.tolist()) or real_tower(items)
+    drawn = []
+    real_randint = torch.randint
+    torch.randint = lambda *a, **k: drawn.append(real_randint(*a, **k)) or drawn[-1]
+    inputs, targets = torch.tensor([[-1, -1, 3, 5], [7, 9, 11, 2]]), torch.tensor([[-1, 3, 5, 8], [9, 11, 2, 13]])
+    before = net.item_id.weight.detach().clone()
+    try:
+        loss, _ = module.loss(inputs, targets)
+    finally:
+        torch.randint = real_randint
+    loss.backward()
+    assert net.item_id.weight.grad.is_sparse
+    optimizer.step()
+    read = {3, 5, 7, 9, 11, 2, 8, 13} | set(drawn[0].ravel().tolist())
+    assert set(towered) <= read  # padded positions read a zero vector, no item
+    moved = set(torch.nonzero((net.item_id.weight.detach() != before).any(-1)).ravel().tolist())
+    assert moved and moved <= read and moved == {i for i in read if net.known[i]}  # unknown items: content only
+
+
+def test_full_softmax_keeps_a_dense_id_table():
+    from recsys_lib.models.sequential import NextItemModule
+
+    model = _prepared("full_softmax")
+    assert not model.net.item_id.sparse
+    module = NextItemModule(model.net, model.config.sequential, TrainConfig())
+    assert isinstance(module.configure_optimizers(), torch.optim.AdamW)
