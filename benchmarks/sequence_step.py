@@ -1,7 +1,12 @@
 """Sequence-model training step cost against the catalogue size: the item table's row-sparse
 gradients + RowAdam (today, with sampled softmax) against dense gradients + AdamW (before).
 
-    .venv/bin/python benchmarks/sequence_step.py     # sasrec and gru4rec; 12k, 200k and 2M items
+    .venv/bin/python benchmarks/sequence_step.py     # sasrec, gru4rec, two_tower; 12k, 200k and 2M items
+
+For the two-tower model "before" also means the item tower built for every item each step (its
+history and its softmax read rows of ``item_weights()``), "today" for the step's items only; its
+synthetic catalogue has 4 title tokens, a category, a brand and a price bucket per item, every item
+known (id vectors on).
 
 Same network, same initial weights (default ``sequential`` settings: one block or GRU layer, 64
 dimensions, max length 50), same batches (128 sequences of 50 items, the quality benchmark's batch;
@@ -26,32 +31,62 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recsys_lib.config import SequentialConfig, TrainConfig
+from recsys_lib.config import SequentialConfig, TrainConfig, TwoTowerConfig
+from recsys_lib.features.content import ItemContent
 from recsys_lib.models.sequential import GRU4RecNet, NextItemModule, SASRecNet, SequenceNet
+from recsys_lib.models.two_tower import TwoTowerNet
 
 BATCH, LENGTH, DIM = 128, 50, 64
-NETS: dict[str, type[SequenceNet]] = {"sasrec": SASRecNet, "gru4rec": GRU4RecNet}
 Batch = tuple[torch.Tensor, torch.Tensor]
+Build = Callable[[int, SequentialConfig, bool], SequenceNet]
 
 
-def variants(net_class: type[SequenceNet], n_items: int) -> dict[str, Callable[[Batch], None]]:
+def _item_table(net_class: type[SequenceNet]) -> Build:
+    def build(n_items: int, cfg: SequentialConfig, sparse: bool) -> SequenceNet:
+        net = net_class(n_items, DIM, cfg)  # type: ignore[call-arg]
+        if not sparse:  # the code before: a dense table, rows read by indexing the item weights
+            net.item.sparse = False  # type: ignore[union-attr]
+            net.item_lookup = types.MethodType(SequenceNet.item_lookup, net)  # type: ignore[method-assign]
+        return net
+
+    return build
+
+
+def _two_tower(n_items: int, cfg: SequentialConfig, sparse: bool) -> SequenceNet:
+    tt, rng = TwoTowerConfig(), np.random.default_rng(0)
+    content = ItemContent(
+        title_tokens=rng.integers(1, tt.title_buckets + 1, 4 * n_items),
+        title_offsets=np.arange(n_items, dtype=np.int64) * 4,
+        category=rng.integers(1, tt.category_buckets + 1, n_items),
+        brand=rng.integers(1, tt.category_buckets + 1, n_items),
+        price_bucket=rng.integers(1, tt.price_buckets + 1, n_items),
+    )
+    net = TwoTowerNet(n_items, DIM, content, np.ones(n_items, dtype=bool), tt, cfg.dropout, sparse=sparse)
+    if not sparse:  # the code before: every item's tower each step, a dense id table
+        net.item_lookup = types.MethodType(SequenceNet.item_lookup, net)  # type: ignore[method-assign]
+        net._lookup = lambda items: net.item_weights()[items.clamp(min=0)]  # type: ignore[method-assign]
+    return net
+
+
+NETS: dict[str, Build] = {"sasrec": _item_table(SASRecNet), "gru4rec": _item_table(GRU4RecNet), "two_tower": _two_tower}
+
+
+def variants(build: Build, n_items: int) -> dict[str, Callable[[Batch], None]]:
     """The "sparse" and "dense" variants: one training step each, on two copies of the same initial network."""
     cfg = SequentialConfig()  # sampled softmax, 256 negatives: the default
     train = TrainConfig(learning_rate=1e-3)  # the default weight decay: both optimisers' decay paths run
     out = {}
     state = None
     for name in ("sparse", "dense"):
-        net = net_class(n_items, DIM, cfg)  # type: ignore[call-arg]
+        net = build(n_items, cfg, name == "sparse")
         if state is None:
             state = net.state_dict()
         net.load_state_dict(state)
-        if name == "dense":  # the code before: a dense table, rows read by indexing the item weights
-            net.item.sparse = False  # type: ignore[union-attr]
-            net.item_lookup = types.MethodType(SequenceNet.item_lookup, net)  # type: ignore[method-assign]
         module = NextItemModule(net, cfg, train)
         optimizer = module.configure_optimizers()  # RowAdam for the sparse table, AdamW otherwise
         out[name] = _stepper(module, optimizer)
@@ -77,8 +112,8 @@ def batches(n_items: int, n: int, seed: int) -> list[Batch]:
     return out
 
 
-def measure(net_class: type[SequenceNet], n_items: int, trials: int, n_steps: int) -> dict[str, list[float]]:
-    steps = variants(net_class, n_items)
+def measure(build: Build, n_items: int, trials: int, n_steps: int) -> dict[str, list[float]]:
+    steps = variants(build, n_items)
     torch.manual_seed(0)
     for step in steps.values():
         for batch in batches(n_items, 3, seed=0):  # warm-up: optimiser state, allocator
