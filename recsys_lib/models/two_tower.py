@@ -117,19 +117,21 @@ class TwoTowerNet(SequenceNet):
         items alone; the id rows are read as row-sparse gradients when the table is sparse."""
         starts, lengths = self.title_offsets[items], self.title_ends[items] - self.title_offsets[items]
         offsets = torch.cumsum(lengths, 0) - lengths  # each item's start among the gathered tokens
-        gathered = torch.arange(int(lengths.sum()), device=items.device)
-        gathered = gathered + torch.repeat_interleave(starts - offsets, lengths)
+        total = int(lengths.sum())
+        gathered = torch.arange(total, device=items.device)
+        gathered = gathered + torch.repeat_interleave(starts - offsets, lengths, output_size=total)
         content = self.title_embedding(self.title_tokens[gathered], offsets)  # (n, dim) token mean
         content = content + self.category_embedding(self.category[items]) + self.brand_embedding(self.brand[items])
         content = content + self.price_embedding(self.price_bucket[items])
-        ids = F.embedding(items, self.item_id.weight, sparse=self.item_id.sparse)
         known = self.known[items]
-        if not self.training:
-            vectors: torch.Tensor = content + ids * known.unsqueeze(-1)
-            return vectors
-        content = torch.where(known.unsqueeze(-1), content, content.detach())  # see item_weights
-        use_id = known & (torch.rand(len(items), device=content.device) >= self.id_dropout)
-        return content + ids * use_id.unsqueeze(-1)
+        use_id = known
+        if self.training:
+            content = torch.where(known.unsqueeze(-1), content, content.detach())  # see item_weights
+            use_id = known & (torch.rand(len(items), device=content.device) >= self.id_dropout)
+        rows = use_id.nonzero().squeeze(1)  # only these read an id row: no other row is touched
+        ids = F.embedding(items[rows], self.item_id.weight, sparse=self.item_id.sparse)
+        vectors: torch.Tensor = content.index_add(0, rows, ids.to(content.dtype))
+        return vectors
 
     def item_lookup(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Item indices (any shape; -1 for positions the loss drops: a zero vector) -> their
@@ -145,7 +147,7 @@ class TwoTowerNet(SequenceNet):
         if bool(present.any()):
             distinct, where = torch.unique(flat[present], return_inverse=True)
             out[present] = self.tower(distinct)[where].to(out.dtype)
-        return out.view(*items.shape, -1)  # (..., dim)
+        return out.view(*items.shape, self.item_id.embedding_dim)  # (..., dim)
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq (B, L) right-aligned, -1 padded -> (B, L, dim): the tower applied to the running mean

@@ -246,6 +246,10 @@ def _exact_duplicates(events: pd.DataFrame, rule: Rule, result: Any) -> Any:
     copies = rows.duplicated(keep=False).to_numpy()
     index, rows = index[copies], rows[copies]
     result.success = not len(index)
+    for stale in ("unexpected_list", "unexpected_percent", "unexpected_percent_total", "partial_unexpected_counts"):
+        result.result.pop(stale, None)  # fingerprint figures (Data Docs, rendered already, show GX's own)
+    result.result.pop("partial_unexpected_index_list", None)
+    result.result.pop("unexpected_index_query", None)
     result.result["unexpected_index_list"] = index.tolist()
     result.result["unexpected_count"] = len(index)
     result.result["partial_unexpected_list"] = rows.head(20).to_dict("records")  # {column: value} per row

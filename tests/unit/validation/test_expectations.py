@@ -118,6 +118,16 @@ def test_row_fingerprints_are_equal_exactly_for_equal_rows() -> None:
     assert prints[0] == prints[1] == prints[2]  # -0.0 is 0.0
     assert prints[3] == prints[4]  # missing values equal each other, whatever the NaN's bits
     assert len({prints[0], prints[3], prints[5], prints[6]}) == 4  # another user, another day
+    other = pd.DataFrame(
+        {
+            "category": pd.Categorical(["a", "a", None, None, "b"]),
+            "flag": [True, True, False, False, True],
+            "naive": pd.to_datetime(["2026-01-01", "2026-01-01", None, None, "2026-01-01"]),
+            "anything": pd.Series([1, 1, None, None, "x"], dtype=object),
+        }
+    )
+    prints = row_fingerprints(other, list(other.columns))
+    assert prints[0] == prints[1] and prints[2] == prints[3] and len(set(prints[[0, 2, 4]])) == 3  # NaT, None
     crossed = pd.DataFrame({"a": ["x", "y", "x"], "b": ["y", "x", "y"]})
     prints = row_fingerprints(crossed, ["a", "b"])
     assert prints[0] == prints[2] != prints[1]  # values exchanged between the columns make another row

@@ -57,6 +57,32 @@ def test_no_validated_frame_outlives_the_validation(shop: Frames, tmp_path, with
     assert [ref() is None for ref in refs] == [True, True]
 
 
+def test_no_per_row_metric_outlives_its_suite(shop: Frames) -> None:
+    """GX's execution engine caches every metric it resolves, per-row Series included (value
+    lengths, condition masks: ~45 bytes per event after the row-level suite); each suite's are
+    dropped once its results are in."""
+    from recsys_lib.validation import validate as V
+    from recsys_lib.validation.expectations import events_rules
+
+    events = shop[0].reset_index(drop=True)
+    rules = events_rules(events.dtypes, interval_end=V._utc(END))
+    with V._Runner(None) as runner:
+        engine = runner.source.get_execution_engine()
+        seen = []
+        real = engine.resolve_metrics
+
+        def resolve(*args, **kwargs):
+            out = real(*args, **kwargs)
+            values = [x for v in engine._metric_cache.values() for x in (v if isinstance(v, tuple) else (v,))]
+            seen.append(any(isinstance(x, pd.Series) and len(x) == len(events) for x in values))
+            return out
+
+        engine.resolve_metrics = resolve
+        runner.run("events_rows", events, [r for r in rules if r.key[1] != "row_fingerprint"], V.COMPLETE)
+        assert any(seen)  # GX cached per-row Series while the suite ran
+        assert not engine._metric_cache  # and none is left
+
+
 def test_the_report_is_json_serialisable(events: pd.DataFrame, items: pd.DataFrame, interval_end: datetime) -> None:
     events.loc[0, schema.TIMESTAMP] = pd.Timestamp("2030-01-01", tz="UTC")
     report = validate_tables(events, items, interval_end=interval_end).report
