@@ -140,6 +140,11 @@ class ModelBundle:
         Items the model knows move, best first, into the slots that known items held; items it does
         not know keep their slots, so new products stay where search put them. Ties keep the
         incoming order. An unknown user gets the list back unchanged. Nothing is filtered out.
+
+        This is the bundle-only call (a notebook, the pyfunc): it knows no catalogue and no session.
+        The live service's ``/rerank`` (:meth:`~recsys_lib.serving.live.LiveScorer.rerank`) orders
+        differently on purpose: the known, available candidates by score, then every other one in
+        its incoming order, and it reads the shopper's session.
         """
         candidates = [str(i) for i in candidate_item_ids]
         user = positions(self.user_ids, np.array([str(user_id)]))[0]
