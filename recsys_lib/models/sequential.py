@@ -160,7 +160,7 @@ class SASRecNet(_ItemTableNet):
     """Item + position embeddings, causal transformer blocks, final LayerNorm."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
-        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax")
+        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax" and cfg.row_sparse)
         self.dim = dim
         self.position = nn.Embedding(cfg.max_length, dim)
         self.drop = nn.Dropout(cfg.dropout)
@@ -192,7 +192,7 @@ class GRU4RecNet(_ItemTableNet):
     """Item embeddings, a GRU over the sequence, a projection back to the embedding space."""
 
     def __init__(self, n_items: int, dim: int, cfg: SequentialConfig):
-        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax")
+        super().__init__(n_items, dim, sparse=cfg.loss == "sampled_softmax" and cfg.row_sparse)
         self.drop = nn.Dropout(cfg.dropout)
         self.gru = nn.GRU(dim, dim, num_layers=cfg.n_layers, batch_first=True)
         self.project = nn.Linear(dim, dim)

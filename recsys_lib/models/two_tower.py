@@ -195,7 +195,7 @@ class TwoTower(SequenceRecommender):
             self.known,
             cfg.two_tower,
             cfg.sequential.dropout,
-            sparse=cfg.sequential.loss == "sampled_softmax",
+            sparse=cfg.sequential.loss == "sampled_softmax" and cfg.sequential.row_sparse,
         )
 
     def prepare_state(self, state: dict[str, torch.Tensor]) -> None:

@@ -206,8 +206,15 @@ def test_the_row_sparse_gradient_equals_the_dense_one(net_class):
     torch.testing.assert_close(sparse.net.item.weight.grad.to_dense(), dense.net.item.weight.grad)
 
 
-def test_full_softmax_keeps_a_dense_item_table_and_adamw():
-    cfg = SequentialConfig(loss="full_softmax")
-    module = NextItemModule(SASRecNet(50, 8, cfg), cfg, TrainConfig())
+@pytest.mark.parametrize(
+    "cfg",
+    [SequentialConfig(loss="full_softmax"), SequentialConfig(row_sparse=False)],
+    ids=["full softmax", "sampled softmax, row_sparse off"],
+)
+@pytest.mark.parametrize("net_class", [SASRecNet, GRU4RecNet], ids=["sasrec", "gru4rec"])
+def test_a_dense_item_table_and_adamw_where_asked_or_needed(net_class, cfg):
+    """Full softmax scores every item (a dense gradient by nature); ``row_sparse: false`` asks for
+    AdamW over every row with sampled softmax too."""
+    module = NextItemModule(net_class(50, 8, cfg), cfg, TrainConfig())
     assert not module.net.item.sparse
     assert type(module.configure_optimizers()) is torch.optim.AdamW
