@@ -70,3 +70,21 @@ def small() -> FeatureSet:
     """40 users x 30 items of random events; validation and test windows of 15% each."""
     events, items = planted_events(40, 30, 3, events_per_user=10, loyalty=0.5, seed=1)
     return build_features(events, items, FeaturesConfig(validation_fraction=0.15, test_fraction=0.15))
+
+
+def stepped(module, optimizer, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[int, set[int]]:
+    """One sampled-softmax training step of ``module`` (a NextItemModule) on ``inputs``/``targets``:
+    returns the number of positions its loss averaged over and the negatives it drew."""
+    drawn: list[torch.Tensor] = []
+    real_randint = torch.randint
+
+    def recording_randint(*args, **kwargs):
+        drawn.append(real_randint(*args, **kwargs))
+        return drawn[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "randint", recording_randint)
+        loss, n_targets = module.loss(inputs, targets)
+    loss.backward()
+    optimizer.step()
+    return n_targets, set(drawn[0].ravel().tolist())

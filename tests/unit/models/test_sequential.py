@@ -15,6 +15,7 @@ from recsys_lib.models.sequences import PAD, next_item_examples, next_item_loade
 from recsys_lib.models.sequential import GRU4RecNet, NextItemModule, SASRecNet
 from recsys_lib.training.batches import LengthBucketBatches
 from recsys_lib.training.optim import RowAdam
+from tests.unit.models.conftest import stepped
 
 
 def _history(*sequences: list[int], n_items: int = 10) -> UserHistory:
@@ -169,24 +170,10 @@ def test_a_sampled_softmax_step_moves_exactly_the_item_rows_it_read(net_class):
     optimizer = module.configure_optimizers()
     assert isinstance(optimizer, RowAdam)
     before = net.item.weight.detach().clone()
-    drawn = []
-    real_randint = torch.randint
-
-    def recording_randint(*args, **kwargs):
-        out = real_randint(*args, **kwargs)
-        drawn.append(out)
-        return out
-
-    torch.randint = recording_randint
-    try:
-        loss, n_targets = module.loss(_INPUTS, _TARGETS)
-    finally:
-        torch.randint = real_randint
-    loss.backward()
+    n_targets, negatives = stepped(module, optimizer, _INPUTS, _TARGETS)
     assert net.item.weight.grad.is_sparse
-    optimizer.step()
     moved = set(torch.nonzero((net.item.weight.detach() != before).any(-1)).ravel().tolist())
-    read = {3, 5, 7, 9, 11, 2, 8, 13} | set(drawn[0].ravel().tolist())
+    read = {3, 5, 7, 9, 11, 2, 8, 13} | negatives
     assert n_targets == 7
     assert moved == read  # not row 0 (the padded target), not the padding row, nothing else
     assert net.item.weight[1000].abs().sum() == 0
