@@ -1,7 +1,7 @@
 """Where the live service's model comes from: the registry's champion, bound to the features the
-newest published export was scored from (history and catalogue) and, when that export is of the
-same model version, to the user vectors it published, so that a request without a session gets
-exactly the exported row."""
+newest published export was scored from (history and catalogue) and, when that export was made
+by the served model (same version and run), to the user vectors it published, so that a request
+without a session gets exactly the exported row."""
 
 from __future__ import annotations
 
