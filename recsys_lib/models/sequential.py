@@ -50,6 +50,10 @@ class SequenceNet(nn.Module):
         """(n_items, dim) item vectors the hidden states are scored against."""
         raise NotImplementedError
 
+    def row_sparse_table(self) -> torch.Tensor | None:
+        """The id table whose gradients are row-sparse, indexed by item (None: no such table)."""
+        return None
+
     def item_lookup(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """For a training step that scores a few items (sampled softmax): a function from item
         indices (any shape; -1 reads some row, for positions the loss drops) to their vectors
@@ -75,6 +79,10 @@ class _ItemTableNet(SequenceNet):
         nn.init.normal_(self.item.weight, std=_INIT_STD)
         with torch.no_grad():
             self.item.weight[self.n_items].zero_()
+
+    def row_sparse_table(self) -> torch.Tensor | None:
+        """The item table, when it takes row-sparse gradients."""
+        return self.item.weight if self.item.sparse else None
 
     def item_weights(self) -> torch.Tensor:
         """``(n_items, dim)`` item vectors (tied input and output embeddings), without the padding row."""
@@ -225,6 +233,7 @@ class NextItemModule(RecommenderModule):
         (B, L), -1 padded, over the catalogue or the sampled negatives per ``sequential.loss``;
         returns it with the number of positions it averages over."""
         valid = targets != PAD  # (B, L) positions with a next item to predict
+        self._before_reading(inputs, targets)
         hidden = self.net.encode(inputs)  # (B, L, dim)
         if self.cfg.loss == "full_softmax":
             logits = hidden[valid] @ self.net.item_weights().T  # (N, n_items)
@@ -247,10 +256,19 @@ class NextItemModule(RecommenderModule):
         """
         b = hidden.shape[0]
         negatives = torch.randint(0, self.net.n_items, (b, self.cfg.n_negatives), device=hidden.device)  # (B, K)
+        self._before_reading(negatives)
         positive = (hidden * lookup(targets)).sum(-1, keepdim=True)  # (B, L, 1); padded targets dropped later
         negative = hidden @ lookup(negatives).transpose(1, 2)  # (B, L, dim) @ (B, dim, K) -> (B, L, K)
         negative = negative.masked_fill(negatives[:, None, :] == targets[:, :, None], -torch.inf)
         return torch.cat([positive, negative], dim=-1), torch.zeros_like(targets)
+
+    def _before_reading(self, *items: torch.Tensor) -> None:
+        """Bring the row-sparse table's rows for ``items`` (-1 padded) up to the current step, so the
+        step reads what AdamW's table would hold (:meth:`RowAdam.catch_up`)."""
+        table = self.net.row_sparse_table()
+        if self.row_adam is not None and table is not None:
+            read = torch.cat([i.reshape(-1) for i in items])
+            self.catch_up_tables({table: read[read >= 0]})
 
     def configure_optimizers(self) -> Any:
         """AdamW with weight decay on the weight matrices only, or, when the item table takes
@@ -261,11 +279,8 @@ class NextItemModule(RecommenderModule):
         groups = [{"params": decay, "weight_decay": self.train_cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         # sparse COO gradients rule out gradient clipping and torch.compile, which nothing here uses
         row_sparse = any(isinstance(m, nn.Embedding) and m.sparse for m in self.net.modules())
-        optimizer: torch.optim.Optimizer = (
-            RowAdam(groups, lr=self.train_cfg.learning_rate)
-            if row_sparse
-            else torch.optim.AdamW(groups, lr=self.train_cfg.learning_rate)
-        )
+        self.row_adam = RowAdam(groups, lr=self.train_cfg.learning_rate) if row_sparse else None
+        optimizer = self.row_adam or torch.optim.AdamW(groups, lr=self.train_cfg.learning_rate)
         if self.train_cfg.lr_schedule == "constant":
             return optimizer
         steps = max(int(self.trainer.estimated_stepping_batches), 1)

@@ -96,6 +96,10 @@ class TwoTowerNet(SequenceNet):
         ends = np.append(np.asarray(content.title_offsets, dtype=np.int64)[1:], len(content.title_tokens))
         self.register_buffer("title_ends", torch.as_tensor(ends[:n_items], dtype=torch.int64), persistent=False)
 
+    def row_sparse_table(self) -> torch.Tensor | None:
+        """The id table, when it takes row-sparse gradients."""
+        return self.item_id.weight if self.item_id.sparse else None
+
     def item_weights(self) -> torch.Tensor:
         """(n_items, dim) content vectors plus id vectors of known items (randomly hidden in training,
         with probability ``id_dropout``)."""

@@ -10,6 +10,7 @@ callback a user adds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,7 @@ from recsys_lib import schema
 from recsys_lib.errors import DataValidationError
 from recsys_lib.evaluation.evaluate import SplitEvaluator
 from recsys_lib.search import bounded_chunk
+from recsys_lib.training.optim import RowAdam
 
 if TYPE_CHECKING:
     from recsys_lib.config import TrainConfig
@@ -93,6 +95,7 @@ class RecommenderModule(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.validation: RankingValidation | None = None
+        self.row_adam: RowAdam | None = None  # set by configure_optimizers when it builds one
 
     def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
         """Rank the validation users of ``batch`` (positions into them) in full precision, even
@@ -102,6 +105,21 @@ class RecommenderModule(pl.LightningModule):
         (positions,) = batch
         with torch.autocast(self.device.type, enabled=False):
             self.validation.update(positions)
+
+    def on_validation_epoch_start(self) -> None:
+        """Bring every row-sparse table to the current step (:meth:`RowAdam.catch_up`) before it is
+        ranked with, so the validated (and checkpointed) weights are AdamW's, not lazily behind."""
+        self.catch_up_tables()
+
+    def on_train_end(self) -> None:
+        """The same after the last step, for weights kept without a validation after it."""
+        self.catch_up_tables()
+
+    def catch_up_tables(self, rows: Mapping[torch.Tensor, torch.Tensor] | None = None) -> None:
+        """:meth:`RowAdam.catch_up` of ``rows`` (every row: None) on :attr:`row_adam`, if set; a
+        model calls it with the rows a step is about to read."""
+        if self.row_adam is not None:
+            self.row_adam.catch_up(rows)
 
     def on_validation_epoch_end(self) -> None:
         """Log the epoch's NDCG@10 as :data:`VALIDATION_METRIC` (float64), so early stopping,

@@ -65,29 +65,32 @@ def test_empty_validation_split_skips_validation(small):
     assert calls == [{"train_loss", "epoch_seconds"}] * 2
 
 
-def test_closed_form_step_equals_autograd_with_sparse_adam():
-    """BPRModule's hand-written gradients + RowAdam move the weights exactly as autograd's sparse
-    gradients of the same loss + torch's SparseAdam (what mf_bpr trained with before)."""
+def test_closed_form_step_equals_autograd_with_adamw_over_dense_tables():
+    """BPRModule's hand-written gradients + RowAdam (rows caught up before a batch reads them) move
+    the weights as autograd's gradients of the same loss + torch's AdamW over dense tables, which
+    moves every row every step."""
     from torch.nn import functional as F
 
     from recsys_lib.models.mf_bpr import BPRModule
-    from recsys_lib.training.optim import RowAdam
 
     ours, reference = MFNet(40, 12, 8), MFNet(40, 12, 8)
     ours.reset_parameters(torch.Generator().manual_seed(0))
     reference.load_state_dict(ours.state_dict())
+    for table in (reference.user, reference.item, reference.item_bias):
+        table.sparse = False
     module = BPRModule(ours, learning_rate=0.05, weight_decay=0.1)
-    row_adam = RowAdam(list(ours.parameters()), lr=0.05)
-    sparse_adam = torch.optim.SparseAdam(list(reference.parameters()), lr=0.05)
+    row_adam = module.configure_optimizers()
+    adamw = torch.optim.AdamW(list(reference.parameters()), lr=0.05, weight_decay=0.0)
     generator = torch.Generator().manual_seed(1)
     for _ in range(15):
         users, pos, neg = (torch.randint(0, n, (32,), generator=generator) for n in (40, 12, 12))
         weight = torch.rand(32, generator=generator) + 0.5
+        module.catch_up_batch(users, pos, neg)
         loss = module.loss_and_gradients(users, pos, neg, weight)
         row_adam.step()
         row_adam.zero_grad(set_to_none=True)
 
-        sparse_adam.zero_grad()
+        adamw.zero_grad()
         margin = reference(users, pos) - reference(users, neg)
         touched = [reference.user(users), reference.item(pos), reference.item(neg)]
         touched += [reference.item_bias(pos), reference.item_bias(neg)]
@@ -95,7 +98,9 @@ def test_closed_form_step_equals_autograd_with_sparse_adam():
             -(weight * F.logsigmoid(margin)).sum() / weight.sum() + 0.1 * sum(t.pow(2).sum() for t in touched) / 32
         )
         expected.backward()
-        sparse_adam.step()
+        adamw.step()
         torch.testing.assert_close(loss, expected.detach())
+    module.catch_up_tables()
     for name, tensor in ours.state_dict().items():
-        torch.testing.assert_close(tensor, reference.state_dict()[name], rtol=1e-5, atol=1e-6, msg=name)
+        # missed steps summed in closed form (float64 series) round differently from AdamW's one by one
+        torch.testing.assert_close(tensor, reference.state_dict()[name], rtol=1e-5, atol=5e-5, msg=name)
