@@ -203,7 +203,11 @@ def build_model(name: str, model_fields: dict[str, Any], features: FeatureSet) -
 
 
 def run_model(
-    variant: Variant, features: FeatureSet, max_epochs: int | None, validation_users: str | None = None
+    variant: Variant,
+    features: FeatureSet,
+    max_epochs: int | None,
+    validation_users: str | None = None,
+    seed: int = 42,
 ) -> Row:
     name, model_fields, train_fields = variant.model, variant.model_fields, variant.train_fields
     if max_epochs is not None and "epochs" in train_fields:
@@ -213,7 +217,7 @@ def run_model(
             **train_fields,
             "validation_users": None if validation_users == "all" else int(validation_users),
         }
-    train = TrainConfig.model_validate({"seed": 42, **train_fields})
+    train = TrainConfig.model_validate({"seed": seed, **train_fields})
     model = build_model(name, {"embedding_dim": 64, **model_fields}, features)
     epochs = model.planned_epochs(train)
 
@@ -340,6 +344,12 @@ def main() -> None:
         help="per-epoch validation sample (train.validation_users): a number, or 'all'; default: the config's",
     )
     parser.add_argument("--only", nargs="+", default=None, help="run only the rows whose label contains one of these")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="train.seed of every row (42 is the published tables'; others: a seed spread)",
+    )
     args = parser.parse_args()
     command = "python benchmarks/quality.py " + shlex.join(sys.argv[1:])
     for dataset in LOADERS if args.dataset == "all" else [args.dataset]:
@@ -349,7 +359,7 @@ def main() -> None:
         if args.only:
             chosen = [v for v in chosen if any(part in v.label for part in args.only)]
         rows = with_twin_validation(
-            [run_model(variant, features, args.max_epochs, args.validation_users) for variant in chosen]
+            [run_model(variant, features, args.max_epochs, args.validation_users, args.seed) for variant in chosen]
         )
         text = section(dataset, features, rows, command.strip())
         print(text)
