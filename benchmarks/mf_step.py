@@ -1,13 +1,14 @@
 """MF-BPR optimiser step cost against the catalogue and user count, for the three ways ``mf_bpr``
-has stepped: closed-form row gradients + RowAdam (today), autograd's sparse embedding gradients +
-torch's SparseAdam (before), dense gradients + Adam (the first version).
+has stepped: closed-form row gradients + RowAdam (today: the batch's rows caught up to AdamW's
+state, then stepped), autograd's sparse embedding gradients + torch's SparseAdam (before), dense
+gradients + Adam (the first version).
 
     .venv/bin/python benchmarks/mf_step.py       # 20k x 2k, 200k x 20k, 2M x 200k users x items
 
 Same network, same batches (1,024 pairs, one uniform negative each), same loss (BPR + L2 on the
 rows a batch touches), same threads (pinned and printed); one step = gradients + optimiser step,
 no Lightning loop around it. Each figure is the median of 3 interleaved trials of 50 steps (after
-5 warm-up steps), with the spread. Dense Adam is skipped above 1M users (seconds per step). Ends with
+5 warm-up steps; the order alternates between trials), with the spread. Dense Adam is skipped above 1M users (seconds per step). Ends with
 ``RESULT mf_step_ms_rows_largest=<x> mf_step_ms_sparse_adam_largest=<y> step_growth_rows=<z>``
 (``step_growth``: the step-time ratio between the largest and the smallest size).
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +26,8 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import interleaved_ms, spread
 from recsys_lib.models.mf_bpr import BPRModule, MFNet
-from recsys_lib.training.optim import RowAdam
 
 BATCH = 1024
 LR, DECAY = 0.01, 1e-5
@@ -47,9 +47,10 @@ def variants(n_users: int, n_items: int, dim: int) -> dict[str, Callable[[Batch]
     """name -> one training step on a batch, each on its own copy of the same initial network."""
     rows_net = MFNet(n_users, n_items, dim)
     module = BPRModule(rows_net, LR, DECAY)
-    row_adam = RowAdam(list(rows_net.parameters()), lr=LR)
+    row_adam = module.configure_optimizers()
 
-    def rows(batch: Batch) -> None:
+    def rows(batch: Batch) -> None:  # what BPRModule.training_step runs, without Lightning
+        module.catch_up_batch(*batch[:3])
         module.loss_and_gradients(*batch)
         row_adam.step()
         row_adam.zero_grad(set_to_none=True)
@@ -91,25 +92,16 @@ def batches(n_users: int, n_items: int, n: int, seed: int) -> list[Batch]:
 
 
 def measure(n_users: int, n_items: int, dim: int, trials: int, n_steps: int) -> dict[str, list[float]]:
-    steps = variants(n_users, n_items, dim)
-    for step in steps.values():
-        for batch in batches(n_users, n_items, 5, seed=0):  # warm-up: optimiser state, allocator
-            step(batch)
-    out: dict[str, list[float]] = {name: [] for name in steps}
-    for trial in range(trials):  # interleaved
-        work = batches(n_users, n_items, n_steps, seed=trial + 1)
-        for name, step in steps.items():
-            start = time.perf_counter()
-            for batch in work:
-                step(batch)
-            out[name].append((time.perf_counter() - start) / n_steps * 1e3)
-    return out
+    return interleaved_ms(
+        variants(n_users, n_items, dim),
+        lambda trial: batches(n_users, n_items, n_steps, seed=trial + 1),
+        trials,
+        batches(n_users, n_items, 5, seed=0),
+    )
 
 
 def _cell(values: list[float] | None) -> str:
-    if not values:
-        return "not run"
-    return f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
+    return spread(values, digits=2) if values else "not run"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import interleaved_ms, spread
 from recsys_lib.config import SequentialConfig, TrainConfig, TwoTowerConfig
 from recsys_lib.features.content import ItemContent
 from recsys_lib.models.sequential import GRU4RecNet, NextItemModule, SASRecNet, SequenceNet
@@ -115,23 +115,9 @@ def batches(n_items: int, n: int, seed: int) -> list[Batch]:
 def measure(build: Build, n_items: int, trials: int, n_steps: int) -> dict[str, list[float]]:
     steps = variants(build, n_items)
     torch.manual_seed(0)
-    for step in steps.values():
-        for batch in batches(n_items, 3, seed=0):  # warm-up: optimiser state, allocator
-            step(batch)
-    out: dict[str, list[float]] = {name: [] for name in steps}
-    for trial in range(trials):  # interleaved, the order alternating
-        work = batches(n_items, n_steps, seed=trial + 1)
-        for name in list(steps)[:: 1 if trial % 2 == 0 else -1]:
-            step = steps[name]
-            start = time.perf_counter()
-            for batch in work:
-                step(batch)
-            out[name].append((time.perf_counter() - start) / n_steps * 1e3)
-    return out
-
-
-def _cell(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} [{min(values):.1f}, {max(values):.1f}]"
+    return interleaved_ms(
+        steps, lambda trial: batches(n_items, n_steps, seed=trial + 1), trials, batches(n_items, 3, 0)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             sparse, dense = statistics.median(r["sparse"]), statistics.median(r["dense"])
             medians.append((sparse, dense))
             print(
-                f"| {model} | {n_items:,} | {_cell(r['sparse'])} | {_cell(r['dense'])} | {dense / sparse:.2f} |",
+                f"| {model} | {n_items:,} | {spread(r['sparse'])} | {spread(r['dense'])} | {dense / sparse:.2f} |",
                 flush=True,
             )
         figures = (medians[-1][0], medians[-1][1], medians[-1][0] / medians[0][0])
