@@ -229,3 +229,18 @@ def test_row_sparse_training_follows_adamw_over_the_whole_table(net_class):
     # blind to it), which Adam scales to steps of lr, in both; every other weight is within 4e-6
     for (name, ours), theirs in zip(sparse.net.named_parameters(), dense.net.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-3, msg=name)
+
+
+def test_validation_and_the_end_of_training_see_every_row_caught_up():
+    module = _sampled_net(GRU4RecNet, sparse=True)
+    optimizer = module.configure_optimizers()
+    for _ in range(3):
+        optimizer.zero_grad()
+        stepped(module, optimizer, _INPUTS, _TARGETS)
+    state = optimizer.state[module.net.item.weight]
+    assert state["last_step"].lt(3).any()  # rows no step read are behind
+    module.on_validation_epoch_start()
+    assert state["last_step"].eq(3).all()
+    before = module.net.item.weight.detach().clone()
+    module.on_train_end()  # nothing behind: nothing moves
+    assert torch.equal(module.net.item.weight.detach(), before)

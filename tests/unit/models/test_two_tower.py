@@ -127,3 +127,32 @@ def test_full_softmax_keeps_a_dense_id_table():
     assert not model.net.item_id.sparse
     module = NextItemModule(model.net, model.config.sequential, TrainConfig())
     assert isinstance(module.configure_optimizers(), torch.optim.AdamW)
+
+
+def test_row_sparse_training_follows_adamw_over_the_whole_id_table():
+    """The id rows a step skips are caught up before they are read again (RowAdam.catch_up), so the
+    row-sparse id table trains on AdamW's path over the dense one."""
+    from recsys_lib.models.sequential import NextItemModule
+
+    modules, optimizers = [], []
+    for sparse in (True, False):
+        net = _prepared().net.train()
+        net.item_id.sparse = sparse
+        module = NextItemModule(net, SequentialConfig(n_negatives=4), TrainConfig(learning_rate=0.01, weight_decay=0.0))
+        modules.append(module)
+        optimizers.append(module.configure_optimizers())
+    assert isinstance(optimizers[1], torch.optim.AdamW)
+    generator = torch.Generator().manual_seed(2)
+    n_items = len(modules[0].net.known)
+    for step in range(30):
+        seq = torch.randint(0, n_items, (4, 6), generator=generator)
+        for module, optimizer in zip(modules, optimizers, strict=True):
+            torch.manual_seed(step)  # the same negatives and id dropout
+            optimizer.zero_grad()
+            module.loss(seq[:, :-1], seq[:, 1:])[0].backward()
+            optimizer.step()
+    modules[0].catch_up_tables()
+    sparse_net, dense_net = (m.net for m in modules)
+    assert sparse_net.item_id.weight.grad is None or sparse_net.item_id.weight.grad.is_sparse
+    for (name, ours), theirs in zip(sparse_net.named_parameters(), dense_net.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4, msg=name)  # eps in the closed form
