@@ -249,10 +249,11 @@ class SequentialConfig(_Frozen):
     n_negatives: int = Field(256, ge=1)
     """Negatives per training sequence for ``sampled_softmax``."""
     row_sparse: bool = True
-    """With ``sampled_softmax``: a step updates only the item rows it read (row-sparse gradients,
-    lazy Adam), so its cost does not grow with the catalogue. ``false``: AdamW steps every item row
-    each step (what GRU4Rec was measured with before; its validation NDCG@10 was slightly higher on
-    Beauty and UCI, its steps 20x slower at 2M items: benchmarks/RESULTS.md)."""
+    """With ``sampled_softmax``: a step touches only the item rows it reads (row-sparse gradients;
+    RowAdam first applies the AdamW steps those rows missed, in closed form), so it trains as AdamW
+    over the whole table at a cost that does not grow with the catalogue. ``false``: AdamW steps
+    every row every step, the same training at a cost that does (20x slower at 2M items:
+    benchmarks/RESULTS.md)."""
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     """Share of the target probability spread over the other items in the cross-entropy."""
 

@@ -272,8 +272,8 @@ class NextItemModule(RecommenderModule):
 
     def configure_optimizers(self) -> Any:
         """AdamW with weight decay on the weight matrices only, or, when the item table takes
-        row-sparse gradients (sampled softmax), :class:`RowAdam`: the same AdamW for every other
-        parameter and lazy Adam for the table's touched rows. Optional per-step cosine decay."""
+        row-sparse gradients (sampled softmax), :class:`RowAdam`: AdamW too, paying only for the
+        table rows a step reads (:meth:`loss` catches them up first). Optional per-step cosine decay."""
         decay = [p for n, p in self.net.named_parameters() if p.ndim >= 2 and "norm" not in n]
         rest = [p for n, p in self.net.named_parameters() if not (p.ndim >= 2 and "norm" not in n)]
         groups = [{"params": decay, "weight_decay": self.train_cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
