@@ -24,8 +24,8 @@ class RowAdam(torch.optim.Optimizer):
     which a model does for the rows a step is about to read, and for every row before evaluating)
     the steps it missed are applied in closed form (:func:`_catch_up`), then the step's own update.
     Rows a model reads before its forward pass thus hold what AdamW's would, up to the rounding of
-    the closed form, the learning rate of the catching-up step taken for the missed ones (a schedule)
-    and eps and weight decay taken at the gap's start.
+    the closed form, eps where it and the gradient's scale are alike, and, under a learning-rate
+    schedule, the rate of a row's last step taken for the whole gap.
 
     Row-sparse gradients are sparse COO tensors (``nn.Embedding(sparse=True)``, or ones a model
     builds with :func:`row_gradient`); repeated rows are summed first. Per parameter and step it
@@ -48,7 +48,21 @@ class RowAdam(torch.optim.Optimizer):
                 f"RowAdam needs lr > 0, eps > 0, weight_decay >= 0, beta1 in [0, 1) and beta2 in (0, 1); "
                 f"got {lr}, {eps}, {weight_decay}, {betas}"
             )
+        if betas[0] >= betas[1] ** 0.5:
+            raise ValueError(
+                f"RowAdam needs beta1 < sqrt(beta2), or a missed step's move would not fade "
+                f"(the default is 0.9, 0.999); got betas={betas}"
+            )
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's, then the row bookkeeping back to its own dtypes (torch casts every state tensor
+        but ``step`` to its parameter's)."""
+        super().load_state_dict(state_dict)
+        for state in self.state.values():
+            if "last_step" in state:
+                state["last_step"] = state["last_step"].long()
+                state["last_lr"] = state["last_lr"].to(_precise(state["last_lr"].device))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -101,8 +115,9 @@ class RowAdam(torch.optim.Optimizer):
 def _row_step(param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
     """AdamW's step for the rows ``grad`` touches, after the steps they missed since they were last
     touched (:func:`_catch_up`)."""
-    if "last_step" not in state:
+    if "last_step" not in state:  # the step each row was last brought to, and the lr of that step
         state["last_step"] = torch.zeros(len(param), dtype=torch.int64, device=param.device)
+        state["last_lr"] = torch.full((len(param),), group["lr"], dtype=_precise(param.device), device=param.device)
     rows, values = _summed_rows(grad)  # (n,), (n, *row_shape)
     _step_rows(param, state, rows, group, gradient=values)
 
@@ -120,7 +135,8 @@ def _step_rows(
     exp_avg = state["exp_avg"].index_select(0, rows)
     exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
     now = state["step"] - (gradient is not None)
-    _catch_up(weights, exp_avg, exp_avg_sq, state["last_step"].index_select(0, rows), now, group)
+    last, lr = state["last_step"].index_select(0, rows), state["last_lr"].index_select(0, rows)
+    _catch_up(weights, exp_avg, exp_avg_sq, last, lr, now, group)
     if gradient is not None:
         beta1, beta2 = group["betas"]
         if group["weight_decay"]:
@@ -134,6 +150,7 @@ def _step_rows(
     state["exp_avg"].index_copy_(0, rows, exp_avg)
     state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
     state["last_step"].index_fill_(0, rows, state["step"])
+    state["last_lr"].index_fill_(0, rows, group["lr"])  # a gap starting now moves at about this rate
 
 
 def _catch_up(
@@ -141,10 +158,12 @@ def _catch_up(
     exp_avg: torch.Tensor,
     exp_avg_sq: torch.Tensor,
     last: torch.Tensor,
+    lr: torch.Tensor,
     now: int,
     group: dict[str, Any],
 ) -> None:
-    """Bring rows last updated at step ``last`` (n,) to step ``now``: the ``k = now - last`` AdamW
+    """Bring rows last updated at step ``last`` (n,), at learning rate ``lr`` (n,), to step
+    ``now``: the ``k = now - last`` AdamW
     steps with a zero gradient that a dense table would have taken, in place on the rows' weights
     and moments (n, *row_shape).
 
@@ -155,13 +174,14 @@ def _catch_up(
     are exact. The movement is summed as ``lr m / (sqrt(v) / A + eps / B)`` with
     ``B = sum_j beta1^j / c1(s)`` and ``A = sum_j beta1^j / c1(s) / x_j``, both exact sums (the
     precomputed series of :func:`_momentum_series`); the sum itself is then exact when eps or
-    ``sqrt(v)`` dominates the denominator, and close between. Approximated: the learning rate is the
-    current one for the whole gap and the decay of the movement is taken whole (the terms fade as
-    beta1^j, so only a gap's first tens of steps move a row).
+    ``sqrt(v)`` dominates the denominator, and close between. Approximated: the learning rate (under
+    a schedule) is the one of the row's last step for the whole gap and the decay of the movement is
+    taken whole (the terms fade as beta1^j, so only a gap's first tens of steps move a row).
     """
     beta1, beta2 = group["betas"]
     shape = (-1,) + (1,) * (weights.ndim - 1)
-    gap = (now - last).to(torch.float64)  # (n,) >= 0
+    precise = _precise(weights.device)
+    gap = (now - last).to(precise)  # (n,) >= 0
     tiny = torch.finfo(weights.dtype).tiny  # a row with no gap: A = B = 0, no movement
     if beta1 == 0:  # no momentum: a missed step moves nothing, only decays
         scaled = plain = torch.full_like(gap, tiny, dtype=weights.dtype).view(shape)
@@ -169,11 +189,9 @@ def _catch_up(
         series_a, series_b = _momentum_series(beta1, beta2, weights.device)
         scaled = _gap_sum(*series_a, last, now).to(weights.dtype).clamp(min=tiny).view(shape)  # A
         plain = _gap_sum(*series_b, last, now).to(weights.dtype).clamp(min=tiny).view(shape)  # B
-    decay = (1 - group["lr"] * group["weight_decay"]) ** gap
+    decay = (1 - lr * group["weight_decay"]) ** gap
     movement = exp_avg / (exp_avg_sq.sqrt() / scaled + group["eps"] / plain)
-    weights.mul_(decay.to(weights.dtype).view(shape)).sub_(
-        movement.mul_((group["lr"] * decay).to(weights.dtype).view(shape))
-    )
+    weights.mul_(decay.to(weights.dtype).view(shape)).sub_(movement.mul_((lr * decay).to(weights.dtype).view(shape)))
     exp_avg.mul_((beta1**gap).to(weights.dtype).view(shape))
     exp_avg_sq.mul_((beta2**gap).to(weights.dtype).view(shape))
 
@@ -182,7 +200,7 @@ def _gap_sum(ratio: float, series: torch.Tensor, last: torch.Tensor, now: int) -
     """``sum_{j=1..k} q^j g(last + j)`` for each row (k = now - last) from the series R of ratio q:
     ``q (R(last + 1) - q^k R(now + 1))``; (n,) float64."""
     end = len(series) - 1
-    gap = (now - last).to(torch.float64)
+    gap = (now - last).to(series.dtype)
     return ratio * (series[(last + 1).clamp(max=end)] - ratio**gap * series[min(now + 1, end)])
 
 
@@ -203,9 +221,15 @@ def _momentum_series(beta1: float, beta2: float, device: torch.device) -> tuple[
         steps = np.arange(1, settled + terms + 1, dtype=np.float64)
         values = (np.sqrt(1 - beta2**steps) if numerator else 1.0) / (1 - beta1**steps)
         sums = np.correlate(values, ratio ** np.arange(terms, dtype=np.float64), mode="valid")
-        return ratio, torch.from_numpy(np.concatenate([[np.nan], sums])).to(device)
+        return ratio, torch.from_numpy(np.concatenate([[np.nan], sums])).to(device, _precise(device))
 
     return series(beta1 / beta2**0.5, numerator=True), series(beta1, numerator=False)
+
+
+def _precise(device: torch.device) -> torch.dtype:
+    """float64 for the row bookkeeping (a decay of 1 - 1e-8 per step is 1.0 in float32), float32 on
+    Apple's MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _dense_step(param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:

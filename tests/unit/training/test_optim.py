@@ -133,7 +133,7 @@ def test_dense_gradients_take_adamw_steps_exactly():
 
 def test_one_optimizer_for_a_sparse_table_and_dense_layers_under_a_cosine_schedule():
     """The table and the layer move as under AdamW at the scheduled rate (a row's missed steps are
-    taken at the rate of the step that catches it up: close to AdamW's over a slow schedule)."""
+    taken at the rate of its last step: close to AdamW's over a slow schedule)."""
     generator = torch.Generator().manual_seed(3)
     table, layer = _tables(0), nn.Linear(4, 1)
     ref_table, ref_layer = _tables(0, sparse=False), nn.Linear(4, 1)
@@ -156,7 +156,7 @@ def test_one_optimizer_for_a_sparse_table_and_dense_layers_under_a_cosine_schedu
         for schedule in schedules:
             schedule.step()
     ours.catch_up()
-    # lr falls 0.6% over these steps: a row's missed steps taken at its next step's rate move it ~1% less
+    # lr falls 0.6% over these steps; a row's missed steps are taken at its last step's rate
     torch.testing.assert_close(table.weight, ref_table.weight, rtol=0, atol=1e-3)
     torch.testing.assert_close(layer.weight, ref_layer.weight, rtol=0, atol=1e-3)  # its inputs: the table
     assert ours.param_groups[0]["lr"] == adamw.param_groups[0]["lr"] < 0.05
@@ -178,3 +178,44 @@ def test_weight_decay_of_a_row_sparse_table_reaches_the_touched_rows_only():
 def test_bad_settings_are_refused_naming_them():
     with pytest.raises(ValueError, match="weight_decay"):
         RowAdam([torch.zeros(2, requires_grad=True)], lr=0.1, weight_decay=-1.0)
+
+
+def test_a_rate_of_zero_at_the_end_still_moves_the_rows_behind_at_the_rate_they_missed_steps_at():
+    """A schedule that ends at lr 0 (cosine annealing) leaves the catch-up after the last step
+    (before the weights are kept) to move the rows behind by what AdamW moved them meanwhile, at
+    the rate of their own last step, not at 0."""
+    ours, reference = _tables(0), _tables(0, sparse=False)
+    row_adam = RowAdam(ours.parameters(), lr=0.05)
+    adamw = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        rows = torch.randint(0, 20, (8,), generator=generator)
+        target = torch.randn(8, 4, generator=generator)
+        row_adam.catch_up({ours.weight: rows})
+        for t, optimizer in ((ours, row_adam), (reference, adamw)):
+            optimizer.zero_grad()
+            ((t(rows) - target) ** 2).sum().backward()
+            optimizer.step()
+    row_adam.param_groups[0]["lr"] = 0.0  # the schedule's end
+    row_adam.catch_up()
+    torch.testing.assert_close(ours.weight, reference.weight, rtol=1e-5, atol=1e-5)
+
+
+def test_the_row_bookkeeping_survives_a_checkpoint_round_trip():
+    table = _tables(0)
+    optimizer = RowAdam(table.parameters(), lr=0.05)
+    for rows in (torch.tensor([1, 2]), torch.tensor([3])):
+        optimizer.zero_grad()
+        table(rows).sum().backward()
+        optimizer.step()
+    restored = RowAdam(_tables(0).parameters(), lr=0.05)
+    restored.load_state_dict(optimizer.state_dict())  # torch casts state tensors to the parameter's dtype
+    state = next(iter(restored.state.values()))
+    assert state["last_step"].dtype == torch.int64 and state["last_lr"].dtype == torch.float64
+    assert state["last_step"].tolist()[:5] == [0, 1, 1, 2, 0]
+    restored.catch_up({next(iter(restored.state)): torch.tensor([1, 4])})  # indexes with the steps
+
+
+def test_betas_whose_missed_moves_would_not_fade_are_refused():
+    with pytest.raises(ValueError, match=r"beta1 < sqrt\(beta2\)"):
+        RowAdam([torch.zeros(2, requires_grad=True)], betas=(0.9, 0.8))
