@@ -103,3 +103,31 @@ def test_als_fits_on_the_gpu_and_learns_as_on_the_cpu(planted):
     base = evaluate_recommender(popularity.fit(planted, TrainConfig()), planted, ks=(10,))["ndcg_at_10"]
     assert ndcg["auto"] > 1.5 * base, (ndcg, base)
     assert abs(ndcg["auto"] - ndcg["cpu"]) < 0.1, ndcg
+
+
+def test_row_adam_on_cuda_follows_adamw_over_the_dense_table():
+    """RowAdam's row bookkeeping and closed-form catch-up (float64 series on the device) on CUDA,
+    side by side with AdamW over a dense CUDA table, as tests/unit/training/test_optim.py does on CPU."""
+    from torch import nn
+
+    from recsys_lib.training.optim import RowAdam
+
+    tables = []
+    for sparse in (True, False):
+        table = nn.Embedding(50, 4, sparse=sparse).cuda()
+        nn.init.normal_(table.weight, generator=torch.Generator("cuda").manual_seed(0))
+        tables.append(table)
+    ours, reference = tables
+    row_adam = RowAdam(ours.parameters(), lr=0.05)
+    adamw = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(60):
+        rows = torch.randint(0, 20, (8,), generator=generator).cuda()
+        target = torch.randn(8, 4, generator=generator).cuda()
+        row_adam.catch_up({ours.weight: rows})
+        for table, optimizer in ((ours, row_adam), (reference, adamw)):
+            optimizer.zero_grad()
+            ((table(rows) - target) ** 2).sum().backward()
+            optimizer.step()
+    row_adam.catch_up()
+    torch.testing.assert_close(ours.weight, reference.weight, rtol=1e-5, atol=1e-5)
