@@ -23,7 +23,7 @@ def _train_side_by_side(
     schedules: tuple[object, ...] = (),
 ) -> None:
     """Both tables fit random targets on the rows a step draws (repeats; rows 20..49 never touched);
-    ours catches a step's rows up before reading them, as the models do."""
+    ours catches a step's rows up before reading them, as the models do (the rest: the caller)."""
     generator = torch.Generator().manual_seed(1)
     for _ in range(steps):
         rows = torch.randint(0, 20, (8,), generator=generator)
@@ -35,7 +35,6 @@ def _train_side_by_side(
             optimizer.step()
         for schedule in schedules:
             schedule.step()  # type: ignore[attr-defined]
-    ours.catch_up()
 
 
 def test_a_row_sparse_table_follows_adamw_over_a_dense_one_rows_skipped_and_repeated():
@@ -46,6 +45,7 @@ def test_a_row_sparse_table_follows_adamw_over_a_dense_one_rows_skipped_and_repe
     _train_side_by_side(
         row_adam, ours, torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.0), reference, 60
     )
+    row_adam.catch_up()
     torch.testing.assert_close(ours.weight, reference.weight, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.weight[20:], _tables(0).weight[20:], rtol=0, atol=0)  # untouched rows
     assert row_adam.state[ours.weight]["last_step"].eq(60).all()  # every row is now at step 60
@@ -57,6 +57,7 @@ def test_with_weight_decay_every_row_decays_as_under_adamw_and_the_touched_ones_
     _train_side_by_side(
         row_adam, ours, torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.01), reference, 60
     )
+    row_adam.catch_up()
     # untouched rows: decay alone, exact; touched: the decay of a missed step's move is taken whole
     # (a relative error of about lr * weight_decay * 10 = 0.5% of it, here a strong decay)
     torch.testing.assert_close(ours.weight[20:], reference.weight[20:], rtol=1e-5, atol=1e-5)
@@ -186,16 +187,9 @@ def test_a_rate_of_zero_at_the_end_still_moves_the_rows_behind_at_the_rate_they_
     the rate of their own last step, not at 0."""
     ours, reference = _tables(0), _tables(0, sparse=False)
     row_adam = RowAdam(ours.parameters(), lr=0.05)
-    adamw = torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(30):
-        rows = torch.randint(0, 20, (8,), generator=generator)
-        target = torch.randn(8, 4, generator=generator)
-        row_adam.catch_up({ours.weight: rows})
-        for t, optimizer in ((ours, row_adam), (reference, adamw)):
-            optimizer.zero_grad()
-            ((t(rows) - target) ** 2).sum().backward()
-            optimizer.step()
+    _train_side_by_side(
+        row_adam, ours, torch.optim.AdamW(reference.parameters(), lr=0.05, weight_decay=0.0), reference, 30
+    )
     row_adam.param_groups[0]["lr"] = 0.0  # the schedule's end
     row_adam.catch_up()
     torch.testing.assert_close(ours.weight, reference.weight, rtol=1e-5, atol=1e-5)
