@@ -106,10 +106,10 @@ class RowAdam(torch.optim.Optimizer):
                 if "last_step" not in state or (rows is not None and param not in rows):
                     continue
                 if rows is None:
-                    behind = torch.nonzero(state["last_step"] < state["step"]).squeeze(1)
+                    read = torch.nonzero(state["last_step"] < state["step"]).squeeze(1)
                 else:
-                    behind = torch.unique(rows[param].reshape(-1))
-                _step_rows(param, state, behind, group, gradient=None)
+                    read = torch.unique(rows[param].reshape(-1))
+                _catch_up_rows(param, state, read, group, state["step"])
 
 
 def _row_step(param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -119,37 +119,53 @@ def _row_step(param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], gr
         state["last_step"] = torch.zeros(len(param), dtype=torch.int64, device=param.device)
         state["last_lr"] = torch.full((len(param),), group["lr"], dtype=_precise(param.device), device=param.device)
     rows, values = _summed_rows(grad)  # (n,), (n, *row_shape)
-    _step_rows(param, state, rows, group, gradient=values)
+    _catch_up_rows(param, state, rows, group, state["step"] - 1)
+    beta1, beta2 = group["betas"]
+    weights = param.index_select(0, rows)
+    exp_avg = state["exp_avg"].index_select(0, rows)
+    exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
+    if group["weight_decay"]:
+        weights.mul_(1 - group["lr"] * group["weight_decay"])
+    exp_avg.mul_(beta1).add_(values, alpha=1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(values, values, value=1 - beta2)
+    step_size = group["lr"] / (1 - beta1 ** state["step"])
+    denominator = (exp_avg_sq.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
+    weights.addcdiv_(exp_avg, denominator, value=-step_size)
+    _write_rows(param, state, rows, group, weights, exp_avg, exp_avg_sq, state["step"])
 
 
-def _step_rows(
+def _catch_up_rows(
+    param: torch.Tensor, state: dict[str, Any], rows: torch.Tensor, group: dict[str, Any], now: int
+) -> None:
+    """Bring those of ``rows`` (n,) unique that are behind step ``now`` up to it (:func:`_catch_up`);
+    rows already there are not read (most of them, when steps read much of the table)."""
+    last = state["last_step"].index_select(0, rows)
+    behind = last < now
+    rows, last = rows[behind], last[behind]
+    if len(rows) == 0:
+        return
+    weights = param.index_select(0, rows)
+    exp_avg = state["exp_avg"].index_select(0, rows)
+    exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
+    _catch_up(weights, exp_avg, exp_avg_sq, last, state["last_lr"].index_select(0, rows), now, group)
+    _write_rows(param, state, rows, group, weights, exp_avg, exp_avg_sq, now)
+
+
+def _write_rows(
     param: torch.Tensor,
     state: dict[str, Any],
     rows: torch.Tensor,
     group: dict[str, Any],
-    gradient: torch.Tensor | None,
+    weights: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
 ) -> None:
-    """Catch ``rows`` (n,) unique up to the step before the current one, then, with ``gradient``
-    (n, *row_shape), take the current step's AdamW update on them; without, stop there."""
-    weights = param.index_select(0, rows)
-    exp_avg = state["exp_avg"].index_select(0, rows)
-    exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
-    now = state["step"] - (gradient is not None)
-    last, lr = state["last_step"].index_select(0, rows), state["last_lr"].index_select(0, rows)
-    _catch_up(weights, exp_avg, exp_avg_sq, last, lr, now, group)
-    if gradient is not None:
-        beta1, beta2 = group["betas"]
-        if group["weight_decay"]:
-            weights.mul_(1 - group["lr"] * group["weight_decay"])
-        exp_avg.mul_(beta1).add_(gradient, alpha=1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-        step_size = group["lr"] / (1 - beta1 ** state["step"])
-        denominator = (exp_avg_sq.sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(group["eps"])
-        weights.addcdiv_(exp_avg, denominator, value=-step_size)
+    """Write ``rows``' new weights and moments back, marked as brought to ``step`` at the current rate."""
     param.index_copy_(0, rows, weights)
     state["exp_avg"].index_copy_(0, rows, exp_avg)
     state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
-    state["last_step"].index_fill_(0, rows, state["step"])
+    state["last_step"].index_fill_(0, rows, step)
     state["last_lr"].index_fill_(0, rows, group["lr"])  # a gap starting now moves at about this rate
 
 
