@@ -8,7 +8,8 @@ gradients + Adam (the first version).
 Same network, same batches (1,024 pairs, one uniform negative each), same loss (BPR + L2 on the
 rows a batch touches), same threads (pinned and printed); one step = gradients + optimiser step,
 no Lightning loop around it. Each figure is the median of 3 interleaved trials of 50 steps (after
-5 warm-up steps; the order alternates between trials), with the spread. Dense Adam is skipped above 1M users (seconds per step). Ends with
+5 warm-up steps; the order alternates between trials), with the spread. Dense Adam is skipped above
+1M users (seconds per step). Ends with
 ``RESULT mf_step_ms_rows_largest=<x> mf_step_ms_sparse_adam_largest=<y> step_growth_rows=<z>``
 (``step_growth``: the step-time ratio between the largest and the smallest size).
 """
