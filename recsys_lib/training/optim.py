@@ -179,9 +179,8 @@ def _catch_up(
     group: dict[str, Any],
 ) -> None:
     """Bring rows last updated at step ``last`` (n,), at learning rate ``lr`` (n,), to step
-    ``now``: the ``k = now - last`` AdamW
-    steps with a zero gradient that a dense table would have taken, in place on the rows' weights
-    and moments (n, *row_shape).
+    ``now``: the ``k = now - last`` AdamW steps with a zero gradient that a dense table would have
+    taken, in place on the rows' weights and moments (n, *row_shape).
 
     Step ``s = last + j`` of the gap (j = 1..k) decays the weights by ``d = 1 - lr * weight_decay``,
     the moments by beta1 and beta2, and still moves the weights along the fading momentum, by
@@ -214,7 +213,7 @@ def _catch_up(
 
 def _gap_sum(ratio: float, series: torch.Tensor, last: torch.Tensor, now: int) -> torch.Tensor:
     """``sum_{j=1..k} q^j g(last + j)`` for each row (k = now - last) from the series R of ratio q:
-    ``q (R(last + 1) - q^k R(now + 1))``; (n,) float64."""
+    ``q (R(last + 1) - q^k R(now + 1))``; (n,) in the series' dtype (float64 but on MPS)."""
     end = len(series) - 1
     gap = (now - last).to(series.dtype)
     return ratio * (series[(last + 1).clamp(max=end)] - ratio**gap * series[min(now + 1, end)])
